@@ -1,0 +1,77 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppDeps, AppEnv } from "./deps.js";
+import { ApiError } from "./errors.js";
+import { requestContext } from "./middleware/context.js";
+import { authRoutes } from "./routes/auth/index.js";
+import { healthRoutes } from "./routes/health/index.js";
+import { platformRoutes } from "./routes/platform/index.js";
+
+/** Headers Studio and the CLIs send; CORS must allow them with credentials. */
+const ALLOWED_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "X-Request-Id",
+  "Version",
+  "x-connection-encrypted",
+  "x-pg-application-name",
+  "x-client-info",
+  "apikey",
+];
+
+/** Build the HTTP application. Every runtime's entry file calls this with its own deps. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", requestContext(deps));
+  app.use(
+    "*",
+    cors({
+      // Echo an allowed origin; never `*`, because requests carry credentials.
+      origin: (origin) => (deps.config.corsOrigins.includes(origin) ? origin : null),
+      credentials: true,
+      allowHeaders: ALLOWED_HEADERS,
+      allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      maxAge: 600,
+    }),
+  );
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError("payload_too_large", `Request body exceeds ${deps.config.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.route("/", healthRoutes());
+  app.route("/auth/v1", authRoutes());
+  app.route("/platform", platformRoutes());
+
+  app.notFound((c) =>
+    c.json(
+      { message: `No route for ${c.req.method} ${c.req.path}`, code: "not_found", requestId: c.get("requestId") },
+      404,
+    ),
+  );
+
+  app.onError((err, c) => {
+    const requestId = c.get("requestId");
+    if (err instanceof ApiError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json({ message: err.message, code: err.code, requestId }, err.status as ContentfulStatusCode);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      return c.json({ message: err.message || "Bad request", code: "bad_request", requestId }, err.status);
+    }
+    (c.get("logger") ?? deps.logger).error("unhandled error", { err });
+    return c.json({ message: "Internal server error", code: "internal", requestId }, 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,133 @@
+import { z } from "zod";
+
+/**
+ * Every setting SupaManager reads, parsed once at the entry and passed down as a value.
+ * Services never read `process.env`. Each variable is documented in docs/configuration.md.
+ */
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  HOST: z.string().default("127.0.0.1"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** The URL people and agents use to reach this control plane (printed at start-up). */
+  SUPAMANAGER_PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z.string().min(1).optional(),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+  SUPAMANAGER_DATA_DIR: z.string().min(1).default("./.data"),
+  SUPAMANAGER_JWT_SECRET: z.string().min(32, "SUPAMANAGER_JWT_SECRET must be at least 32 characters").optional(),
+  SUPAMANAGER_ENCRYPTION_KEY: z.string().optional(),
+  /** Retired encryption keys, still accepted for decryption while values are re-encrypted. */
+  SUPAMANAGER_ENCRYPTION_KEYS_OLD: list.default([]),
+  SUPAMANAGER_CORS_ORIGINS: list.default([]),
+  SUPAMANAGER_ALLOW_SIGNUP: bool.default(false),
+  SUPAMANAGER_ADMIN_EMAIL: z.email().optional(),
+  SUPAMANAGER_ADMIN_PASSWORD: z.string().min(8).optional(),
+  SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(3600),
+  SUPAMANAGER_REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+  SUPAMANAGER_LOGIN_WINDOW_SECONDS: positiveInt.default(900),
+  SUPAMANAGER_LOGIN_MAX_PER_IP: positiveInt.default(50),
+  SUPAMANAGER_LOGIN_MAX_PER_EMAIL: positiveInt.default(10),
+  SUPAMANAGER_TRUST_PROXY: bool.default(false),
+  SUPAMANAGER_REGIONS: list.default(["local"]),
+  SUPAMANAGER_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+/** The parsed configuration the app runs with. Secrets are resolved (never undefined). */
+export interface Config {
+  env: Env["NODE_ENV"];
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  dataDir: string;
+  jwtSecret: string;
+  encryptionKey: string;
+  encryptionKeysOld: string[];
+  corsOrigins: string[];
+  allowSignup: boolean;
+  admin: { email: string; password: string } | undefined;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  loginLimit: { windowSeconds: number; maxPerIp: number; maxPerEmail: number };
+  trustProxy: boolean;
+  regions: string[];
+  maxBodyBytes: number;
+  logLevel: Env["SUPAMANAGER_LOG_LEVEL"];
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parse the environment; throws ConfigError with every problem named by its variable. */
+export function parseEnv(env: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset" so that `FOO= npm start` behaves like not setting FOO.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const result = EnvSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${i.path.join(".") || "(env)"}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  const parsed = result.data;
+  if ((parsed.SUPAMANAGER_ADMIN_EMAIL === undefined) !== (parsed.SUPAMANAGER_ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError(
+      "Invalid configuration:\n  SUPAMANAGER_ADMIN_EMAIL and SUPAMANAGER_ADMIN_PASSWORD must be set together",
+    );
+  }
+  return parsed;
+}
+
+/** Secrets resolved by the entry (from the environment, or generated into the data directory). */
+export interface ResolvedSecrets {
+  jwtSecret: string;
+  encryptionKey: string;
+}
+
+export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    publicUrl: env.SUPAMANAGER_PUBLIC_URL,
+    databaseUrl: env.DATABASE_URL,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    dataDir: env.SUPAMANAGER_DATA_DIR,
+    jwtSecret: secrets.jwtSecret,
+    encryptionKey: secrets.encryptionKey,
+    encryptionKeysOld: env.SUPAMANAGER_ENCRYPTION_KEYS_OLD,
+    corsOrigins: env.SUPAMANAGER_CORS_ORIGINS,
+    allowSignup: env.SUPAMANAGER_ALLOW_SIGNUP,
+    admin:
+      env.SUPAMANAGER_ADMIN_EMAIL && env.SUPAMANAGER_ADMIN_PASSWORD
+        ? { email: env.SUPAMANAGER_ADMIN_EMAIL, password: env.SUPAMANAGER_ADMIN_PASSWORD }
+        : undefined,
+    accessTokenTtlSeconds: env.SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS,
+    refreshTokenTtlSeconds: env.SUPAMANAGER_REFRESH_TOKEN_TTL_SECONDS,
+    loginLimit: {
+      windowSeconds: env.SUPAMANAGER_LOGIN_WINDOW_SECONDS,
+      maxPerIp: env.SUPAMANAGER_LOGIN_MAX_PER_IP,
+      maxPerEmail: env.SUPAMANAGER_LOGIN_MAX_PER_EMAIL,
+    },
+    trustProxy: env.SUPAMANAGER_TRUST_PROXY,
+    regions: env.SUPAMANAGER_REGIONS,
+    maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
+    logLevel: env.SUPAMANAGER_LOG_LEVEL,
+  };
+}

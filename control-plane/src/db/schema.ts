@@ -1,0 +1,189 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+/**
+ * The control plane's durable truth. Migrations in /migrations are generated from this file
+ * by drizzle-kit (`npm run db:generate`); never edit them by hand.
+ */
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+
+/** Dashboard accounts. `email` is stored lower-cased. */
+export const users = pgTable(
+  "users",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    email: text("email").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    isInstanceAdmin: boolean("is_instance_admin").notNull().default(false),
+    lastSignInAt: timestamp("last_sign_in_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("users_email_key").on(t.email)],
+);
+
+/** Studio's profile object; created on first read. `id` is the numeric id Studio shows. */
+export const profiles = pgTable("profiles", {
+  id: serial("id").primaryKey(),
+  userId: uuid("user_id")
+    .notNull()
+    .unique()
+    .references(() => users.id, { onDelete: "cascade" }),
+  username: text("username").notNull(),
+  firstName: text("first_name"),
+  lastName: text("last_name"),
+  mobile: text("mobile"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** A signed-in session; every refresh token of one login belongs to one session (its family). */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    aal: text("aal").notNull().default("aal1"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    createdAt: createdAt(),
+    refreshedAt: timestamp("refreshed_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    revokedReason: text("revoked_reason"),
+  },
+  (t) => [index("sessions_user_id_idx").on(t.userId)],
+);
+
+/** Opaque refresh tokens, stored as SHA-256 hashes. A used token is `revoked` and has a child. */
+export const refreshTokens = pgTable(
+  "refresh_tokens",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    tokenHash: text("token_hash").notNull(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    parentId: bigint("parent_id", { mode: "number" }),
+    revoked: boolean("revoked").notNull().default(false),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("refresh_tokens_token_hash_key").on(t.tokenHash),
+    index("refresh_tokens_session_idx").on(t.sessionId),
+  ],
+);
+
+/** Fixed-window counters for login rate limiting, shared by every replica. */
+export const rateLimits = pgTable("rate_limits", {
+  key: text("key").primaryKey(),
+  windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
+  count: integer("count").notNull(),
+});
+
+export const organizations = pgTable(
+  "organizations",
+  {
+    id: serial("id").primaryKey(),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    billingEmail: text("billing_email"),
+    plan: text("plan").notNull().default("free"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("organizations_slug_key").on(t.slug)],
+);
+
+export const orgMembers = pgTable(
+  "org_members",
+  {
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["owner", "administrator", "developer", "read_only"] }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.userId] }),
+    index("org_members_user_idx").on(t.userId),
+    check("org_members_role_check", sql`${t.role} in ('owner', 'administrator', 'developer', 'read_only')`),
+  ],
+);
+
+export const projects = pgTable(
+  "projects",
+  {
+    id: serial("id").primaryKey(),
+    ref: text("ref").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "restrict" }),
+    name: text("name").notNull(),
+    region: text("region").notNull(),
+    cloudProvider: text("cloud_provider").notNull().default("SELF_HOSTED"),
+    status: text("status").notNull(),
+    /** Why the project is in a failed state, readable through the API. */
+    statusReason: text("status_reason"),
+    desiredState: text("desired_state", { enum: ["running", "paused", "deleted"] })
+      .notNull()
+      .default("running"),
+    specVersion: integer("spec_version").notNull().default(1),
+    computeSize: text("compute_size").notNull().default("nano"),
+    /** The requested database password, AES-256-GCM encrypted (see crypto/aes.ts). */
+    dbPassEncrypted: text("db_pass_encrypted").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("projects_ref_key").on(t.ref),
+    index("projects_org_created_idx").on(t.orgId, t.createdAt),
+    check("projects_ref_check", sql`${t.ref} ~ '^[a-z]{20}$'`),
+  ],
+);
+
+/**
+ * Append-only audit trail. Written in the same transaction as the change it records;
+ * sign-ins (successful or not) are recorded with `org_id` null.
+ */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    orgId: integer("org_id").references(() => organizations.id, { onDelete: "set null" }),
+    projectRef: text("project_ref"),
+    actorId: uuid("actor_id"),
+    actorEmail: text("actor_email"),
+    action: text("action").notNull(),
+    target: text("target"),
+    outcome: text("outcome", { enum: ["success", "failure"] }).notNull(),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    requestId: text("request_id"),
+    details: jsonb("details").$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("audit_log_org_created_idx").on(t.orgId, t.createdAt), index("audit_log_actor_idx").on(t.actorId)],
+);

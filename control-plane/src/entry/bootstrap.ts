@@ -1,0 +1,77 @@
+import { scrypt } from "node:crypto";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { Context } from "hono";
+import { createApp } from "../app.js";
+import { buildConfig, type Env } from "../config.js";
+import { SecretBox } from "../crypto/aes.js";
+import { AccessTokens } from "../crypto/jwt.js";
+import { PasswordHasher, type ScryptFn } from "../crypto/password.js";
+import type { DatabaseHandle } from "../db/index.js";
+import { defaultMigrationsFolder } from "../db/migrations.js";
+import { migratePglite, openPglite } from "../db/pglite.js";
+import { migratePostgres, openPostgres } from "../db/postgres.js";
+import { type AppDeps, type Clock, systemClock } from "../deps.js";
+import { createLogger, type Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { ensureAdmin } from "../services/accounts/signup.js";
+import { createNodeMetrics } from "./node-metrics.js";
+import { resolveSecrets } from "./secrets-file.js";
+
+/** Node's native scrypt: same function as the portable one, several times faster. */
+export const nativeScrypt: ScryptFn = (password, salt, { ln, r, p }, dkLen) =>
+  new Promise((resolve, reject) =>
+    scrypt(password, salt, dkLen, { N: 2 ** ln, r, p, maxmem: 2 ** (ln + 8) * r + 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(new Uint8Array(key)),
+    ),
+  );
+
+export interface BootOptions {
+  logger?: Logger;
+  clock?: Clock;
+  metrics?: (db: DatabaseHandle) => Metrics;
+  passwords?: PasswordHasher;
+  migrationsFolder?: string;
+}
+
+/**
+ * Everything the Node entry does before listening: config, secrets, database, migrations,
+ * the configured admin. Tests and benchmarks call it too, so they run what production runs.
+ */
+export async function bootstrap(env: Env, opts: BootOptions = {}) {
+  const logger = opts.logger ?? createLogger(env.SUPAMANAGER_LOG_LEVEL);
+  const { secrets, generatedFile } = resolveSecrets(env);
+  if (generatedFile) logger.info("using secrets from the data directory", { file: generatedFile });
+  const config = buildConfig(env, secrets);
+  const migrationsFolder = opts.migrationsFolder ?? defaultMigrationsFolder();
+
+  let database: DatabaseHandle;
+  if (config.databaseUrl) {
+    await migratePostgres(config.databaseUrl, migrationsFolder);
+    database = openPostgres(config.databaseUrl, config.databasePoolMax);
+  } else {
+    database = await openPglite(config.dataDir);
+    await migratePglite(database, migrationsFolder);
+  }
+
+  const clock = opts.clock ?? systemClock;
+  const deps: AppDeps = {
+    config,
+    database,
+    logger,
+    metrics: (opts.metrics ?? createNodeMetrics)(database),
+    secretBox: await SecretBox.create(config.encryptionKey, config.encryptionKeysOld),
+    passwords: opts.passwords ?? new PasswordHasher(nativeScrypt),
+    accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
+    clock,
+    remoteAddress: (c: Context) => {
+      try {
+        return getConnInfo(c).remote.address;
+      } catch {
+        return undefined; // not served by @hono/node-server (e.g. app.request in tests)
+      }
+    },
+  };
+  const admin = await ensureAdmin(deps);
+  if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });
+  return { deps, app: createApp(deps) };
+}

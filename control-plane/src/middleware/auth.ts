@@ -1,0 +1,52 @@
+import { and, eq, isNull } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
+import { TokenError } from "../crypto/jwt.js";
+import { sessions, users } from "../db/schema.js";
+import type { Actor, AppEnv } from "../deps.js";
+import { unauthorized } from "../errors.js";
+
+/** Extract a Bearer token; anything else is treated as absent. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+([^\s]+)$/i.exec(header.trim());
+  return m?.[1];
+}
+
+/**
+ * Requires a valid, unexpired dashboard access token whose session is still live
+ * (so logout and refresh-token reuse detection take effect at once, not at token expiry).
+ */
+export function requireAuth(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header("authorization"));
+    if (!token) throw unauthorized("Missing access token");
+    const deps = c.get("deps");
+    let claims: Awaited<ReturnType<typeof deps.accessTokens.verify>>;
+    try {
+      claims = await deps.accessTokens.verify(token);
+    } catch (err) {
+      if (err instanceof TokenError) {
+        throw unauthorized(err.reason === "expired" ? "Access token has expired" : "Invalid access token");
+      }
+      throw err;
+    }
+    const [row] = await c
+      .get("db")
+      .select({ userId: users.id, email: users.email, isInstanceAdmin: users.isInstanceAdmin })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.id, claims.session_id), eq(sessions.userId, claims.sub), isNull(sessions.revokedAt)))
+      .limit(1);
+    if (!row) throw unauthorized("Session has ended; sign in again");
+    const actor: Actor = { ...row, sessionId: claims.session_id };
+    c.set("actor", actor);
+    await next();
+  };
+}
+
+/** The actor set by requireAuth; throws if a route forgot the middleware. */
+export function actorOf(c: { get(key: "actor"): Actor | undefined }): Actor {
+  const actor = c.get("actor");
+  if (!actor) throw unauthorized();
+  return actor;
+}

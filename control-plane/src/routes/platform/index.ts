@@ -1,0 +1,20 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../../deps.js";
+import { requireAuth } from "../../middleware/auth.js";
+import { organizationRoutes } from "./organizations/index.js";
+import { profileRoutes } from "./profile/index.js";
+import { projectRoutes } from "./projects/index.js";
+import { signup } from "./signup.js";
+import { stubRoutes } from "./stubs/index.js";
+
+/** Studio's platform API, mounted at /platform. Everything but signup needs a session. */
+export function platformRoutes() {
+  const app = new Hono<AppEnv>();
+  app.post("/signup", signup);
+  app.use("*", requireAuth());
+  app.route("/profile", profileRoutes());
+  app.route("/organizations", organizationRoutes());
+  app.route("/projects", projectRoutes());
+  app.route("/", stubRoutes());
+  return app;
+}

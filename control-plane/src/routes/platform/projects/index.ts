@@ -1,0 +1,7 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../../../deps.js";
+
+export function projectRoutes() {
+  const app = new Hono<AppEnv>();
+  return app;
+}

@@ -1,0 +1,86 @@
+import { inject } from "vitest";
+import { freshDatabase } from "../../../test/support/pg.js";
+import { createApp } from "../app.js";
+import { buildConfig, type Config, parseEnv } from "../config.js";
+import { SecretBox } from "../crypto/aes.js";
+import { AccessTokens } from "../crypto/jwt.js";
+import { PasswordHasher } from "../crypto/password.js";
+import type { DatabaseHandle } from "../db/index.js";
+import { openPostgres } from "../db/postgres.js";
+import type { AppDeps } from "../deps.js";
+import { nativeScrypt } from "../entry/bootstrap.js";
+import { createLogger } from "../logger.js";
+import { noopMetrics } from "../metrics.js";
+
+/** A clock tests can move. */
+export class ManualClock {
+  constructor(public ms = Date.UTC(2026, 10, 25, 12, 0, 0)) {}
+  now = () => this.ms;
+  advance(seconds: number) {
+    this.ms += seconds * 1000;
+  }
+}
+
+export const TEST_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789";
+export const TEST_ENCRYPTION_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  deps: AppDeps;
+  clock: ManualClock;
+  /** Every log line written during the test, for assertions (e.g. no secret is ever logged). */
+  logs: string[];
+  request: (path: string, init?: RequestInit & { token?: string; json?: unknown; ip?: string }) => Promise<Response>;
+  close: () => Promise<void>;
+}
+
+/**
+ * A control plane on a fresh PostgreSQL database cloned from the migrated template.
+ * Cheap scrypt parameters keep the suite fast; the hashing itself is the production code.
+ */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const fresh = await freshDatabase(inject("templateDatabase"));
+  const database = openPostgres(fresh.url, 5);
+  return buildTestApp(database, env, async () => {
+    await database.close();
+    await fresh.drop();
+  });
+}
+
+export async function buildTestApp(
+  database: DatabaseHandle,
+  env: Record<string, string>,
+  onClose: () => Promise<void>,
+): Promise<TestApp> {
+  const clock = new ManualClock();
+  const logs: string[] = [];
+  const parsed = parseEnv({
+    NODE_ENV: "test",
+    SUPAMANAGER_CORS_ORIGINS: "http://studio.test",
+    ...env,
+  });
+  const config: Config = buildConfig(parsed, { jwtSecret: TEST_JWT_SECRET, encryptionKey: TEST_ENCRYPTION_KEY });
+  const deps: AppDeps = {
+    config,
+    database,
+    logger: createLogger("debug", (line) => logs.push(line)),
+    metrics: noopMetrics,
+    secretBox: await SecretBox.create(config.encryptionKey),
+    passwords: new PasswordHasher(nativeScrypt, { ln: 10, r: 8, p: 1 }),
+    accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
+    clock,
+    remoteAddress: (c) => c.req.header("x-test-remote-address") ?? "127.0.0.1",
+  };
+  const app = createApp(deps);
+  const request: TestApp["request"] = (path, init = {}) => {
+    const { token, json, ip, headers, ...rest } = init;
+    const h = new Headers(headers);
+    if (token) h.set("authorization", `Bearer ${token}`);
+    if (ip) h.set("x-test-remote-address", ip);
+    if (json !== undefined) h.set("content-type", "application/json");
+    return Promise.resolve(
+      app.request(path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) }),
+    );
+  };
+  return { app, deps, clock, logs, request, close: onClose };
+}
