@@ -2,12 +2,6 @@ import type { TestProject } from "vitest/node";
 import { migratePostgres } from "../../control-plane/src/db/postgres.js";
 import { MIGRATIONS_FOLDER, templateName, urlForDatabase, withAdminClient } from "./pg.js";
 
-declare module "vitest" {
-  export interface ProvidedContext {
-    templateDatabase: string;
-  }
-}
-
 /**
  * Build (once per migration set) a migrated template database; each test file clones it.
  * Creation is guarded by an advisory lock so parallel runs don't race.

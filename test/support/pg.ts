@@ -3,6 +3,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import type {} from "vitest";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    templateDatabase: string;
+  }
+}
 
 /** The PostgreSQL server tests use; CI starts it (.ci/run). */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -12,7 +19,9 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../migrations", impor
 /** Template database name: changes whenever a migration changes, so a stale template is never used. */
 export function templateName(): string {
   const hash = createHash("sha256");
-  for (const f of readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const f of readdirSync(MIGRATIONS_FOLDER)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     hash.update(f).update(readFileSync(join(MIGRATIONS_FOLDER, f)));
   }
   return `supamanager_tpl_${hash.digest("hex").slice(0, 12)}`;

@@ -21,7 +21,11 @@ export interface TestUser {
  * instance admin; later ones need SUPAMANAGER_ALLOW_SIGNUP=true (the default in createTestApp callers
  * that pass it) — `allowSignup` lets a factory bypass that through the admin path.
  */
-export async function signUpAndLogin(t: TestApp, email = uniqueEmail(), password = "correct horse battery"): Promise<TestUser> {
+export async function signUpAndLogin(
+  t: TestApp,
+  email = uniqueEmail(),
+  password = "correct horse battery",
+): Promise<TestUser> {
   const signup = await t.request("/platform/signup", { method: "POST", json: { email, password } });
   expect(signup.status, await signup.clone().text()).toBe(201);
   return login(t, email, password);

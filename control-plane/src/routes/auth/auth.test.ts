@@ -35,7 +35,10 @@ describe("password grant", () => {
 
   it("answers the same error for an unknown email and a wrong password", async () => {
     const u = await signUpAndLogin(t);
-    const wrong = await t.request(tokenUrl("password"), { method: "POST", json: { email: u.email, password: "nope-nope" } });
+    const wrong = await t.request(tokenUrl("password"), {
+      method: "POST",
+      json: { email: u.email, password: "nope-nope" },
+    });
     const unknown = await t.request(tokenUrl("password"), {
       method: "POST",
       json: { email: uniqueEmail("ghost"), password: "nope-nope" },
@@ -78,7 +81,8 @@ describe("password grant", () => {
 });
 
 describe("refresh tokens", () => {
-  const refresh = (token: string) => t.request(tokenUrl("refresh_token"), { method: "POST", json: { refresh_token: token } });
+  const refresh = (token: string) =>
+    t.request(tokenUrl("refresh_token"), { method: "POST", json: { refresh_token: token } });
 
   it("rotate: each refresh returns a new refresh token and the old one stops working", async () => {
     const u = await signUpAndLogin(t);
@@ -181,7 +185,10 @@ describe("login rate limiting", () => {
     expect(retry).toBeGreaterThan(0);
     expect(retry).toBeLessThanOrEqual(t.deps.config.loginLimit.windowSeconds);
     t.clock.advance(retry);
-    const after = await t.request(tokenUrl("password"), { method: "POST", json: { email: u.email, password: u.password } });
+    const after = await t.request(tokenUrl("password"), {
+      method: "POST",
+      json: { email: u.email, password: u.password },
+    });
     expect(after.status).toBe(200);
   });
 
