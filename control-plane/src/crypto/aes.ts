@@ -20,7 +20,12 @@ interface Key {
 /** Parse a 32-byte key given as 64 hex characters or base64/base64url. */
 export function parseKeyMaterial(text: string): Uint8Array {
   const t = text.trim();
-  const bytes = /^[0-9a-fA-F]{64}$/.test(t) ? fromHex(t) : fromBase64Url(t.replace(/=+$/, ""));
+  let bytes: Uint8Array;
+  try {
+    bytes = /^[0-9a-fA-F]{64}$/.test(t) ? fromHex(t) : fromBase64Url(t.replace(/=+$/, ""));
+  } catch {
+    bytes = new Uint8Array(0);
+  }
   if (bytes.length !== 32) throw new SecretBoxError("an encryption key must be 32 bytes (64 hex characters or base64)");
   return bytes;
 }

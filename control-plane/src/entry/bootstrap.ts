@@ -2,7 +2,7 @@ import { scrypt } from "node:crypto";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import { createApp } from "../app.js";
-import { buildConfig, type Env } from "../config.js";
+import { buildConfig, ConfigError, type Env } from "../config.js";
 import { SecretBox } from "../crypto/aes.js";
 import { AccessTokens } from "../crypto/jwt.js";
 import { PasswordHasher, type ScryptFn } from "../crypto/password.js";
@@ -59,7 +59,11 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     database,
     logger,
     metrics: (opts.metrics ?? createNodeMetrics)(database),
-    secretBox: await SecretBox.create(config.encryptionKey, config.encryptionKeysOld),
+    secretBox: await SecretBox.create(config.encryptionKey, config.encryptionKeysOld).catch((err: unknown) => {
+      throw new ConfigError(
+        `SUPAMANAGER_ENCRYPTION_KEY / SUPAMANAGER_ENCRYPTION_KEYS_OLD: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }),
     passwords: opts.passwords ?? new PasswordHasher(nativeScrypt),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,

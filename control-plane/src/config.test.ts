@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseEnv } from "./config.js";
+import { resolveSecrets } from "./entry/secrets-file.js";
+
+describe("parseEnv", () => {
+  it("applies documented defaults", () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      NODE_ENV: "development",
+      PORT: 8080,
+      SUPAMANAGER_DATA_DIR: "./.data",
+      SUPAMANAGER_ALLOW_SIGNUP: false,
+      SUPAMANAGER_CORS_ORIGINS: [],
+      SUPAMANAGER_REGIONS: ["local"],
+    });
+  });
+
+  it("treats empty strings as unset", () => {
+    expect(parseEnv({ PORT: "", DATABASE_URL: "" }).DATABASE_URL).toBeUndefined();
+  });
+
+  it.each([
+    [{ PORT: "abc" }, /PORT/],
+    [{ SUPAMANAGER_ALLOW_SIGNUP: "maybe" }, /SUPAMANAGER_ALLOW_SIGNUP/],
+    [{ SUPAMANAGER_JWT_SECRET: "short" }, /SUPAMANAGER_JWT_SECRET/],
+    [{ SUPAMANAGER_ADMIN_EMAIL: "admin@example.test" }, /must be set together/],
+    [{ SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS: "7200" }, /SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS/],
+  ])("names the variable in error %#", (env, message) => {
+    expect(() => parseEnv(env)).toThrow(ConfigError);
+    expect(() => parseEnv(env)).toThrow(message);
+  });
+
+  it("parses lists", () => {
+    expect(parseEnv({ SUPAMANAGER_CORS_ORIGINS: " http://a , http://b ,," }).SUPAMANAGER_CORS_ORIGINS).toEqual([
+      "http://a",
+      "http://b",
+    ]);
+  });
+});
+
+describe("resolveSecrets", () => {
+  it("generates secrets once into the data directory with mode 0600 and reuses them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sm-secrets-"));
+    const first = resolveSecrets(parseEnv({ SUPAMANAGER_DATA_DIR: dir }));
+    const second = resolveSecrets(parseEnv({ SUPAMANAGER_DATA_DIR: dir }));
+    expect(first.secrets).toEqual(second.secrets);
+    const file = join(dir, "secrets.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, "utf8")).jwtSecret).toBe(first.secrets.jwtSecret);
+    const other = resolveSecrets(parseEnv({ SUPAMANAGER_DATA_DIR: mkdtempSync(join(tmpdir(), "sm-secrets-")) }));
+    expect(other.secrets.jwtSecret).not.toBe(first.secrets.jwtSecret);
+  });
+
+  it("in production a missing secret stops start-up naming the variable", () => {
+    expect(() =>
+      resolveSecrets(parseEnv({ NODE_ENV: "production", SUPAMANAGER_ENCRYPTION_KEY: "k".repeat(64) })),
+    ).toThrow(/SUPAMANAGER_JWT_SECRET/);
+    expect(() => resolveSecrets(parseEnv({ NODE_ENV: "production", SUPAMANAGER_JWT_SECRET: "j".repeat(40) }))).toThrow(
+      /SUPAMANAGER_ENCRYPTION_KEY/,
+    );
+  });
+
+  it("uses the environment's secrets when both are set, writing nothing", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "sm-secrets-")), "never-created");
+    const out = resolveSecrets(
+      parseEnv({
+        SUPAMANAGER_DATA_DIR: dir,
+        SUPAMANAGER_JWT_SECRET: "j".repeat(40),
+        SUPAMANAGER_ENCRYPTION_KEY: "k".repeat(64),
+      }),
+    );
+    expect(out.generatedFile).toBeUndefined();
+    expect(() => statSync(dir)).toThrow();
+  });
+});

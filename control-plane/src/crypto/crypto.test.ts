@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { nativeScrypt } from "../entry/bootstrap.js";
+import { parseKeyMaterial, SecretBox, SecretBoxError } from "./aes.js";
+import { fromBase64Url, fromHex, timingSafeEqual, toBase64Url, toHex } from "./encoding.js";
+import { AccessTokens, TokenError } from "./jwt.js";
+import { PasswordHasher, portableScrypt } from "./password.js";
+
+const KEY_A = "a".repeat(64);
+const KEY_B = Buffer.alloc(32, 7).toString("base64");
+
+describe("SecretBox (AES-256-GCM)", () => {
+  it("round-trips and uses a fresh nonce per value", async () => {
+    const box = await SecretBox.create(KEY_A);
+    const one = await box.encrypt("hunter2", "project:x:db_pass");
+    const two = await box.encrypt("hunter2", "project:x:db_pass");
+    expect(one).not.toBe(two);
+    expect(one).not.toContain("hunter2");
+    expect(await box.decrypt(one, "project:x:db_pass")).toBe("hunter2");
+  });
+
+  it("refuses a value moved to another owner (AAD mismatch) or tampered with", async () => {
+    const box = await SecretBox.create(KEY_A);
+    const ct = await box.encrypt("secret", "project:a");
+    await expect(box.decrypt(ct, "project:b")).rejects.toBeInstanceOf(SecretBoxError);
+    const parts = ct.split(".");
+    const body = fromBase64Url(parts[3] as string);
+    body[0] = (body[0] ?? 0) ^ 1;
+    parts[3] = toBase64Url(body);
+    await expect(box.decrypt(parts.join("."), "project:a")).rejects.toThrow(/authentication/);
+    await expect(box.decrypt("garbage", "project:a")).rejects.toThrow(/format/);
+  });
+
+  it("rotates: values written with an old key still decrypt after the key changes", async () => {
+    const old = await SecretBox.create(KEY_A);
+    const ct = await old.encrypt("v", "aad");
+    const rotated = await SecretBox.create(KEY_B, [KEY_A]);
+    expect(rotated.keyId).not.toBe(old.keyId);
+    expect(await rotated.decrypt(ct, "aad")).toBe("v");
+    expect((await rotated.encrypt("v", "aad")).split(".")[1]).toBe(rotated.keyId);
+    const withoutOld = await SecretBox.create(KEY_B);
+    await expect(withoutOld.decrypt(ct, "aad")).rejects.toThrow(/no configured encryption key/);
+  });
+
+  it.each(["short", "z".repeat(64), "00".repeat(31)])("rejects key material %#", (k) => {
+    expect(() => parseKeyMaterial(k)).toThrow(SecretBoxError);
+  });
+});
+
+describe("PasswordHasher (scrypt)", () => {
+  const fast = { ln: 10, r: 8, p: 1 };
+
+  it("verifies the right password and rejects a wrong one", async () => {
+    const h = new PasswordHasher(nativeScrypt, fast);
+    const stored = await h.hash("correct horse");
+    expect(stored).toMatch(/^\$scrypt\$ln=10,r=8,p=1\$[\w-]+\$[\w-]+$/);
+    expect(await h.verify("correct horse", stored)).toBe(true);
+    expect(await h.verify("correct horsE", stored)).toBe(false);
+  });
+
+  it("native and portable scrypt compute the same hash (Node and Workers interoperate)", async () => {
+    const stored = await new PasswordHasher(nativeScrypt, fast).hash("pässwörd");
+    expect(await new PasswordHasher(portableScrypt, fast).verify("pässwörd", stored)).toBe(true);
+  });
+
+  it("uses the production parameters by default", async () => {
+    const stored = await new PasswordHasher(nativeScrypt).hash("x");
+    expect(stored.startsWith("$scrypt$ln=15,r=8,p=3$")).toBe(true);
+  });
+
+  it.each([
+    "",
+    "$argon2id$v=19$m=65536,t=3,p=4$abc$def",
+    "$scrypt$ln=30,r=8,p=1$c2FsdA$aGFzaA", // would need 256 GiB: refused, not attempted
+    "$scrypt$ln=10,r=8$c2FsdA$aGFzaA",
+  ])("never matches a malformed or hostile stored hash %#", async (stored) => {
+    expect(await new PasswordHasher(nativeScrypt, fast).verify("x", stored)).toBe(false);
+  });
+});
+
+describe("AccessTokens", () => {
+  const claims = { sub: "u1", email: "a@b.c", session_id: "s1", aal: "aal1" as const, role: "authenticated" as const };
+
+  it("signs and verifies, with exp = iat + ttl", async () => {
+    let now = 1_800_000_000_000;
+    const tokens = new AccessTokens("s".repeat(40), 3600, () => now);
+    const { token, expiresAt } = await tokens.sign(claims);
+    expect(expiresAt).toBe(now / 1000 + 3600);
+    expect(await tokens.verify(token)).toMatchObject({ sub: "u1", session_id: "s1" });
+    now += 3601_000;
+    await expect(tokens.verify(token)).rejects.toMatchObject({ reason: "expired" });
+  });
+
+  it("rejects a token signed with another secret, or alg none", async () => {
+    const a = new AccessTokens("a".repeat(40), 3600, Date.now);
+    const b = new AccessTokens("b".repeat(40), 3600, Date.now);
+    const { token } = await a.sign(claims);
+    await expect(b.verify(token)).rejects.toBeInstanceOf(TokenError);
+    const [, payload] = token.split(".");
+    const none = `${toBase64Url(new TextEncoder().encode('{"alg":"none","typ":"JWT"}'))}.${payload}.`;
+    await expect(a.verify(none)).rejects.toMatchObject({ reason: "invalid" });
+  });
+});
+
+describe("encoding helpers", () => {
+  it("hex round-trips and rejects junk", () => {
+    expect(toHex(fromHex("00ff10"))).toBe("00ff10");
+    expect(() => fromHex("xyz")).toThrow();
+  });
+  it("timingSafeEqual compares content and length", () => {
+    expect(timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true);
+    expect(timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false);
+    expect(timingSafeEqual(new Uint8Array([1]), new Uint8Array([1, 0]))).toBe(false);
+  });
+});
