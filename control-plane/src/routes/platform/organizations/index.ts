@@ -1,9 +1,54 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
+import { getAudit } from "./audit.js";
+import { entitlements, subscription, usage } from "./billing.js";
+import { createOrg } from "./create-organization.js";
+import { deleteOrg } from "./delete-organization.js";
+import { getOrg } from "./get-organization.js";
+import { listOrgs } from "./list-organizations.js";
 import { listOrgProjects } from "./list-projects.js";
+import {
+  deleteMember,
+  deleteMemberRole,
+  getMembers,
+  getRoles,
+  inviteMembers,
+  listInvitations,
+  mfaEnforcement,
+  patchMember,
+  putMemberRole,
+  reachedFreeProjectLimit,
+  revokeInvitation,
+} from "./members.js";
+import { updateOrg } from "./update-organization.js";
 
+/** /platform/organizations — organizations, members and roles, audit, billing answers. */
 export function organizationRoutes() {
   const app = new Hono<AppEnv>();
+  app.get("/", listOrgs);
+  app.post("/", createOrg);
+  app.get("/:slug", getOrg);
+  app.patch("/:slug", updateOrg);
+  app.delete("/:slug", deleteOrg);
+
   app.get("/:slug/projects", listOrgProjects);
+
+  app.get("/:slug/roles", getRoles);
+  app.get("/:slug/members", getMembers);
+  app.get("/:slug/members/reached-free-project-limit", reachedFreeProjectLimit);
+  app.get("/:slug/members/mfa/enforcement", mfaEnforcement);
+  app.get("/:slug/members/invitations", listInvitations);
+  app.post("/:slug/members/invitations", inviteMembers);
+  app.delete("/:slug/members/invitations/:id", revokeInvitation);
+  app.patch("/:slug/members/:gotrue_id", patchMember);
+  app.delete("/:slug/members/:gotrue_id", deleteMember);
+  app.put("/:slug/members/:gotrue_id/roles/:role_id", putMemberRole);
+  app.delete("/:slug/members/:gotrue_id/roles/:role_id", deleteMemberRole);
+
+  app.get("/:slug/audit", getAudit);
+
+  app.get("/:slug/billing/subscription", subscription);
+  app.get("/:slug/entitlements", entitlements);
+  app.get("/:slug/usage", usage);
   return app;
 }
