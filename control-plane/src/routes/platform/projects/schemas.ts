@@ -1,0 +1,190 @@
+import { PROJECT_STATUSES, ProjectRef } from "@supamanager/shared";
+import { z } from "zod";
+import { shape } from "../../../lib/validate.js";
+import { PROJECT_SORTS } from "../../../services/projects/list.js";
+import {
+  DB_VERSION,
+  databaseStatus,
+  isFailed,
+  type ProjectView,
+  placeholderEndpoints,
+} from "../../../services/projects/model.js";
+
+/** Path parameter `:ref`; anything but 20 lowercase letters is simply not found. */
+export const RefParam = ProjectRef;
+
+const wholeNumber = (what: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,10}$/, `${what} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`));
+
+/**
+ * Query of both project lists (Studio's `limit, offset, sort, search, statuses`). `statuses` is a
+ * comma-separated list of Studio status names; unknown query keys are ignored.
+ */
+export const ListProjectsQuery = z.object({
+  limit: wholeNumber("limit", 1, 1000).default(100),
+  offset: wholeNumber("offset", 0, 2_147_483_647).default(0),
+  sort: z.enum(PROJECT_SORTS).default("name_asc"),
+  search: z
+    .string()
+    .max(256, "search must be at most 256 characters")
+    .optional()
+    .transform((s) => (s === undefined || s.trim() === "" ? undefined : s.trim())),
+  statuses: z
+    .string()
+    .optional()
+    .transform((s) =>
+      (s ?? "")
+        .split(",")
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
+    .pipe(z.array(z.enum(PROJECT_STATUSES)).max(PROJECT_STATUSES.length)),
+});
+export type ListProjectsQuery = z.output<typeof ListProjectsQuery>;
+
+const Pagination = z.object({ count: z.number(), limit: z.number(), offset: z.number() });
+
+/** An item of GET /platform/organizations/:slug/projects (OrganizationProjectsResponse). */
+const OrgProjectItem = z.object({
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  region: z.string(),
+  cloud_provider: z.string(),
+  inserted_at: z.string(),
+  is_branch: z.boolean(),
+  databases: z.array(
+    z.object({
+      identifier: z.string(),
+      type: z.literal("PRIMARY"),
+      status: z.string(),
+      region: z.string(),
+      cloud_provider: z.string(),
+      infra_compute_size: z.string(),
+    }),
+  ),
+});
+export const OrgProjectsResponse = z.object({ pagination: Pagination, projects: z.array(OrgProjectItem) });
+
+export function orgProjectItem(p: ProjectView): z.input<typeof OrgProjectItem> {
+  return {
+    ref: p.ref,
+    name: p.name,
+    status: p.status,
+    region: p.region,
+    cloud_provider: p.cloudProvider,
+    inserted_at: p.createdAt.toISOString(),
+    is_branch: false,
+    databases: [
+      {
+        identifier: p.ref,
+        type: "PRIMARY",
+        status: databaseStatus(p.status),
+        region: p.region,
+        cloud_provider: p.cloudProvider,
+        infra_compute_size: p.computeSize,
+      },
+    ],
+  };
+}
+
+/** Fields every project object we answer shares (ListProjectsPaginatedResponse items and more). */
+function common(p: ProjectView) {
+  return {
+    id: p.id,
+    ref: p.ref,
+    name: p.name,
+    status: p.status,
+    organization_id: p.orgId,
+    cloud_provider: p.cloudProvider,
+    region: p.region,
+    inserted_at: p.createdAt.toISOString(),
+    infra_compute_size: p.computeSize,
+    is_branch_enabled: false,
+    is_physical_backups_enabled: false,
+    // No billing here: Studio requires the key, and "" is what it gets for an unbilled project.
+    subscription_id: "",
+  };
+}
+
+const CommonFields = {
+  id: z.number(),
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  organization_id: z.number(),
+  cloud_provider: z.string(),
+  region: z.string(),
+  inserted_at: z.string(),
+  infra_compute_size: z.string(),
+  is_branch_enabled: z.boolean(),
+  is_physical_backups_enabled: z.boolean(),
+  subscription_id: z.string(),
+};
+
+/** An item of GET /platform/projects (ListProjectsPaginatedResponse). */
+const ListProjectItem = z.object({
+  ...CommonFields,
+  organization_slug: z.string(),
+  preview_branch_refs: z.array(z.string()),
+});
+export const ListProjectsResponse = z.object({ pagination: Pagination, projects: z.array(ListProjectItem) });
+
+export function listProjectItem(p: ProjectView): z.input<typeof ListProjectItem> {
+  return { ...common(p), organization_slug: p.orgSlug, preview_branch_refs: [] };
+}
+
+/** POST /platform/projects → 201 (CreateProjectResponse). */
+export const CreateProjectResponse = z.object({
+  ...CommonFields,
+  organization_slug: z.string(),
+  preview_branch_refs: z.array(z.string()),
+  endpoint: z.string(),
+  anon_key: z.string(),
+  service_key: z.string(),
+});
+
+export function createProjectResponse(p: ProjectView): z.output<typeof CreateProjectResponse> {
+  return shape(CreateProjectResponse, {
+    ...listProjectItem(p),
+    endpoint: placeholderEndpoints(p.ref).endpoint,
+    // Pending: the API keys are minted with the project's JWT secret by the secrets work. Studio
+    // reads these fields but does not need them at creation; it fetches keys from /api-keys later.
+    anon_key: "",
+    service_key: "",
+  });
+}
+
+/** GET /platform/projects/:ref (ProjectDetailResponse). */
+export const ProjectDetailResponse = z.object({
+  ...CommonFields,
+  db_host: z.string(),
+  restUrl: z.string(),
+  // Null until the fleet can serve pg-meta for the project; Studio keeps polling meanwhile.
+  connectionString: z.string().nullable(),
+  dbVersion: z.string(),
+  status_reason: z.string().optional(),
+});
+
+export function projectDetailResponse(p: ProjectView): z.output<typeof ProjectDetailResponse> {
+  const endpoints = placeholderEndpoints(p.ref);
+  return shape(ProjectDetailResponse, {
+    ...common(p),
+    db_host: endpoints.dbHost,
+    restUrl: endpoints.restUrl,
+    connectionString: null,
+    dbVersion: DB_VERSION,
+    ...(isFailed(p.status) && p.statusReason !== null ? { status_reason: p.statusReason } : {}),
+  });
+}
+
+/** PATCH and DELETE answer the short form {id, ref, name} (ProjectRefResponse / RemoveProjectResponse). */
+export const ProjectRefResponse = z.object({ id: z.number(), ref: z.string(), name: z.string() });
+
+export function projectRefResponse(p: ProjectView): z.output<typeof ProjectRefResponse> {
+  return shape(ProjectRefResponse, { id: p.id, ref: p.ref, name: p.name });
+}

@@ -1,0 +1,111 @@
+import type { ProjectStatus } from "@supamanager/shared";
+import { and, asc, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from "drizzle-orm";
+import { organizations, orgMembers, projects } from "../../db/schema.js";
+import type { AuthedContext } from "../../deps.js";
+import { orgForMember } from "../organizations/access.js";
+import { type ProjectView, toView } from "./model.js";
+
+export const PROJECT_SORTS = ["name_asc", "name_desc", "created_asc", "created_desc"] as const;
+export type ProjectSort = (typeof PROJECT_SORTS)[number];
+
+export interface ListProjectsInput {
+  limit: number;
+  offset: number;
+  /** Case-insensitive substring of the name or the ref, matched literally (no wildcards). */
+  search?: string | undefined;
+  sort: ProjectSort;
+  /** Only these statuses; empty → every status but REMOVED. */
+  statuses: ProjectStatus[];
+}
+
+export interface ProjectPage {
+  count: number;
+  limit: number;
+  offset: number;
+  projects: ProjectView[];
+}
+
+/** Make `%`, `_` and the escape character itself match literally in an (I)LIKE pattern. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (m) => `\\${m}`);
+}
+
+function filters(input: ListProjectsInput): SQL[] {
+  // REMOVED projects are gone for every caller, whatever statuses were asked for.
+  const conds: SQL[] = [ne(projects.status, "REMOVED")];
+  if (input.statuses.length > 0) conds.push(inArray(projects.status, input.statuses));
+  if (input.search) {
+    const pattern = `%${escapeLike(input.search)}%`;
+    const match = or(ilike(projects.name, pattern), ilike(projects.ref, pattern));
+    if (match) conds.push(match);
+  }
+  return conds;
+}
+
+/** Ties broken by id so that pages never overlap or skip a row. */
+function ordering(sort: ProjectSort): SQL[] {
+  const lowerName = sql`lower(${projects.name})`;
+  switch (sort) {
+    case "name_asc":
+      return [asc(lowerName), asc(projects.id)];
+    case "name_desc":
+      return [desc(lowerName), desc(projects.id)];
+    case "created_asc":
+      return [asc(projects.createdAt), asc(projects.id)];
+    case "created_desc":
+      return [desc(projects.createdAt), desc(projects.id)];
+  }
+}
+
+/**
+ * One organization's projects, for any member of it (non-member → 404). Two queries besides the
+ * membership check: an exact count under the same filters, and the page itself.
+ */
+export async function listOrgProjects(
+  ctx: AuthedContext,
+  slug: string,
+  input: ListProjectsInput,
+): Promise<ProjectPage> {
+  const { org } = await orgForMember(ctx, slug, "projects.read");
+  const where = and(eq(projects.orgId, org.id), ...filters(input));
+  const [counted, rows] = await Promise.all([
+    ctx.db.select({ n: count() }).from(projects).where(where),
+    ctx.db
+      .select()
+      .from(projects)
+      .where(where)
+      .orderBy(...ordering(input.sort))
+      .limit(input.limit)
+      .offset(input.offset),
+  ]);
+  return {
+    count: counted[0]?.n ?? 0,
+    limit: input.limit,
+    offset: input.offset,
+    projects: rows.map((r) => toView(r, org.slug)),
+  };
+}
+
+/** Projects of every organization the caller belongs to. */
+export async function listMemberProjects(ctx: AuthedContext, input: ListProjectsInput): Promise<ProjectPage> {
+  const member = and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId));
+  const where = and(...filters(input));
+  const [counted, rows] = await Promise.all([
+    ctx.db.select({ n: count() }).from(projects).innerJoin(orgMembers, member).where(where),
+    ctx.db
+      .select({ project: projects, slug: organizations.slug })
+      .from(projects)
+      .innerJoin(orgMembers, member)
+      .innerJoin(organizations, eq(organizations.id, projects.orgId))
+      .where(where)
+      .orderBy(...ordering(input.sort))
+      .limit(input.limit)
+      .offset(input.offset),
+  ]);
+  return {
+    count: counted[0]?.n ?? 0,
+    limit: input.limit,
+    offset: input.offset,
+    projects: rows.map((r) => toView(r.project, r.slug)),
+  };
+}
