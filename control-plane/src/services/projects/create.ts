@@ -1,7 +1,7 @@
 import { newProjectRef } from "@supamanager/shared";
 import { projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
-import { ApiError, badRequest } from "../../errors.js";
+import { badRequest } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
 import { orgForMember } from "../organizations/access.js";
 import { type ComputeSize, dbPassAad, type ProjectView, toView } from "./model.js";
@@ -25,7 +25,7 @@ const REF_ATTEMPTS = 5;
  * up from there (placement, secrets, apply); today the record is all there is.
  */
 export async function createProject(ctx: AuthedContext, input: CreateProjectInput): Promise<ProjectView> {
-  const { org } = await orgInBody(ctx, input.organizationSlug);
+  const { org } = await orgForMember(ctx, input.organizationSlug, "projects.create");
   const regions = ctx.deps.config.regions;
   const region = input.region ?? regions[0];
   if (region === undefined || !regions.includes(region)) {
@@ -72,20 +72,4 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
     }
     throw new Error(`could not find a free project ref after ${REF_ATTEMPTS} attempts`);
   });
-}
-
-/**
- * The organization named in the body. An unknown slug and someone else's organization give the
- * same 400 (the slug is a field of the request, not the resource addressed), so slugs cannot be
- * probed; a member whose role may not create projects gets 403.
- */
-async function orgInBody(ctx: AuthedContext, slug: string) {
-  try {
-    return await orgForMember(ctx, slug, "projects.create");
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "not_found") {
-      throw badRequest(`Organization ${slug} not found`);
-    }
-    throw err;
-  }
 }

@@ -148,7 +148,6 @@ describe("POST /platform/projects", () => {
     ["blank name", (b) => ({ ...b, name: "   " }), /name/],
     ["name too long", (b) => ({ ...b, name: "x".repeat(257) }), /name/],
     ["missing organization_slug", ({ organization_slug: _s, ...b }) => b, /organization_slug/],
-    ["unknown organization slug", (b) => ({ ...b, organization_slug: "no-such-org" }), /Organization no-such-org/],
     ["missing db_pass", ({ db_pass: _p, ...b }) => b, /db_pass/],
     ["short db_pass", (b) => ({ ...b, db_pass: "short7!" }), /db_pass must be at least 8/],
     ["long db_pass", (b) => ({ ...b, db_pass: "x".repeat(129) }), /db_pass must be at most 128/],
@@ -159,11 +158,6 @@ describe("POST /platform/projects", () => {
       "unknown region_selection",
       (b) => ({ ...b, db_region: undefined, region_selection: { type: "specific", code: "mars-1" } }),
       /valid regions: eu-1, us-1/,
-    ],
-    [
-      "smart region group",
-      (b) => ({ ...b, db_region: undefined, region_selection: { type: "smartGroup", code: "emea" } }),
-      /eu-1, us-1/,
     ],
     [
       "db_region and region_selection disagreeing",
@@ -183,12 +177,26 @@ describe("POST /platform/projects", () => {
     expect(await t.deps.database.db.select().from(projects)).toHaveLength(0);
   });
 
-  it("answers the same 400 for someone else's organization as for an unknown one", async () => {
+  it.each([
+    ["an unknown organization", "no-such-org"],
+    ["someone else's organization", null],
+  ])("answers 404 for %s, with the same message either way", async (_label, slug) => {
     const other = await signUpAndLogin(t);
-    const res = await post(other.token, validBody());
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { message: string }).message).toBe(`Organization ${org.slug} not found`);
+    const target = slug ?? org.slug;
+    const res = await post(other.token, { ...validBody(), organization_slug: target });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { message: string }).message).toBe(`Organization ${target} not found`);
     expect(await t.deps.database.db.select().from(projects)).toHaveLength(0);
+  });
+
+  it("places a smart region group in the default region", async () => {
+    const res = await post(owner.token, {
+      ...validBody(),
+      db_region: undefined,
+      region_selection: { type: "smartGroup", code: "emea" },
+    });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { region: string }).region).toBe(t.deps.config.regions[0]);
   });
 
   it("requires a session", async () => {

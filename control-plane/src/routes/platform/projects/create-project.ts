@@ -56,11 +56,11 @@ export const CreateProjectBody = z.object({
 export type CreateProjectBody = z.output<typeof CreateProjectBody>;
 
 /** `db_region` or a specific `region_selection`; both may be given only when they agree. */
-function requestedRegion(body: CreateProjectBody, regions: string[]): string | undefined {
+function requestedRegion(body: CreateProjectBody): string | undefined {
   const selection = body.region_selection;
-  if (selection?.type === "smartGroup") {
-    throw badRequest(`Smart region groups are not available here; choose one of: ${regions.join(", ")}`);
-  }
+  // Studio may offer Supabase's smart groups (americas, emea, apac). Our regions are the
+  // operator's own, so a group means "wherever the instance puts new projects": the default region.
+  if (selection?.type === "smartGroup") return body.db_region;
   if (selection && body.db_region !== undefined && selection.code !== body.db_region) {
     throw badRequest("Only one of db_region or region_selection may be given");
   }
@@ -76,7 +76,7 @@ export async function createProjectRoute(c: Context<AppEnv>): Promise<Response> 
     organizationSlug: body.organization_slug,
     dbPass: body.db_pass,
     cloudProvider: body.cloud_provider,
-    region: requestedRegion(body, ctx.deps.config.regions),
+    region: requestedRegion(body),
     computeSize: body.desired_instance_size,
   });
   return c.json(createProjectResponse(project), 201);
