@@ -65,17 +65,19 @@ export function toOrganizationResponse(org: OrgRow, role: OrgRole): Organization
   };
 }
 
-export function toOrganizationSlugResponse(org: OrgRow): OrganizationSlugResponse {
+export function toOrganizationSlugResponse(org: OrgRow, role: OrgRole): OrganizationSlugResponse {
+  const { id, slug, name, plan, billing_email, opt_in_tags, restriction_status, restriction_data, billing_partner } =
+    toOrganizationResponse(org, role);
   return {
-    id: org.id,
-    slug: org.slug,
-    name: org.name,
-    plan: { ...ORG_PLAN },
-    billing_email: org.billingEmail,
-    opt_in_tags: [],
-    restriction_status: null,
-    restriction_data: null,
-    billing_partner: null,
+    id,
+    slug,
+    name,
+    plan,
+    billing_email,
+    opt_in_tags,
+    restriction_status,
+    restriction_data,
+    billing_partner,
     usage_billing_enabled: false,
     has_oriole_project: false,
   };
@@ -122,8 +124,8 @@ export async function createOrganization(
 }
 
 export async function getOrganization(ctx: AuthedContext, slug: string): Promise<OrganizationSlugResponse> {
-  const { org } = await orgForMember(ctx, slug, "org.read");
-  return toOrganizationSlugResponse(org);
+  const { org, role } = await orgForMember(ctx, slug, "org.read");
+  return toOrganizationSlugResponse(org, role);
 }
 
 export async function updateOrganization(
