@@ -1,0 +1,212 @@
+import { z } from "zod";
+import { ProjectRef } from "../ids.js";
+import { DesiredState } from "../project-status.js";
+
+/**
+ * The agent channel's wire protocol: small JSON frames `{ v, type, … }` over a WebSocket, validated
+ * by these schemas on BOTH sides. Large payloads (backups) never travel here.
+ * See docs/protocol.md for the conversation.
+ */
+
+/** Bumped on incompatible changes; a peer speaking another version gets an `error` frame. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame either side accepts, in bytes of UTF-8 JSON. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+const v = z.literal(PROTOCOL_VERSION);
+const Id = z.string().min(1).max(128);
+const ServiceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,62}$/, "a service name is lowercase letters, digits and dashes");
+const Bytes = z.number().int().nonnegative();
+
+/** Resources the host can give to projects, reported on hello and each heartbeat. */
+export const Capacity = z.object({
+  cpus: z.number().int().positive(),
+  memTotalBytes: Bytes,
+  memFreeBytes: Bytes,
+  /** Memory promised to the projects the agent runs (their limits), so placement can count it. */
+  memReservedBytes: Bytes.default(0),
+  load1: z.number().nonnegative(),
+});
+export type Capacity = z.infer<typeof Capacity>;
+
+/** What the agent believes it runs. */
+export const InventoryItem = z.object({
+  ref: ProjectRef,
+  appliedVersion: z.number().int().nonnegative(),
+  state: z.enum(["running", "paused", "deleted", "failed", "unknown"]),
+});
+export type InventoryItem = z.infer<typeof InventoryItem>;
+
+export const ServiceHealth = z.object({
+  name: ServiceName,
+  /** Docker's container state: created, running, restarting, exited, paused, dead, missing. */
+  state: z.enum(["created", "running", "restarting", "exited", "paused", "dead", "removing", "missing"]),
+  /** Docker's health check status; `none` when the service has no health check. */
+  health: z.enum(["starting", "healthy", "unhealthy", "none"]),
+});
+export type ServiceHealth = z.infer<typeof ServiceHealth>;
+
+// ─── agent → control plane ───────────────────────────────────────────────────────────────────
+
+export const Hello = z.object({
+  v,
+  type: z.literal("hello"),
+  agentVersion: z.string().max(64),
+  hostname: z.string().min(1).max(255),
+  compose: z.enum(["v2", "v1"]),
+  capacity: Capacity,
+  inventory: z.array(InventoryItem).max(10_000),
+});
+export type Hello = z.infer<typeof Hello>;
+
+export const Heartbeat = z.object({
+  v,
+  type: z.literal("heartbeat"),
+  capacity: Capacity,
+});
+export type Heartbeat = z.infer<typeof Heartbeat>;
+
+export const Applied = z.object({
+  v,
+  type: z.literal("applied"),
+  ref: ProjectRef,
+  version: z.number().int().nonnegative(),
+  desiredState: DesiredState,
+  ok: z.boolean(),
+  /** Why the apply failed, for the API to show (`status_reason`). */
+  error: z.string().max(4000).optional(),
+});
+export type Applied = z.infer<typeof Applied>;
+
+export const Health = z.object({
+  v,
+  type: z.literal("health"),
+  ref: ProjectRef,
+  services: z.array(ServiceHealth).max(64),
+});
+export type Health = z.infer<typeof Health>;
+
+export const JobResult = z.object({
+  v,
+  type: z.literal("job_result"),
+  jobId: Id,
+  ok: z.boolean(),
+  result: z.unknown().optional(),
+  error: z.string().max(4000).optional(),
+});
+export type JobResult = z.infer<typeof JobResult>;
+
+export const RpcResult = z.object({
+  v,
+  type: z.literal("rpc_result"),
+  id: Id,
+  /** HTTP status of the upstream answer, when there was one. */
+  status: z.number().int().min(100).max(599).optional(),
+  body: z.unknown().optional(),
+  error: z.string().max(4000).optional(),
+});
+export type RpcResult = z.infer<typeof RpcResult>;
+
+// ─── control plane → agent ───────────────────────────────────────────────────────────────────
+
+export const Welcome = z.object({
+  v,
+  type: z.literal("welcome"),
+  hostId: Id,
+  heartbeatIntervalMs: z.number().int().positive(),
+});
+export type Welcome = z.infer<typeof Welcome>;
+
+/** A file of a rendered stack, relative to the project's directory. */
+export const StackFile = z.object({
+  path: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(
+      /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._/-]+$/,
+      "a stack file path is relative and stays inside the project",
+    ),
+  content: z.string().max(1024 * 1024),
+  mode: z.number().int().min(0).max(0o777).default(0o600),
+});
+export type StackFile = z.infer<typeof StackFile>;
+
+/** Everything the agent needs to run a project: rendered by the control plane from a release. */
+export const Stack = z.object({
+  release: z.string().min(1).max(64),
+  composeFile: z
+    .string()
+    .min(1)
+    .max(1024 * 1024),
+  env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string().max(65536)),
+  files: z.array(StackFile).max(64).default([]),
+  /** Services that must be healthy for the project to be ACTIVE_HEALTHY. */
+  requiredServices: z.array(ServiceName).max(64),
+});
+export type Stack = z.infer<typeof Stack>;
+
+export const Apply = z.object({
+  v,
+  type: z.literal("apply"),
+  ref: ProjectRef,
+  version: z.number().int().nonnegative(),
+  desiredState: DesiredState,
+  /** Absent when the desired state is `deleted`. */
+  stack: Stack.optional(),
+  /** A restart request: stop and start again even if the version is already applied. */
+  restartNonce: z.number().int().nonnegative().default(0),
+});
+export type Apply = z.infer<typeof Apply>;
+
+export const Job = z.object({
+  v,
+  type: z.literal("job"),
+  jobId: Id,
+  kind: z.string().min(1).max(64),
+  ref: ProjectRef.optional(),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+export type Job = z.infer<typeof Job>;
+
+/** A request the agent forwards to one of a project's services (e.g. postgres-meta) and answers. */
+export const Rpc = z.object({
+  v,
+  type: z.literal("rpc"),
+  id: Id,
+  ref: ProjectRef,
+  service: ServiceName,
+  method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+  path: z.string().startsWith("/").max(4096),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.unknown().optional(),
+  timeoutMs: z.number().int().positive().max(300_000),
+});
+export type Rpc = z.infer<typeof Rpc>;
+
+// ─── both directions ─────────────────────────────────────────────────────────────────────────
+
+export const ErrorFrame = z.object({
+  v,
+  type: z.literal("error"),
+  code: z.enum(["bad_frame", "unsupported_version", "too_large", "unauthorized", "out_of_order", "internal"]),
+  message: z.string().max(4000),
+});
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+
+export const AgentFrame = z.discriminatedUnion("type", [
+  Hello,
+  Heartbeat,
+  Applied,
+  Health,
+  JobResult,
+  RpcResult,
+  ErrorFrame,
+]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+export const ServerFrame = z.discriminatedUnion("type", [Welcome, Apply, Job, Rpc, ErrorFrame]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
