@@ -17,8 +17,8 @@ export default defineConfig({
     maxWorkers: 2,
     coverage: {
       provider: "v8",
-      include: ["control-plane/src/**/*.ts", "shared/src/**/*.ts"],
-      exclude: ["**/*.test.ts", "**/test-support/**", "control-plane/src/entry/node.ts"],
+      include: ["control-plane/src/**/*.ts", "shared/src/**/*.ts", "host-agent/src/**/*.ts"],
+      exclude: ["**/*.test.ts", "**/test-support/**", "control-plane/src/entry/node.ts", "host-agent/src/cli.ts"],
       reporter: ["text-summary", "json-summary"],
     },
   },

@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppDeps, AppEnv } from "./deps.js";
 import { ApiError } from "./errors.js";
 import { requestContext } from "./middleware/context.js";
+import { agentRoutes } from "./routes/agent/index.js";
 import { authRoutes } from "./routes/auth/index.js";
 import { healthRoutes } from "./routes/health/index.js";
 import { platformRoutes } from "./routes/platform/index.js";
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes());
   app.route("/auth/v1", authRoutes());
   app.route("/platform", platformRoutes());
+  app.route("/agent/v1", agentRoutes());
 
   app.notFound((c) =>
     c.json(

@@ -14,7 +14,9 @@ describe("parseEnv", () => {
       SUPAMANAGER_DATA_DIR: "./.data",
       SUPAMANAGER_ALLOW_SIGNUP: false,
       SUPAMANAGER_CORS_ORIGINS: [],
-      SUPAMANAGER_REGIONS: ["local"],
+      SUPAMANAGER_HOST_OFFLINE_SECONDS: 45,
+      SUPAMANAGER_RELEASE: "local",
+      SUPAMANAGER_PORT_RANGE: [54000, 54999],
     });
   });
 
@@ -28,6 +30,10 @@ describe("parseEnv", () => {
     [{ SUPAMANAGER_JWT_SECRET: "short" }, /SUPAMANAGER_JWT_SECRET/],
     [{ SUPAMANAGER_ADMIN_EMAIL: "admin@example.test" }, /must be set together/],
     [{ SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS: "7200" }, /SUPAMANAGER_ACCESS_TOKEN_TTL_SECONDS/],
+    [{ SUPAMANAGER_PORT_RANGE: "100-200" }, /SUPAMANAGER_PORT_RANGE/],
+    [{ SUPAMANAGER_PORT_RANGE: "60000-50000" }, /SUPAMANAGER_PORT_RANGE/],
+    [{ SUPAMANAGER_RELEASE: "Not A Name" }, /SUPAMANAGER_RELEASE/],
+    [{ SUPAMANAGER_HOST_OFFLINE_SECONDS: "0" }, /SUPAMANAGER_HOST_OFFLINE_SECONDS/],
   ])("names the variable in error %#", (env, message) => {
     expect(() => parseEnv(env)).toThrow(ConfigError);
     expect(() => parseEnv(env)).toThrow(message);

@@ -41,7 +41,29 @@ export const EnvSchema = z.object({
   SUPAMANAGER_LOGIN_MAX_PER_IP: positiveInt.default(50),
   SUPAMANAGER_LOGIN_MAX_PER_EMAIL: positiveInt.default(10),
   SUPAMANAGER_TRUST_PROXY: bool.default(false),
-  SUPAMANAGER_REGIONS: list.default(["local"]),
+  /** Seconds without a heartbeat after which a host reads `offline` (and its projects UNKNOWN). */
+  SUPAMANAGER_HOST_OFFLINE_SECONDS: positiveInt.default(45),
+  /** How often agents are told to send a heartbeat (must be well under the offline grace). */
+  SUPAMANAGER_HEARTBEAT_SECONDS: positiveInt.default(15),
+  /** The release new projects run (a manifest name: built in, or from SUPAMANAGER_RELEASES_FILE). */
+  SUPAMANAGER_RELEASE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "SUPAMANAGER_RELEASE must be a release name")
+    .default("local"),
+  /** A JSON file with more release manifests (an array of manifests, or one manifest). */
+  SUPAMANAGER_RELEASES_FILE: z.string().min(1).optional(),
+  /** images/manifest.local.json: service image name → local tag, used by the `local` release. */
+  SUPAMANAGER_LOCAL_IMAGES_FILE: z.string().min(1).optional(),
+  /** Host ports handed out to projects, `first-last` inclusive. */
+  SUPAMANAGER_PORT_RANGE: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, "SUPAMANAGER_PORT_RANGE must look like 54000-54999")
+    .transform((v) => v.split("-").map(Number) as [number, number])
+    .refine(
+      ([first, last]) => first >= 1024 && last <= 65535 && first <= last,
+      "SUPAMANAGER_PORT_RANGE must be within 1024-65535 with first <= last",
+    )
+    .default([54000, 54999]),
   SUPAMANAGER_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
@@ -67,7 +89,14 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   loginLimit: { windowSeconds: number; maxPerIp: number; maxPerEmail: number };
   trustProxy: boolean;
-  regions: string[];
+  fleet: {
+    hostOfflineSeconds: number;
+    heartbeatSeconds: number;
+    defaultRelease: string;
+    releasesFile: string | undefined;
+    localImagesFile: string | undefined;
+    portRange: { first: number; last: number };
+  };
   maxBodyBytes: number;
   logLevel: Env["SUPAMANAGER_LOG_LEVEL"];
 }
@@ -126,7 +155,14 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       maxPerEmail: env.SUPAMANAGER_LOGIN_MAX_PER_EMAIL,
     },
     trustProxy: env.SUPAMANAGER_TRUST_PROXY,
-    regions: env.SUPAMANAGER_REGIONS,
+    fleet: {
+      hostOfflineSeconds: env.SUPAMANAGER_HOST_OFFLINE_SECONDS,
+      heartbeatSeconds: env.SUPAMANAGER_HEARTBEAT_SECONDS,
+      defaultRelease: env.SUPAMANAGER_RELEASE,
+      releasesFile: env.SUPAMANAGER_RELEASES_FILE,
+      localImagesFile: env.SUPAMANAGER_LOCAL_IMAGES_FILE,
+      portRange: { first: env.SUPAMANAGER_PORT_RANGE[0], last: env.SUPAMANAGER_PORT_RANGE[1] },
+    },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
     logLevel: env.SUPAMANAGER_LOG_LEVEL,
   };

@@ -6,6 +6,8 @@ import type { PasswordHasher } from "./crypto/password.js";
 import type { Database, DatabaseHandle } from "./db/index.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import type { ReleaseCatalog } from "./releases/catalog.js";
+import type { Hub } from "./services/fleet/hub.js";
 
 /** Milliseconds since the epoch; injectable so tests can move time. */
 export interface Clock {
@@ -23,6 +25,15 @@ export interface AppDeps {
   passwords: PasswordHasher;
   accessTokens: AccessTokens;
   clock: Clock;
+  /** Connected agents of this process; `kick` sends pending applies at once. */
+  hub: Hub;
+  /** Releases (manifests) projects can run; the default one for new projects. */
+  releases: ReleaseCatalog;
+  /**
+   * Turns an authenticated `GET /agent/v1/connect` into a WebSocket for `hostId`, where the
+   * runtime can (Node: entry/agent-socket.ts). Absent → the endpoint answers 501.
+   */
+  agentUpgrade?: (c: Context<AppEnv>, hostId: string) => Response | Promise<Response>;
   /** The TCP peer address of a request, where the runtime knows it. */
   remoteAddress?: (c: Context) => string | undefined;
 }

@@ -152,6 +152,19 @@ export const projects = pgTable(
       .default("running"),
     specVersion: integer("spec_version").notNull().default(1),
     computeSize: text("compute_size").notNull().default("nano"),
+    /** The host the project was placed on (null until placed). */
+    hostId: text("host_id").references(() => hosts.id, { onDelete: "restrict" }),
+    /** The release (manifest of images and template) the project runs. */
+    release: text("release").notNull().default("local"),
+    /** The last spec version the agent reported applied (see reconciliation, ADR 8). */
+    appliedVersion: integer("applied_version").notNull().default(0),
+    /** Bumped by a restart request so the agent restarts even though the spec is unchanged. */
+    restartNonce: integer("restart_nonce").notNull().default(0),
+    /** Per-service health last reported by the agent: [{name, state, health}]. */
+    health: jsonb("health").$type<{ name: string; state: string; health: string }[]>(),
+    healthAt: timestamp("health_at", { withTimezone: true }),
+    /** When the project last entered INACTIVE (Studio's pause/status). */
+    pausedAt: timestamp("paused_at", { withTimezone: true }),
     /** The requested database password, AES-256-GCM encrypted (see crypto/aes.ts). */
     dbPassEncrypted: text("db_pass_encrypted").notNull(),
     createdAt: createdAt(),
@@ -160,6 +173,7 @@ export const projects = pgTable(
   (t) => [
     uniqueIndex("projects_ref_key").on(t.ref),
     index("projects_org_created_idx").on(t.orgId, t.createdAt),
+    index("projects_host_idx").on(t.hostId),
     check("projects_ref_check", sql`${t.ref} ~ '^[a-z]{20}$'`),
   ],
 );
@@ -186,4 +200,89 @@ export const auditLog = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index("audit_log_org_created_idx").on(t.orgId, t.createdAt), index("audit_log_actor_idx").on(t.actorId)],
+);
+
+/** One-time (or few-times) tokens an instance admin creates to enroll Docker hosts in a region. */
+export const joinTokens = pgTable(
+  "join_tokens",
+  {
+    id: text("id").primaryKey(),
+    tokenHash: text("token_hash").notNull(),
+    region: text("region").notNull(),
+    usesRemaining: integer("uses_remaining").notNull(),
+    createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("join_tokens_token_hash_key").on(t.tokenHash)],
+);
+
+/**
+ * Docker hosts running an agent. The credential is stored as a SHA-256 hash; removing a host
+ * clears it (and the row stays for the audit trail).
+ */
+export const hosts = pgTable(
+  "hosts",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    region: text("region").notNull(),
+    credentialHash: text("credential_hash"),
+    /** Interface the host publishes project ports on (loopback unless configured otherwise). */
+    bindAddress: text("bind_address").notNull().default("127.0.0.1"),
+    agentVersion: text("agent_version"),
+    compose: text("compose"),
+    cpus: integer("cpus"),
+    memTotalBytes: bigint("mem_total_bytes", { mode: "number" }),
+    memFreeBytes: bigint("mem_free_bytes", { mode: "number" }),
+    memReservedBytes: bigint("mem_reserved_bytes", { mode: "number" }),
+    load1: text("load1"),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }),
+    cordoned: boolean("cordoned").notNull().default(false),
+    draining: boolean("draining").notNull().default(false),
+    removedAt: timestamp("removed_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("hosts_credential_hash_key").on(t.credentialHash), index("hosts_region_idx").on(t.region)],
+);
+
+/** Host ports held by projects; unique per host, so two projects can never bind the same port. */
+export const portReservations = pgTable(
+  "port_reservations",
+  {
+    hostId: text("host_id")
+      .notNull()
+      .references(() => hosts.id, { onDelete: "cascade" }),
+    port: integer("port").notNull(),
+    projectRef: text("project_ref").notNull(),
+    service: text("service").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.hostId, t.port] }), index("port_reservations_project_idx").on(t.projectRef)],
+);
+
+/** Imperative work for an agent (backups, restores, …): delivered at least once, de-duplicated by id. */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    projectRef: text("project_ref"),
+    hostId: text("host_id").references(() => hosts.id, { onDelete: "set null" }),
+    kind: text("kind").notNull(),
+    params: jsonb("params").$type<Record<string, unknown>>().notNull().default({}),
+    status: text("status", { enum: ["queued", "running", "succeeded", "failed"] })
+      .notNull()
+      .default("queued"),
+    attempts: integer("attempts").notNull().default(0),
+    leaseUntil: timestamp("lease_until", { withTimezone: true }),
+    idempotencyKey: text("idempotency_key"),
+    result: jsonb("result"),
+    error: text("error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("jobs_idempotency_key").on(t.idempotencyKey),
+    index("jobs_host_status_idx").on(t.hostId, t.status),
+  ],
 );

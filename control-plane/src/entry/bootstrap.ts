@@ -1,4 +1,5 @@
 import { scrypt } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 import { createApp } from "../app.js";
@@ -13,7 +14,10 @@ import { migratePostgres, openPostgres } from "../db/postgres.js";
 import { type AppDeps, type Clock, systemClock } from "../deps.js";
 import { createLogger, type Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import { buildReleaseCatalog, ReleaseConfigError } from "../releases/catalog.js";
 import { ensureAdmin } from "../services/accounts/signup.js";
+import { LocalHub } from "../services/fleet/hub.js";
+import { nodeAgentUpgrade } from "./agent-socket.js";
 import { createNodeMetrics } from "./node-metrics.js";
 import { resolveSecrets } from "./secrets-file.js";
 
@@ -53,6 +57,7 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     await migratePglite(database, migrationsFolder);
   }
 
+  const releases = loadReleases(env);
   const clock = opts.clock ?? systemClock;
   const deps: AppDeps = {
     config,
@@ -67,6 +72,9 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     passwords: opts.passwords ?? new PasswordHasher(nativeScrypt),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,
+    hub: new LocalHub(),
+    releases,
+    agentUpgrade: nodeAgentUpgrade(),
     remoteAddress: (c: Context) => {
       try {
         return getConnInfo(c).remote.address;
@@ -78,4 +86,36 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
   const admin = await ensureAdmin(deps);
   if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });
   return { deps, app: createApp(deps) };
+}
+
+function readJson(variable: string, path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${variable}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${variable}: ${path} is not valid JSON`);
+  }
+}
+
+/** The release catalog: built-in `local`, its local image tags, and SUPAMANAGER_RELEASES_FILE. */
+export function loadReleases(env: Env) {
+  try {
+    return buildReleaseCatalog({
+      defaultRelease: env.SUPAMANAGER_RELEASE,
+      ...(env.SUPAMANAGER_RELEASES_FILE
+        ? { releasesFile: readJson("SUPAMANAGER_RELEASES_FILE", env.SUPAMANAGER_RELEASES_FILE) }
+        : {}),
+      ...(env.SUPAMANAGER_LOCAL_IMAGES_FILE
+        ? { localImages: readJson("SUPAMANAGER_LOCAL_IMAGES_FILE", env.SUPAMANAGER_LOCAL_IMAGES_FILE) }
+        : {}),
+    });
+  } catch (err) {
+    if (err instanceof ReleaseConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
 }

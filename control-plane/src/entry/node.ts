@@ -1,7 +1,9 @@
-import { serve } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
 import { ConfigError, parseEnv } from "../config.js";
 import { DataDirLockedError } from "../db/pglite.js";
 import { createLogger } from "../logger.js";
+import { CLOSE, LocalHub } from "../services/fleet/hub.js";
+import { createNodeServer } from "./agent-socket.js";
 import { bootstrap } from "./bootstrap.js";
 
 /** `npm start`: the control plane on Node. */
@@ -9,7 +11,9 @@ async function main() {
   const env = parseEnv(process.env);
   const logger = createLogger(env.SUPAMANAGER_LOG_LEVEL);
   const { app, deps } = await bootstrap(env, { logger });
-  const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
+  const { server } = createNodeServer(app);
+  server.listen(env.PORT, env.HOST, () => {
+    const info = server.address() as AddressInfo;
     const url =
       env.SUPAMANAGER_PUBLIC_URL ??
       `http://${info.address.includes(":") ? `[${info.address}]` : info.address}:${info.port}`;
@@ -23,6 +27,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
+    // Agents reconnect (with backoff) to whichever control plane comes back.
+    if (deps.hub instanceof LocalHub) deps.hub.closeAll(CLOSE.shuttingDown, "control plane shutting down");
     server.close(async () => {
       await deps.database.close();
       process.exit(0);

@@ -14,7 +14,15 @@ import { createTeam, type TeamFixture } from "../test-support/org-fixtures.js";
 import { createProjectViaApi } from "../test-support/projects-factory.js";
 
 /** Routes anyone may call. Everything else must refuse a request without a valid session. */
-const PUBLIC = new Set(["GET /health", "GET /ready", "GET /metrics", "POST /auth/v1/token", "POST /platform/signup"]);
+const PUBLIC = new Set([
+  "GET /health",
+  "GET /ready",
+  "GET /metrics",
+  "POST /auth/v1/token",
+  "POST /platform/signup",
+  // The join token in the body is the authentication (tested in routes/agent and routes/platform/fleet).
+  "POST /agent/v1/join",
+]);
 
 let t: TestApp;
 let team: TeamFixture;
@@ -183,6 +191,10 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/projects",
     "PATCH /platform/projects/:ref",
     "DELETE /platform/projects/:ref",
+    "POST /platform/projects/:ref/pause",
+    "POST /platform/projects/:ref/restore",
+    "POST /platform/projects/:ref/restart",
+    "POST /platform/projects/:ref/restart-services",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -194,6 +206,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /platform/organizations/:slug/members/:gotrue_id/roles/:role_id",
     "POST /platform/projects",
     "DELETE /platform/projects/:ref",
+    "POST /platform/projects/:ref/pause",
+    "POST /platform/projects/:ref/restore",
   ],
 };
 
@@ -229,6 +243,28 @@ describe("roles", () => {
       authorization: `Bearer ${team.outsider.token}`,
     });
     expect([member.status, stranger.status]).toEqual([403, 404]);
+  });
+});
+
+describe("fleet routes", () => {
+  it("are for the instance admin only: every other account gets 403 on each of them", async () => {
+    const fleet = routes.filter((r) => r.path.startsWith("/platform/fleet"));
+    expect(fleet.length).toBeGreaterThanOrEqual(7);
+    const failures: string[] = [];
+    for (const user of [team.members.administrator, team.members.developer, team.outsider]) {
+      for (const r of fleet) {
+        const body =
+          r.method === "POST" && r.path.endsWith("join-tokens") ? { region: "eu-1" } : bodyFor(r.method, r.path);
+        const res = await call(
+          r.method,
+          fill(r.path, team.members.owner),
+          { authorization: `Bearer ${user.token}` },
+          body,
+        );
+        if (res.status !== 403) failures.push(`${r.method} ${r.path} → ${res.status}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 });
 

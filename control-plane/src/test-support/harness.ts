@@ -8,9 +8,11 @@ import { PasswordHasher } from "../crypto/password.js";
 import type { DatabaseHandle } from "../db/index.js";
 import { openPostgres } from "../db/postgres.js";
 import type { AppDeps } from "../deps.js";
-import { nativeScrypt } from "../entry/bootstrap.js";
+import { nodeAgentUpgrade } from "../entry/agent-socket.js";
+import { loadReleases, nativeScrypt } from "../entry/bootstrap.js";
 import { createLogger } from "../logger.js";
 import { noopMetrics } from "../metrics.js";
+import { LocalHub } from "../services/fleet/hub.js";
 
 /** A clock tests can move. */
 export class ManualClock {
@@ -69,6 +71,9 @@ export async function buildTestApp(
     passwords: new PasswordHasher(nativeScrypt, { ln: 10, r: 8, p: 1 }),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,
+    hub: new LocalHub(),
+    releases: loadReleases(parsed),
+    agentUpgrade: nodeAgentUpgrade(),
     remoteAddress: (c) => c.req.header("x-test-remote-address") ?? "127.0.0.1",
   };
   const app = createApp(deps);

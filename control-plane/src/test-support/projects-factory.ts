@@ -2,6 +2,7 @@ import { newProjectRef } from "@supamanager/shared";
 import { expect } from "vitest";
 import { projects } from "../db/schema.js";
 import type { TestUser } from "./factories.js";
+import { ensureHost } from "./fleet-factory.js";
 import type { TestApp } from "./harness.js";
 import type { OrgFixture } from "./org-fixtures.js";
 
@@ -19,13 +20,17 @@ export interface CreatedProject {
   [key: string]: unknown;
 }
 
-/** Create a project through the API (so the real code path writes it) and return the 201 body. */
+/**
+ * Create a project through the API (so the real code path writes it) and return the 201 body.
+ * Makes sure an online host exists in the requested region (default "local") first.
+ */
 export async function createProjectViaApi(
   t: TestApp,
   user: TestUser,
   org: TestOrg,
   body: Record<string, unknown> = {},
 ): Promise<CreatedProject> {
+  await ensureHost(t, typeof body.db_region === "string" ? body.db_region : "local");
   const res = await t.request("/platform/projects", {
     method: "POST",
     token: user.token,

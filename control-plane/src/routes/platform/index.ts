@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
+import { fleetRoutes } from "./fleet/index.js";
 import { organizationRoutes } from "./organizations/index.js";
 import { profileRoutes } from "./profile/index.js";
 import { projectRoutes } from "./projects/index.js";
@@ -15,6 +16,7 @@ export function platformRoutes() {
   app.route("/profile", profileRoutes());
   app.route("/organizations", organizationRoutes());
   app.route("/projects", projectRoutes());
+  app.route("/fleet", fleetRoutes());
   app.route("/", stubRoutes());
   return app;
 }

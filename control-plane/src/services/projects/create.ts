@@ -2,7 +2,9 @@ import { newProjectRef } from "@supamanager/shared";
 import { projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest } from "../../errors.js";
+import { releasePorts as releasePortNames } from "../../releases/render.js";
 import { recordAudit } from "../audit/record.js";
+import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling.js";
 import { orgForMember } from "../organizations/access.js";
 import { type ComputeSize, dbPassAad, type ProjectView, toView } from "./model.js";
 
@@ -12,7 +14,7 @@ export interface CreateProjectInput {
   /** Plaintext; only ever stored encrypted and never echoed, logged or audited. */
   dbPass: string;
   cloudProvider: string;
-  /** A configured region; absent → the first configured region. */
+  /** A region with enrolled hosts; absent → wherever the best host is, in any region. */
   region?: string | undefined;
   computeSize: ComputeSize;
 }
@@ -21,19 +23,29 @@ export interface CreateProjectInput {
 const REF_ATTEMPTS = 5;
 
 /**
- * Create a project record in COMING_UP with desired state "running". The fleet work picks it
- * up from there (placement, secrets, apply); today the record is all there is.
+ * Create a project: place it on a host (online, schedulable, most free memory in its region),
+ * reserve its ports there, store its password encrypted, and queue the first apply (desired
+ * state "running", spec version 1, status COMING_UP). The host's agent is kicked after commit;
+ * if it is not connected the apply goes out when it reconnects.
  */
 export async function createProject(ctx: AuthedContext, input: CreateProjectInput): Promise<ProjectView> {
   const { org } = await orgForMember(ctx, input.organizationSlug, "projects.create");
-  const regions = ctx.deps.config.regions;
-  const region = input.region ?? regions[0];
-  if (region === undefined || !regions.includes(region)) {
-    throw badRequest(`Unknown region ${JSON.stringify(input.region)}; valid regions: ${regions.join(", ")}`);
+  if (input.region !== undefined) {
+    const regions = await enrolledRegions(ctx.db);
+    if (!regions.includes(input.region)) {
+      throw badRequest(
+        regions.length === 0
+          ? `Unknown region ${JSON.stringify(input.region)}: no host is enrolled yet (the instance admin enrolls hosts with a join token)`
+          : `Unknown region ${JSON.stringify(input.region)}; valid regions: ${regions.join(", ")}`,
+      );
+    }
   }
+  const release = ctx.deps.releases.get(ctx.deps.releases.defaultRelease);
+  if (!release) throw new Error(`default release ${ctx.deps.releases.defaultRelease} is missing`);
   const now = new Date(ctx.deps.clock.now());
 
-  return ctx.db.transaction(async (tx) => {
+  const view = await ctx.db.transaction(async (tx) => {
+    const host = await placeProject(tx, ctx.deps, input.region);
     for (let attempt = 0; attempt < REF_ATTEMPTS; attempt++) {
       const ref = newProjectRef();
       // The AAD names the ref, so the ciphertext is re-made for every candidate ref.
@@ -46,12 +58,14 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           ref,
           orgId: org.id,
           name: input.name,
-          region,
+          region: host.region,
           cloudProvider: input.cloudProvider,
           status: "COMING_UP",
           desiredState: "running",
           specVersion: 1,
           computeSize: input.computeSize,
+          hostId: host.id,
+          release: release.name,
           dbPassEncrypted,
           createdAt: now,
           updatedAt: now,
@@ -59,6 +73,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
         .onConflictDoNothing({ target: projects.ref })
         .returning();
       if (!row) continue;
+      const ports = await reservePorts(tx, ctx.deps, host.id, ref, releasePortNames(release));
       await recordAudit(tx, ctx.meta, {
         action: "project.create",
         outcome: "success",
@@ -66,10 +81,19 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
         orgId: org.id,
         projectRef: ref,
         target: ref,
-        details: { name: input.name, region, cloud_provider: input.cloudProvider, compute_size: input.computeSize },
+        details: {
+          name: input.name,
+          region: host.region,
+          cloud_provider: input.cloudProvider,
+          compute_size: input.computeSize,
+          host_id: host.id,
+          release: release.name,
+        },
       });
-      return toView(row, org.slug);
+      return toView(row, org.slug, { online: true, bindAddress: host.bindAddress, ports });
     }
     throw new Error(`could not find a free project ref after ${REF_ATTEMPTS} attempts`);
   });
+  ctx.deps.hub.kick(view.hostId as string);
+  return view;
 }

@@ -1,8 +1,9 @@
 import type { ProjectStatus } from "@supamanager/shared";
 import { and, asc, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from "drizzle-orm";
-import { organizations, orgMembers, projects } from "../../db/schema.js";
+import { hosts, organizations, orgMembers, projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { orgForMember } from "../organizations/access.js";
+import { effectiveStatusSql, listHostFacts } from "./host-facts.js";
 import { type ProjectView, toView } from "./model.js";
 
 export const PROJECT_SORTS = ["name_asc", "name_desc", "created_asc", "created_desc"] as const;
@@ -25,15 +26,18 @@ export interface ProjectPage {
   projects: ProjectView[];
 }
 
+const hostColumns = { lastSeenAt: hosts.lastSeenAt, removedAt: hosts.removedAt, bindAddress: hosts.bindAddress };
+
 /** Make `%`, `_` and the escape character itself match literally in an (I)LIKE pattern. */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (m) => `\\${m}`);
 }
 
-function filters(input: ListProjectsInput): SQL[] {
+function filters(ctx: AuthedContext, input: ListProjectsInput): SQL[] {
   // REMOVED projects are gone for every caller, whatever statuses were asked for.
   const conds: SQL[] = [ne(projects.status, "REMOVED")];
-  if (input.statuses.length > 0) conds.push(inArray(projects.status, input.statuses));
+  // Filter on the status readers see (UNKNOWN on an offline host), not the stored one.
+  if (input.statuses.length > 0) conds.push(inArray(effectiveStatusSql(ctx), input.statuses));
   if (input.search) {
     const pattern = `%${escapeLike(input.search)}%`;
     const match = or(ilike(projects.name, pattern), ilike(projects.ref, pattern));
@@ -67,12 +71,14 @@ export async function listOrgProjects(
   input: ListProjectsInput,
 ): Promise<ProjectPage> {
   const { org } = await orgForMember(ctx, slug, "projects.read");
-  const where = and(eq(projects.orgId, org.id), ...filters(input));
+  const where = and(eq(projects.orgId, org.id), ...filters(ctx, input));
+  const hostJoin = eq(hosts.id, projects.hostId);
   const [counted, rows] = await Promise.all([
-    ctx.db.select({ n: count() }).from(projects).where(where),
+    ctx.db.select({ n: count() }).from(projects).leftJoin(hosts, hostJoin).where(where),
     ctx.db
-      .select()
+      .select({ project: projects, host: hostColumns })
       .from(projects)
+      .leftJoin(hosts, hostJoin)
       .where(where)
       .orderBy(...ordering(input.sort))
       .limit(input.limit)
@@ -82,20 +88,22 @@ export async function listOrgProjects(
     count: counted[0]?.n ?? 0,
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r, org.slug)),
+    projects: rows.map((r) => toView(r.project, org.slug, listHostFacts(ctx, r.host))),
   };
 }
 
 /** Projects of every organization the caller belongs to. */
 export async function listMemberProjects(ctx: AuthedContext, input: ListProjectsInput): Promise<ProjectPage> {
   const member = and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId));
-  const where = and(...filters(input));
+  const where = and(...filters(ctx, input));
+  const hostJoin = eq(hosts.id, projects.hostId);
   const [counted, rows] = await Promise.all([
-    ctx.db.select({ n: count() }).from(projects).innerJoin(orgMembers, member).where(where),
+    ctx.db.select({ n: count() }).from(projects).innerJoin(orgMembers, member).leftJoin(hosts, hostJoin).where(where),
     ctx.db
-      .select({ project: projects, slug: organizations.slug })
+      .select({ project: projects, slug: organizations.slug, host: hostColumns })
       .from(projects)
       .innerJoin(orgMembers, member)
+      .leftJoin(hosts, hostJoin)
       .innerJoin(organizations, eq(organizations.id, projects.orgId))
       .where(where)
       .orderBy(...ordering(input.sort))
@@ -106,6 +114,6 @@ export async function listMemberProjects(ctx: AuthedContext, input: ListProjects
     count: counted[0]?.n ?? 0,
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r.project, r.slug)),
+    projects: rows.map((r) => toView(r.project, r.slug, listHostFacts(ctx, r.host))),
   };
 }

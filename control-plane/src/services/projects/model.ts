@@ -14,17 +14,52 @@ export interface ProjectView {
   cloudProvider: string;
   status: ProjectStatus;
   statusReason: string | null;
+  /**
+   * Why a requested change has not happened yet (today: the project's host is offline, so the
+   * change waits in the database and is applied when the agent reconnects). Null otherwise.
+   */
+  pendingReason: string | null;
   desiredState: ProjectRow["desiredState"];
   specVersion: number;
+  appliedVersion: number;
   computeSize: ComputeSize;
+  hostId: string | null;
+  release: string;
+  pausedAt: Date | null;
+  /** Where the project answers, once placed (null → the `.invalid` placeholders). */
+  endpoints: { host: string; gatewayPort: number | null; dbPort: number | null } | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** What a read needs to know about the project's host. */
+export interface HostFacts {
+  /** Heard from within the offline grace (and not removed). */
+  online: boolean;
+  bindAddress: string;
+  /** Reserved host ports by release port name. */
+  ports: Record<string, number>;
 }
 
 /** Compute sizes a project may ask for; the larger Supabase sizes have no meaning on our hosts. */
 export const COMPUTE_SIZES = ["nano", "micro", "small", "medium", "large", "xlarge"] as const;
 export type ComputeSize = (typeof COMPUTE_SIZES)[number];
 export const DEFAULT_COMPUTE_SIZE: ComputeSize = "nano";
+
+const MiB = 1024 * 1024;
+/**
+ * The memory a compute size may use on its host: the stack's total mem_limit (split between
+ * services by the release's memory shares) and what placement counts against a host's free
+ * memory. Documented in docs/fleet.md.
+ */
+export const COMPUTE_MEMORY_BYTES: Record<ComputeSize, number> = {
+  nano: 512 * MiB,
+  micro: 1024 * MiB,
+  small: 2048 * MiB,
+  medium: 4096 * MiB,
+  large: 8192 * MiB,
+  xlarge: 16384 * MiB,
+};
 
 /**
  * The providers Studio's create form knows. We run every project on our own hosts whatever the
@@ -84,8 +119,24 @@ export const dbPassAad = (ref: string) => `project:${ref}:db_pass`;
 const STATUS_SET = new Set<string>(PROJECT_STATUSES);
 const SIZE_SET = new Set<string>(COMPUTE_SIZES);
 
+/**
+ * The status a reader sees: stored status, except that a project whose host is offline never
+ * reads a stale ACTIVE_* — it reads UNKNOWN (computed at read time, never stored).
+ */
+export function effectiveStatus(stored: ProjectStatus, hostOnline: boolean | undefined): ProjectStatus {
+  if (hostOnline === false && (stored === "ACTIVE_HEALTHY" || stored === "ACTIVE_UNHEALTHY")) return "UNKNOWN";
+  return stored;
+}
+
+export function pendingReasonFor(row: ProjectRow, host: HostFacts | undefined): string | null {
+  if (!host || host.online || row.status === "REMOVED") return null;
+  if (row.appliedVersion >= row.specVersion) return null;
+  return "The project's host is offline; the requested change waits and is applied when the host reconnects";
+}
+
 /** Map a row to its view. A status outside Studio's vocabulary would hang Studio, so it reads UNKNOWN. */
-export function toView(row: ProjectRow, orgSlug: string): ProjectView {
+export function toView(row: ProjectRow, orgSlug: string, host?: HostFacts): ProjectView {
+  const stored = STATUS_SET.has(row.status) ? (row.status as ProjectStatus) : "UNKNOWN";
   return {
     id: row.id,
     ref: row.ref,
@@ -94,11 +145,19 @@ export function toView(row: ProjectRow, orgSlug: string): ProjectView {
     orgSlug,
     region: row.region,
     cloudProvider: row.cloudProvider,
-    status: STATUS_SET.has(row.status) ? (row.status as ProjectStatus) : "UNKNOWN",
+    status: effectiveStatus(stored, host?.online),
     statusReason: row.statusReason,
+    pendingReason: pendingReasonFor(row, host),
     desiredState: row.desiredState,
     specVersion: row.specVersion,
+    appliedVersion: row.appliedVersion,
     computeSize: SIZE_SET.has(row.computeSize) ? (row.computeSize as ComputeSize) : DEFAULT_COMPUTE_SIZE,
+    hostId: row.hostId,
+    release: row.release,
+    pausedAt: row.pausedAt,
+    endpoints: host
+      ? { host: host.bindAddress, gatewayPort: host.ports.gateway ?? null, dbPort: host.ports.db ?? null }
+      : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

@@ -1,21 +1,30 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { auditLog, projects } from "../../../db/schema.js";
+import { auditLog, hosts, portReservations, projects } from "../../../db/schema.js";
 import { roleCan } from "../../../services/permissions/matrix.js";
 import { dbPassAad } from "../../../services/projects/model.js";
 import { expectMatchesSchema } from "../../../test-support/contracts.js";
 import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
+import { ensureHost, GiB } from "../../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../../test-support/harness.js";
 import { addMember, createOrg, TEST_DB_PASS, type TestOrg } from "../../../test-support/projects-factory.js";
 
 let t: TestApp;
 let owner: TestUser;
 let org: TestOrg;
+let euHost: string;
 
 beforeEach(async () => {
-  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_REGIONS: "eu-1,us-1" });
+  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
   owner = await signUpAndLogin(t);
   org = await createOrg(t, owner);
+  // Regions are the regions of enrolled hosts; eu-1's host has the most free memory.
+  await ensureHost(t, "us-1");
+  euHost = await ensureHost(t, "eu-1");
+  await t.deps.database.db
+    .update(hosts)
+    .set({ memFreeBytes: 12 * GiB })
+    .where(eq(hosts.id, euHost));
 });
 afterEach(async () => {
   await t.close();
@@ -50,7 +59,13 @@ describe("POST /platform/projects", () => {
       service_key: "",
     });
     expect(body.ref).toMatch(/^[a-z]{20}$/);
-    expect(body.endpoint).toBe(`${body.ref}.pending.invalid`);
+    const ports = await t.deps.database.db
+      .select()
+      .from(portReservations)
+      .where(eq(portReservations.projectRef, body.ref as string));
+    const gateway = ports.find((p) => p.service === "gateway:gateway");
+    expect(ports.map((p) => p.service).sort()).toEqual(["db:db", "gateway:gateway"]);
+    expect(body.endpoint).toBe(`127.0.0.1:${gateway?.port}`);
 
     const [row] = await t.deps.database.db
       .select()
@@ -68,7 +83,7 @@ describe("POST /platform/projects", () => {
     expect(row?.createdAt.toISOString()).toBe(body.inserted_at);
   });
 
-  it("defaults region to the first configured one, size to nano and provider to AWS", async () => {
+  it("without a region, places on the best host anywhere; size defaults to nano and provider to AWS", async () => {
     const res = await post(owner.token, { name: "Defaults", organization_slug: org.slug, db_pass: TEST_DB_PASS });
     expect(res.status).toBe(201);
     const body = (await res.json()) as Record<string, unknown>;
@@ -189,14 +204,14 @@ describe("POST /platform/projects", () => {
     expect(await t.deps.database.db.select().from(projects)).toHaveLength(0);
   });
 
-  it("places a smart region group in the default region", async () => {
+  it("places a smart region group on the best host in any region", async () => {
     const res = await post(owner.token, {
       ...validBody(),
       db_region: undefined,
       region_selection: { type: "smartGroup", code: "emea" },
     });
     expect(res.status).toBe(201);
-    expect(((await res.json()) as { region: string }).region).toBe(t.deps.config.regions[0]);
+    expect(((await res.json()) as { region: string }).region).toBe("eu-1");
   });
 
   it("requires a session", async () => {

@@ -5,10 +5,28 @@ import { PROJECT_SORTS } from "../../../services/projects/list.js";
 import {
   DB_VERSION,
   databaseStatus,
-  isFailed,
   type ProjectView,
   placeholderEndpoints,
 } from "../../../services/projects/model.js";
+
+/** `host:port` with IPv6 hosts bracketed. */
+const hostPort = (host: string, port: number) => `${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+/**
+ * Where the project answers: the host's bind address and the project's reserved ports once it
+ * is placed, the `.invalid` placeholders otherwise.
+ */
+export function endpointsOf(p: ProjectView): { endpoint: string; restUrl: string; dbHost: string; dbPort?: number } {
+  const e = p.endpoints;
+  if (!e || e.gatewayPort === null) return placeholderEndpoints(p.ref);
+  const gateway = hostPort(e.host, e.gatewayPort);
+  return {
+    endpoint: gateway,
+    restUrl: `http://${gateway}/rest/v1/`,
+    dbHost: e.host,
+    ...(e.dbPort !== null ? { dbPort: e.dbPort } : {}),
+  };
+}
 
 /** Path parameter `:ref`; anything but 20 lowercase letters is simply not found. */
 export const RefParam = ProjectRef;
@@ -151,7 +169,7 @@ export const CreateProjectResponse = z.object({
 export function createProjectResponse(p: ProjectView): z.output<typeof CreateProjectResponse> {
   return shape(CreateProjectResponse, {
     ...listProjectItem(p),
-    endpoint: placeholderEndpoints(p.ref).endpoint,
+    endpoint: endpointsOf(p).endpoint,
     // Pending: the API keys are minted with the project's JWT secret by the secrets work. Studio
     // reads these fields but does not need them at creation; it fetches keys from /api-keys later.
     anon_key: "",
@@ -167,23 +185,49 @@ export const ProjectDetailResponse = z.object({
   // Null until the fleet can serve pg-meta for the project; Studio keeps polling meanwhile.
   connectionString: z.string().nullable(),
   dbVersion: z.string(),
+  /** Port of the project's Postgres on db_host (absent until placed). */
+  db_port: z.number().optional(),
+  /** Why the project is failed or unhealthy (the agent's error), when it is. */
   status_reason: z.string().optional(),
+  /** Why a requested change has not happened yet (e.g. the host is offline), when it has not. */
+  pending_reason: z.string().optional(),
 });
 
 export function projectDetailResponse(p: ProjectView): z.output<typeof ProjectDetailResponse> {
-  const endpoints = placeholderEndpoints(p.ref);
+  const endpoints = endpointsOf(p);
   return shape(ProjectDetailResponse, {
     ...common(p),
     db_host: endpoints.dbHost,
+    ...(endpoints.dbPort !== undefined ? { db_port: endpoints.dbPort } : {}),
     restUrl: endpoints.restUrl,
     connectionString: null,
     dbVersion: DB_VERSION,
-    ...(isFailed(p.status) && p.statusReason !== null ? { status_reason: p.statusReason } : {}),
+    ...(p.statusReason !== null && p.status !== "REMOVED" ? { status_reason: p.statusReason } : {}),
+    ...(p.pendingReason !== null ? { pending_reason: p.pendingReason } : {}),
   });
 }
 
 /** PATCH and DELETE answer the short form {id, ref, name} (ProjectRefResponse / RemoveProjectResponse). */
 export const ProjectRefResponse = z.object({ id: z.number(), ref: z.string(), name: z.string() });
+
+/** Answer of pause / restore / restart: the short form plus the new status. */
+export const LifecycleResponse = z.object({
+  id: z.number(),
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  pending_reason: z.string().optional(),
+});
+
+export function lifecycleResponse(p: ProjectView): z.output<typeof LifecycleResponse> {
+  return shape(LifecycleResponse, {
+    id: p.id,
+    ref: p.ref,
+    name: p.name,
+    status: p.status,
+    ...(p.pendingReason !== null ? { pending_reason: p.pendingReason } : {}),
+  });
+}
 
 export function projectRefResponse(p: ProjectView): z.output<typeof ProjectRefResponse> {
   return shape(ProjectRefResponse, { id: p.id, ref: p.ref, name: p.name });

@@ -1,0 +1,61 @@
+import type { Server } from "node:http";
+import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
+import { MAX_FRAME_BYTES } from "@supamanager/shared";
+import type { Context, Hono } from "hono";
+import { WebSocketServer } from "ws";
+import type { AppDeps, AppEnv } from "../deps.js";
+import { HostSession } from "../services/fleet/session.js";
+
+/**
+ * The socket layer allows frames up to twice MAX_FRAME_BYTES so that a frame somewhat over the
+ * limit reaches the protocol decoder and is answered with a `too_large` error frame on a
+ * connection that stays open; anything larger is cut off by `ws` itself (close code 1009)
+ * before it is buffered, which costs that one connection and nothing else.
+ */
+export const AGENT_MAX_PAYLOAD = 2 * MAX_FRAME_BYTES;
+
+/**
+ * Node's `deps.agentUpgrade`: upgrades an authenticated /agent/v1/connect request through
+ * @hono/node-server's built-in WebSocket support and drives a HostSession with the socket.
+ */
+export function nodeAgentUpgrade(): NonNullable<AppDeps["agentUpgrade"]> {
+  return async (c: Context<AppEnv>, hostId: string) => {
+    const deps = c.get("deps");
+    let session: HostSession | undefined;
+    const middleware = upgradeWebSocket(() => ({
+      onOpen(_event, ws) {
+        session = new HostSession(deps, hostId, {
+          send: (text) => ws.send(text),
+          close: (code, reason) => ws.close(code, reason),
+        });
+        deps.logger.info("agent connected", { hostId });
+      },
+      onMessage(event) {
+        const data = event.data;
+        void session?.receive(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
+      },
+      onClose(event) {
+        session?.closed();
+        deps.logger.info("agent disconnected", { hostId, code: event.code });
+      },
+      onError(event) {
+        deps.logger.warn("agent socket error", { hostId, err: (event as Event & { error?: unknown }).error });
+      },
+    }));
+    const res = await middleware(c, async () => {});
+    return res ?? c.json({ message: "WebSocket upgrade failed", code: "bad_request" }, 400);
+  };
+}
+
+/**
+ * The Node HTTP server for the app, with WebSocket upgrades enabled (a `ws` server in noServer
+ * mode, handed to @hono/node-server). The entry and the tests build it the same way.
+ */
+export function createNodeServer(app: Hono<AppEnv>): { server: Server; wss: WebSocketServer } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: AGENT_MAX_PAYLOAD });
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    websocket: { server: wss as unknown as WebSocketServerLike },
+  }) as Server;
+  return { server, wss };
+}

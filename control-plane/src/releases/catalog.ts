@@ -1,0 +1,83 @@
+import { z } from "zod";
+import { LOCAL_RELEASE } from "./local.js";
+import { ReleaseManifest, ReleasesFile } from "./manifest.js";
+import { PROJECT_VARIABLES, referencedVariables } from "./render.js";
+
+/** Every release this control plane can run, by name, and the default for new projects. */
+export class ReleaseCatalog {
+  readonly #byName: Map<string, ReleaseManifest>;
+  constructor(
+    manifests: ReleaseManifest[],
+    readonly defaultRelease: string,
+  ) {
+    this.#byName = new Map(manifests.map((m) => [m.name, m]));
+    if (!this.#byName.has(defaultRelease)) {
+      throw new ReleaseConfigError(
+        `SUPAMANAGER_RELEASE: no release named ${defaultRelease}; known: ${[...this.#byName.keys()].join(", ")}`,
+      );
+    }
+  }
+  get(name: string): ReleaseManifest | undefined {
+    return this.#byName.get(name);
+  }
+  names(): string[] {
+    return [...this.#byName.keys()];
+  }
+}
+
+export class ReleaseConfigError extends Error {
+  override name = "ReleaseConfigError";
+}
+
+/** images/manifest.local.json: image name → tag. */
+const LocalImages = z.record(z.string(), z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/));
+
+function issues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || "(file)"}: ${i.message}`)
+    .join("; ");
+}
+
+export interface CatalogSources {
+  defaultRelease: string;
+  /** Parsed JSON of SUPAMANAGER_RELEASES_FILE, when set. */
+  releasesFile?: unknown;
+  /** Parsed JSON of SUPAMANAGER_LOCAL_IMAGES_FILE, when set. */
+  localImages?: unknown;
+}
+
+/**
+ * Build the catalog: the built-in `local` release (its images overridden by the local images
+ * file), plus every manifest of the releases file, which may also replace `local`. Anything
+ * invalid is a start-up error naming the variable.
+ */
+export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
+  const local = ReleaseManifest.parse(LOCAL_RELEASE);
+  if (sources.localImages !== undefined) {
+    const images = LocalImages.safeParse(sources.localImages);
+    if (!images.success) throw new ReleaseConfigError(`SUPAMANAGER_LOCAL_IMAGES_FILE: ${issues(images.error)}`);
+    for (const svc of Object.values(local.services)) {
+      const tag = svc.imageKey ? images.data[svc.imageKey] : undefined;
+      if (tag) svc.image = tag;
+    }
+  }
+  const manifests = new Map<string, ReleaseManifest>([[local.name, local]]);
+  if (sources.releasesFile !== undefined) {
+    const parsed = ReleasesFile.safeParse(sources.releasesFile);
+    if (!parsed.success) throw new ReleaseConfigError(`SUPAMANAGER_RELEASES_FILE: ${issues(parsed.error)}`);
+    for (const m of Array.isArray(parsed.data) ? parsed.data : [parsed.data]) manifests.set(m.name, m);
+  }
+  for (const m of manifests.values()) {
+    for (const [name, svc] of Object.entries(m.services)) {
+      for (const v of Object.values(svc.environment).flatMap(referencedVariables)) {
+        if (!PROJECT_VARIABLES.includes(v as (typeof PROJECT_VARIABLES)[number])) {
+          throw new ReleaseConfigError(
+            `release ${m.name}: service ${name} refers to \${${v}}; known variables: ${PROJECT_VARIABLES.join(", ")}`,
+          );
+        }
+      }
+    }
+  }
+  return new ReleaseCatalog([...manifests.values()], sources.defaultRelease);
+}

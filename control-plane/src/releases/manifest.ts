@@ -1,0 +1,91 @@
+import { z } from "zod";
+
+/**
+ * A release is DATA: which image each service runs, how it is wired, which health rule says it
+ * is up, and which services must be healthy for the project to be ACTIVE_HEALTHY. The control
+ * plane renders a project's Compose stack from it (render.ts); upgrading means a new release
+ * plus a new spec version. Manifests are validated by this schema wherever they come from
+ * (built in, or SUPAMANAGER_RELEASES_FILE).
+ */
+
+const Name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "a name is lowercase letters, digits and dashes");
+const EnvName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name is UPPER_SNAKE_CASE");
+
+export const ReleaseService = z.strictObject({
+  image: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "image must be an image reference like supamanager/postgres:local"),
+  /** The key in the local images file (images/manifest.local.json) that may override `image`. */
+  imageKey: Name.optional(),
+  command: z.array(z.string().max(4096)).max(64).optional(),
+  /**
+   * Container environment. `${NAME}` refers to a project variable (see PROJECT_VARIABLES in
+   * render.ts), left for Compose to interpolate from the stack's env, so secrets never sit in the
+   * compose file itself.
+   */
+  environment: z.record(EnvName, z.string().max(4096)).default({}),
+  /** Container ports published on the host's bind address; each gets a reserved host port. */
+  ports: z
+    .array(z.strictObject({ name: Name, container: z.number().int().min(1).max(65535) }))
+    .max(8)
+    .default([]),
+  /** Named volumes (prefixed by the ref when rendered). */
+  volumes: z
+    .array(z.strictObject({ name: Name, target: z.string().startsWith("/").max(255) }))
+    .max(8)
+    .default([]),
+  /** Services that must be healthy before this one starts. */
+  dependsOn: z.array(Name).max(16).default([]),
+  /** The health rule: Docker's health check command (exec form) and timings in seconds. */
+  health: z
+    .strictObject({
+      test: z.array(z.string().max(4096)).min(1).max(32),
+      intervalSeconds: z.number().positive().max(3600).default(5),
+      timeoutSeconds: z.number().positive().max(3600).default(5),
+      retries: z.number().int().min(1).max(100).default(5),
+      startPeriodSeconds: z.number().nonnegative().max(3600).default(10),
+    })
+    .optional(),
+  /** Must be healthy for ACTIVE_HEALTHY. A service without a health rule counts once running. */
+  required: z.boolean().default(true),
+  /** Share of the project's compute-size memory this service may use (mem_limit). */
+  memoryShare: z.number().positive().max(1),
+});
+export type ReleaseService = z.output<typeof ReleaseService>;
+
+export const ReleaseManifest = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a release name is lowercase, 1-64 characters"),
+    description: z.string().max(500).optional(),
+    services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),
+  })
+  .superRefine((m, ctx) => {
+    const names = new Set(Object.keys(m.services));
+    let share = 0;
+    const portNames = new Set<string>();
+    for (const [name, svc] of Object.entries(m.services)) {
+      share += svc.memoryShare;
+      for (const dep of svc.dependsOn) {
+        if (!names.has(dep))
+          ctx.addIssue({ code: "custom", path: ["services", name, "dependsOn"], message: `unknown service ${dep}` });
+      }
+      for (const p of svc.ports) {
+        if (portNames.has(p.name)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["services", name, "ports"],
+            message: `port name ${p.name} is used twice`,
+          });
+        }
+        portNames.add(p.name);
+      }
+    }
+    if (share > 1.0001)
+      ctx.addIssue({ code: "custom", path: ["services"], message: "memory shares add up to more than 1" });
+  });
+export type ReleaseManifest = z.output<typeof ReleaseManifest>;
+
+/** A release file holds one manifest or an array of them. */
+export const ReleasesFile = z.union([ReleaseManifest, z.array(ReleaseManifest).max(100)]);

@@ -1,0 +1,129 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Stack } from "@supamanager/shared";
+import { describe, expect, it } from "vitest";
+import { buildReleaseCatalog } from "./catalog.js";
+import { LOCAL_RELEASE } from "./local.js";
+import { ReleaseManifest } from "./manifest.js";
+import { interpolate, renderStack } from "./render.js";
+
+const REF = "abcdefghijklmnopqrst";
+const input = {
+  ref: REF,
+  bindAddress: "127.0.0.1",
+  ports: { db: 54010, gateway: 54011 },
+  memoryBytes: 512 * 1024 * 1024,
+  dbPassword: "pa$$word'\"with stuff",
+};
+
+describe("renderStack (local release)", () => {
+  const local = ReleaseManifest.parse(LOCAL_RELEASE);
+  const stack = renderStack(local, input);
+  const compose = JSON.parse(stack.composeFile) as {
+    services: Record<string, Record<string, unknown>>;
+    networks: Record<string, { name: string }>;
+    volumes: Record<string, { name: string }>;
+  };
+
+  it("is a valid protocol Stack with secrets only in env", () => {
+    expect(Stack.parse(stack)).toBeTruthy();
+    expect(stack.env).toEqual({ POSTGRES_PASSWORD: input.dbPassword, PROJECT_REF: REF });
+    expect(stack.composeFile).not.toContain(input.dbPassword);
+    expect(stack.requiredServices).toEqual(["db", "meta", "gateway"]);
+    expect(stack.release).toBe("local");
+  });
+
+  it("prefixes names by the ref, binds ports to the bind address, sets init and memory limits", () => {
+    expect(Object.keys(compose.services)).toEqual(["db", "meta", "gateway"]);
+    for (const [name, svc] of Object.entries(compose.services)) {
+      expect(svc.container_name).toBe(`${REF}-${name}`);
+      expect(svc.init).toBe(true);
+      expect(svc.healthcheck).toBeTruthy();
+      expect(svc.mem_limit).toBeGreaterThan(64 * 1024 * 1024);
+    }
+    expect(compose.services.db?.ports).toEqual(["127.0.0.1:54010:5432"]);
+    expect(compose.services.gateway?.ports).toEqual(["127.0.0.1:54011:8000"]);
+    expect(compose.services.meta?.ports).toBeUndefined();
+    expect(compose.networks.default?.name).toBe(`${REF}_net`);
+    expect(compose.volumes["db-data"]?.name).toBe(`${REF}_db-data`);
+    expect(compose.services.meta?.depends_on).toEqual({ db: { condition: "service_healthy" } });
+    expect(compose.services.db?.environment).toMatchObject({ POSTGRES_PASSWORD: interpolate("POSTGRES_PASSWORD") });
+  });
+
+  it("brackets IPv6 bind addresses and escapes literal $ in values", () => {
+    const custom = ReleaseManifest.parse({
+      name: "x",
+      services: {
+        app: {
+          image: "busybox:1",
+          environment: { A: `cost $5 ${interpolate("PROJECT_REF")}` },
+          ports: [{ name: "app", container: 80 }],
+          memoryShare: 1,
+        },
+      },
+    });
+    const out = JSON.parse(renderStack(custom, { ...input, bindAddress: "::1", ports: { app: 5000 } }).composeFile);
+    expect(out.services.app.ports).toEqual(["[::1]:5000:80"]);
+    expect(out.services.app.environment.A).toBe(`cost $$5 ${interpolate("PROJECT_REF")}`);
+  });
+
+  it("is accepted by docker-compose where it is installed", () => {
+    if (spawnSync("docker-compose", ["version"]).status !== 0) return;
+    const dir = mkdtempSync(join(tmpdir(), "render-"));
+    writeFileSync(join(dir, "docker-compose.yml"), stack.composeFile);
+    writeFileSync(join(dir, ".env"), "POSTGRES_PASSWORD=x\nPROJECT_REF=y\n");
+    const out = execFileSync("docker-compose", ["-p", REF, "config", "-q"], { cwd: dir, encoding: "utf8" });
+    expect(out).toBe("");
+  });
+});
+
+describe("release catalog", () => {
+  it("overrides local image tags from the images manifest and adds releases from a file", () => {
+    const catalog = buildReleaseCatalog({
+      defaultRelease: "extra",
+      localImages: { postgres: "supamanager/postgres:abc123", gateway: "supamanager/gateway:def456" },
+      releasesFile: [{ name: "extra", services: { app: { image: "busybox:1", memoryShare: 1 } } }],
+    });
+    expect(catalog.names().sort()).toEqual(["extra", "local"]);
+    expect(catalog.get("local")?.services.db?.image).toBe("supamanager/postgres:abc123");
+    expect(catalog.get("local")?.services.meta?.image).toBe("supamanager/postgres-meta:local");
+    expect(catalog.defaultRelease).toBe("extra");
+  });
+
+  it.each([
+    [{ defaultRelease: "missing" }, /no release named missing/],
+    [{ defaultRelease: "local", releasesFile: { name: "bad" } }, /SUPAMANAGER_RELEASES_FILE/],
+    [{ defaultRelease: "local", localImages: { postgres: 42 } }, /SUPAMANAGER_LOCAL_IMAGES_FILE/],
+    [
+      {
+        defaultRelease: "local",
+        releasesFile: {
+          name: "v",
+          services: { a: { image: "x:1", environment: { A: interpolate("SECRET") }, memoryShare: 1 } },
+        },
+      },
+      /refers to \$\{SECRET\}/,
+    ],
+    [
+      {
+        defaultRelease: "local",
+        releasesFile: { name: "v", services: { a: { image: "x:1", dependsOn: ["b"], memoryShare: 1 } } },
+      },
+      /unknown service b/,
+    ],
+    [
+      {
+        defaultRelease: "local",
+        releasesFile: {
+          name: "v",
+          services: { a: { image: "x:1", memoryShare: 0.8 }, b: { image: "x:1", memoryShare: 0.8 } },
+        },
+      },
+      /more than 1/,
+    ],
+  ])("refuses invalid sources %#", (sources, message) => {
+    expect(() => buildReleaseCatalog(sources)).toThrow(message);
+  });
+});

@@ -1,0 +1,108 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../../../deps.js";
+import { authed } from "../../../lib/context.js";
+import { param, query, shape } from "../../../lib/validate.js";
+import {
+  changeHostFlags,
+  type HostFlagChange,
+  type HostView,
+  listHosts,
+  listRegions,
+  removeHost,
+} from "../../../services/fleet/hosts.js";
+
+const HostId = z.string().regex(/^host_[a-z0-9]{20}$/);
+
+export const HostResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  region: z.string(),
+  status: z.enum(["online", "offline"]),
+  cordoned: z.boolean(),
+  draining: z.boolean(),
+  bind_address: z.string(),
+  agent_version: z.string().nullable(),
+  compose: z.string().nullable(),
+  capacity: z.object({
+    cpus: z.number().nullable(),
+    mem_total_bytes: z.number().nullable(),
+    mem_free_bytes: z.number().nullable(),
+    mem_reserved_bytes: z.number().nullable(),
+    load1: z.number().nullable(),
+  }),
+  project_count: z.number(),
+  last_seen_at: z.string().nullable(),
+  created_at: z.string(),
+});
+
+function hostResponse(h: HostView): z.output<typeof HostResponse> {
+  return shape(HostResponse, {
+    id: h.id,
+    name: h.name,
+    region: h.region,
+    status: h.status,
+    cordoned: h.cordoned,
+    draining: h.draining,
+    bind_address: h.bindAddress,
+    agent_version: h.agentVersion,
+    compose: h.compose,
+    capacity: {
+      cpus: h.capacity.cpus,
+      mem_total_bytes: h.capacity.memTotalBytes,
+      mem_free_bytes: h.capacity.memFreeBytes,
+      mem_reserved_bytes: h.capacity.memReservedBytes,
+      load1: h.capacity.load1,
+    },
+    project_count: h.projectCount,
+    last_seen_at: h.lastSeenAt?.toISOString() ?? null,
+    created_at: h.createdAt.toISOString(),
+  });
+}
+
+/** GET /platform/fleet/hosts — every enrolled host (removed hosts are not listed). */
+export async function listHostsRoute(c: Context<AppEnv>): Promise<Response> {
+  return c.json((await listHosts(authed(c))).map(hostResponse));
+}
+
+/** POST /platform/fleet/hosts/:id/{cordon,uncordon,drain} */
+export function hostFlagRoute(change: HostFlagChange) {
+  return async (c: Context<AppEnv>): Promise<Response> => {
+    const ctx = authed(c);
+    const id = param(c, "id", HostId, "Host");
+    return c.json(hostResponse(await changeHostFlags(ctx, id, change)));
+  };
+}
+
+const RemoveQuery = z.object({ force: z.enum(["true", "false"]).default("false") });
+
+/** DELETE /platform/fleet/hosts/:id[?force=true] — revoke the credential and close the socket. */
+export async function removeHostRoute(c: Context<AppEnv>): Promise<Response> {
+  const ctx = authed(c);
+  const id = param(c, "id", HostId, "Host");
+  const q = query(c, RemoveQuery);
+  await removeHost(ctx, id, q.force === "true");
+  return c.json({ id, removed: true });
+}
+
+const RegionResponse = z.object({
+  code: z.string(),
+  hosts: z.number(),
+  online_hosts: z.number(),
+  schedulable_hosts: z.number(),
+});
+
+/** GET /platform/fleet/regions — regions of enrolled hosts, with host counts. */
+export async function listRegionsRoute(c: Context<AppEnv>): Promise<Response> {
+  const regions = await listRegions(authed(c));
+  return c.json(
+    regions.map((r) =>
+      shape(RegionResponse, {
+        code: r.code,
+        hosts: r.hosts,
+        online_hosts: r.onlineHosts,
+        schedulable_hosts: r.schedulableHosts,
+      }),
+    ),
+  );
+}

@@ -1,0 +1,24 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../../../deps.js";
+import { authed } from "../../../lib/context.js";
+import { assertInstanceAdmin } from "../../../services/fleet/hosts.js";
+import { hostFlagRoute, listHostsRoute, listRegionsRoute, removeHostRoute } from "./hosts.js";
+import { createJoinTokenRoute } from "./join-tokens.js";
+
+/** Hosts, regions and join tokens: instance admin only (everyone else gets 403). */
+export function fleetRoutes() {
+  const app = new Hono<AppEnv>();
+  // Checked here first so a non-admin gets 403 whatever the path parameters (services check again).
+  app.use("*", async (c, next) => {
+    assertInstanceAdmin(authed(c));
+    await next();
+  });
+  app.post("/join-tokens", createJoinTokenRoute);
+  app.get("/hosts", listHostsRoute);
+  app.post("/hosts/:id/cordon", hostFlagRoute("cordon"));
+  app.post("/hosts/:id/uncordon", hostFlagRoute("uncordon"));
+  app.post("/hosts/:id/drain", hostFlagRoute("drain"));
+  app.delete("/hosts/:id", removeHostRoute);
+  app.get("/regions", listRegionsRoute);
+  return app;
+}

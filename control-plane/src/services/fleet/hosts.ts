@@ -1,0 +1,295 @@
+import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { hosts, joinTokens, projects } from "../../db/schema.js";
+import type { AuthedContext, ServiceContext } from "../../deps.js";
+import { ApiError, conflict, forbidden, notFound } from "../../errors.js";
+import { recordAudit } from "../audit/record.js";
+import {
+  looksLikeJoinToken,
+  newHostCredential,
+  newHostId,
+  newJoinToken,
+  newJoinTokenId,
+  secretHash,
+} from "./credentials.js";
+import { CLOSE } from "./hub.js";
+import { type HostRow, projectCounts } from "./scheduling.js";
+import { isOnline } from "./status.js";
+
+/** Fleet operations are for the instance admin only (users.is_instance_admin). */
+export function assertInstanceAdmin(ctx: AuthedContext): void {
+  if (!ctx.actor.isInstanceAdmin) throw forbidden("Only the instance admin can manage the fleet");
+}
+
+export interface JoinTokenInput {
+  region: string;
+  expiresInSeconds: number;
+  uses: number;
+}
+
+export interface CreatedJoinToken {
+  token: string;
+  expiresAt: Date;
+  region: string;
+  uses: number;
+}
+
+/** A join token for `region`: random, shown once, stored as a SHA-256 hash. */
+export async function createJoinToken(ctx: AuthedContext, input: JoinTokenInput): Promise<CreatedJoinToken> {
+  assertInstanceAdmin(ctx);
+  const token = newJoinToken();
+  const expiresAt = new Date(ctx.deps.clock.now() + input.expiresInSeconds * 1000);
+  const id = newJoinTokenId();
+  const tokenHash = await secretHash(token);
+  await ctx.db.transaction(async (tx) => {
+    await tx.insert(joinTokens).values({
+      id,
+      tokenHash,
+      region: input.region,
+      usesRemaining: input.uses,
+      createdBy: ctx.actor.userId,
+      expiresAt,
+      createdAt: new Date(ctx.deps.clock.now()),
+    });
+    await recordAudit(tx, ctx.meta, {
+      action: "fleet.join_token.create",
+      outcome: "success",
+      actor: ctx.actor,
+      target: id,
+      details: { region: input.region, uses: input.uses, expires_at: expiresAt.toISOString() },
+    });
+  });
+  return { token, expiresAt, region: input.region, uses: input.uses };
+}
+
+export interface JoinInput {
+  token: string;
+  hostname: string;
+  bindAddress?: string | undefined;
+}
+
+export interface JoinedHost {
+  hostId: string;
+  credential: string;
+  region: string;
+}
+
+const BAD_TOKEN = "Join token is invalid, expired or used up; ask the instance admin for a new one";
+
+/**
+ * Exchange a join token for a host identity and credential. The token IS the authentication:
+ * looked up by hash, used atomically (uses_remaining decremented only while > 0 and unexpired),
+ * so two agents racing for a single-use token get one host between them.
+ */
+export async function joinHost(ctx: ServiceContext, input: JoinInput): Promise<JoinedHost> {
+  if (!looksLikeJoinToken(input.token)) throw new ApiError("unauthorized", BAD_TOKEN);
+  const tokenHash = await secretHash(input.token);
+  const now = new Date(ctx.deps.clock.now());
+  const credential = newHostCredential();
+  const credentialHash = await secretHash(credential);
+  const hostId = newHostId();
+  return ctx.db.transaction(async (tx) => {
+    const [used] = await tx
+      .update(joinTokens)
+      .set({ usesRemaining: sql`${joinTokens.usesRemaining} - 1` })
+      .where(and(eq(joinTokens.tokenHash, tokenHash), gt(joinTokens.usesRemaining, 0), gt(joinTokens.expiresAt, now)))
+      .returning({ id: joinTokens.id, region: joinTokens.region });
+    if (!used) throw new ApiError("unauthorized", BAD_TOKEN);
+    await tx.insert(hosts).values({
+      id: hostId,
+      name: input.hostname,
+      region: used.region,
+      credentialHash,
+      bindAddress: input.bindAddress ?? "127.0.0.1",
+      createdAt: now,
+    });
+    await recordAudit(tx, ctx.meta, {
+      action: "fleet.host.join",
+      outcome: "success",
+      target: hostId,
+      details: { join_token: used.id, region: used.region, hostname: input.hostname },
+    });
+    return { hostId, credential, region: used.region };
+  });
+}
+
+export interface HostView {
+  id: string;
+  name: string;
+  region: string;
+  status: "online" | "offline";
+  cordoned: boolean;
+  draining: boolean;
+  bindAddress: string;
+  agentVersion: string | null;
+  compose: string | null;
+  capacity: {
+    cpus: number | null;
+    memTotalBytes: number | null;
+    memFreeBytes: number | null;
+    memReservedBytes: number | null;
+    load1: number | null;
+  };
+  projectCount: number;
+  lastSeenAt: Date | null;
+  createdAt: Date;
+}
+
+function hostView(ctx: ServiceContext, row: HostRow, projectCount: number): HostView {
+  return {
+    id: row.id,
+    name: row.name,
+    region: row.region,
+    status: isOnline(row.lastSeenAt, ctx.deps) ? "online" : "offline",
+    cordoned: row.cordoned,
+    draining: row.draining,
+    bindAddress: row.bindAddress,
+    agentVersion: row.agentVersion,
+    compose: row.compose,
+    capacity: {
+      cpus: row.cpus,
+      memTotalBytes: row.memTotalBytes,
+      memFreeBytes: row.memFreeBytes,
+      memReservedBytes: row.memReservedBytes,
+      load1: row.load1 === null ? null : Number(row.load1),
+    },
+    projectCount,
+    lastSeenAt: row.lastSeenAt,
+    createdAt: row.createdAt,
+  };
+}
+
+/** Every enrolled host (removed ones are not listed). */
+export async function listHosts(ctx: AuthedContext): Promise<HostView[]> {
+  assertInstanceAdmin(ctx);
+  const rows = await ctx.db
+    .select()
+    .from(hosts)
+    .where(isNull(hosts.removedAt))
+    .orderBy(hosts.region, hosts.name, hosts.id);
+  const counts = await projectCounts(
+    ctx.db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => hostView(ctx, r, counts.get(r.id) ?? 0));
+}
+
+async function liveHost(ctx: AuthedContext, id: string): Promise<HostRow> {
+  const [row] = await ctx.db
+    .select()
+    .from(hosts)
+    .where(and(eq(hosts.id, id), isNull(hosts.removedAt)))
+    .limit(1);
+  if (!row) throw notFound(`Host ${id} not found`);
+  return row;
+}
+
+export type HostFlagChange = "cordon" | "uncordon" | "drain";
+
+/**
+ * cordon: no new projects are placed on the host. uncordon: undo cordon and drain. drain:
+ * cordon + mark draining (no new projects; existing projects stay where they are — moving them
+ * to another host is future work).
+ */
+export async function changeHostFlags(ctx: AuthedContext, id: string, change: HostFlagChange): Promise<HostView> {
+  assertInstanceAdmin(ctx);
+  await liveHost(ctx, id);
+  const set =
+    change === "cordon"
+      ? { cordoned: true }
+      : change === "drain"
+        ? { cordoned: true, draining: true }
+        : { cordoned: false, draining: false };
+  const row = await ctx.db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(hosts)
+      .set(set)
+      .where(and(eq(hosts.id, id), isNull(hosts.removedAt)))
+      .returning();
+    if (!updated) throw notFound(`Host ${id} not found`);
+    await recordAudit(tx, ctx.meta, {
+      action: `fleet.host.${change}`,
+      outcome: "success",
+      actor: ctx.actor,
+      target: id,
+      details: { name: updated.name, region: updated.region },
+    });
+    return updated;
+  });
+  const counts = await projectCounts(ctx.db, [id]);
+  return hostView(ctx, row, counts.get(id) ?? 0);
+}
+
+/**
+ * Remove a host: its credential is revoked (hash cleared, removed_at set; the row stays for the
+ * audit trail) and its socket closed. Refused while projects other than REMOVED remain on it,
+ * unless `force` (then those projects are left pointing at a removed host: they read UNKNOWN
+ * and their lifecycle requests wait forever — the operator's explicit choice).
+ */
+export async function removeHost(ctx: AuthedContext, id: string, force: boolean): Promise<void> {
+  assertInstanceAdmin(ctx);
+  await ctx.db.transaction(async (tx) => {
+    const [host] = await tx
+      .select()
+      .from(hosts)
+      .where(and(eq(hosts.id, id), isNull(hosts.removedAt)))
+      .for("update")
+      .limit(1);
+    if (!host) throw notFound(`Host ${id} not found`);
+    const [{ n } = { n: 0 }] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(projects)
+      .where(and(eq(projects.hostId, id), ne(projects.status, "REMOVED")));
+    if (n > 0 && !force) {
+      throw conflict(`Host ${id} still has ${n} project(s); delete them first or pass ?force=true`);
+    }
+    await tx
+      .update(hosts)
+      .set({ credentialHash: null, removedAt: new Date(ctx.deps.clock.now()), cordoned: true })
+      .where(eq(hosts.id, id));
+    await recordAudit(tx, ctx.meta, {
+      action: "fleet.host.remove",
+      outcome: "success",
+      actor: ctx.actor,
+      target: id,
+      details: { name: host.name, region: host.region, force, projects: n },
+    });
+  });
+  ctx.deps.hub.disconnect(id, CLOSE.removed, "host removed");
+}
+
+export interface RegionView {
+  code: string;
+  hosts: number;
+  onlineHosts: number;
+  schedulableHosts: number;
+}
+
+/** Regions are the regions of enrolled hosts (instance admin view). */
+export async function listRegions(ctx: AuthedContext): Promise<RegionView[]> {
+  assertInstanceAdmin(ctx);
+  return regionSummary(ctx);
+}
+
+/** Every region with at least one enrolled host, with host counts (no host details). */
+export async function regionSummary(ctx: ServiceContext): Promise<RegionView[]> {
+  const rows = await ctx.db
+    .select({
+      region: hosts.region,
+      lastSeenAt: hosts.lastSeenAt,
+      cordoned: hosts.cordoned,
+      draining: hosts.draining,
+    })
+    .from(hosts)
+    .where(isNull(hosts.removedAt));
+  const byRegion = new Map<string, RegionView>();
+  for (const r of rows) {
+    const v = byRegion.get(r.region) ?? { code: r.region, hosts: 0, onlineHosts: 0, schedulableHosts: 0 };
+    v.hosts++;
+    if (isOnline(r.lastSeenAt, ctx.deps)) {
+      v.onlineHosts++;
+      if (!r.cordoned && !r.draining) v.schedulableHosts++;
+    }
+    byRegion.set(r.region, v);
+  }
+  return [...byRegion.values()].sort((a, b) => a.code.localeCompare(b.code));
+}

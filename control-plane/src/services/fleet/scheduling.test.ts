@@ -1,0 +1,103 @@
+import { eq } from "drizzle-orm";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { portReservations, projects } from "../../db/schema.js";
+import { signUpAndLogin, type TestUser } from "../../test-support/factories.js";
+import { enrollHost, GiB, joinHost } from "../../test-support/fleet-factory.js";
+import { createTestApp, type TestApp } from "../../test-support/harness.js";
+import { createOrg, TEST_DB_PASS, type TestOrg } from "../../test-support/projects-factory.js";
+
+let t: TestApp;
+let admin: TestUser;
+let org: TestOrg;
+
+beforeEach(async () => {
+  t = await createTestApp({ SUPAMANAGER_PORT_RANGE: "40000-40009" });
+  admin = await signUpAndLogin(t);
+  org = await createOrg(t, admin);
+});
+afterEach(async () => {
+  await t.close();
+});
+
+const create = (json: Record<string, unknown> = {}) =>
+  t.request("/platform/projects", {
+    method: "POST",
+    token: admin.token,
+    json: { name: "P", organization_slug: org.slug, db_pass: TEST_DB_PASS, ...json },
+  });
+
+async function hostOf(res: Response): Promise<string | null> {
+  expect(res.status, await res.clone().text()).toBe(201);
+  const { ref } = (await res.json()) as { ref: string };
+  const [row] = await t.deps.database.db.select().from(projects).where(eq(projects.ref, ref));
+  return row?.hostId ?? null;
+}
+
+describe("placement", () => {
+  it("picks the host with the most free memory after its projects' compute sizes", async () => {
+    const big = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 4 * GiB });
+    const small = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 3 * GiB });
+    expect(await hostOf(await create({ db_region: "eu-1", desired_instance_size: "small" }))).toBe(big.hostId); // big: 4-2=2 GiB left
+    expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(small.hostId); // small 3 > big 2
+    expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(small.hostId); // small 2.5 > 2
+    // Both now have 2 GiB left; a 1 GiB project on either makes the other the better choice.
+    const fourth = await hostOf(await create({ db_region: "eu-1", desired_instance_size: "micro" }));
+    const other = fourth === big.hostId ? small.hostId : big.hostId;
+    expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(other);
+  });
+
+  it("skips cordoned, draining and offline hosts, and other regions", async () => {
+    const best = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 12 * GiB });
+    const cordoned = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 11 * GiB });
+    const draining = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 10 * GiB });
+    await enrollHost(t, admin, { region: "us-1", memFreeBytes: 64 * GiB });
+    const fallback = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 2 * GiB });
+    await t.request(`/platform/fleet/hosts/${cordoned.hostId}/cordon`, { method: "POST", token: admin.token });
+    await t.request(`/platform/fleet/hosts/${draining.hostId}/drain`, { method: "POST", token: admin.token });
+    expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(best.hostId);
+    // Time passes; only `fallback` keeps sending heartbeats.
+    t.clock.advance(40);
+    await fallback.conn.send({
+      type: "heartbeat",
+      capacity: { cpus: 2, memTotalBytes: 4 * GiB, memFreeBytes: 2 * GiB, load1: 0 },
+    });
+    t.clock.advance(10);
+    expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(fallback.hostId);
+  });
+
+  it("answers 409 naming the region when no host can take the project, and 400 for unknown regions", async () => {
+    const res = await create({ db_region: "eu-1" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/no host is enrolled yet/);
+    await joinHost(t, admin, "eu-1"); // enrolled, never connected: offline
+    const none = await create({ db_region: "eu-1" });
+    expect(none.status).toBe(409);
+    expect(((await none.json()) as { message: string }).message).toMatch(/No online host in region eu-1/);
+    const unknown = await create({ db_region: "mars-1" });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { message: string }).message).toMatch(/valid regions: eu-1/);
+    expect(await t.deps.database.db.select().from(projects)).toHaveLength(0);
+  });
+});
+
+describe("ports", () => {
+  it("reserves distinct ports per host from the range, and answers 409 when it runs out", async () => {
+    const h = await enrollHost(t, admin, { memFreeBytes: 64 * GiB });
+    for (let i = 0; i < 5; i++) expect(await hostOf(await create())).toBe(h.hostId); // 2 ports each: 10 = the range
+    const rows = await t.deps.database.db.select().from(portReservations).where(eq(portReservations.hostId, h.hostId));
+    expect(rows).toHaveLength(10);
+    expect(new Set(rows.map((r) => r.port)).size).toBe(10);
+    for (const r of rows) expect(r.port).toBeGreaterThanOrEqual(40000);
+    const full = await create();
+    expect(full.status).toBe(409);
+    expect(((await full.json()) as { message: string }).message).toMatch(/No free port/);
+  });
+
+  it("stays unique under concurrent creates", async () => {
+    await enrollHost(t, admin, { memFreeBytes: 64 * GiB });
+    const results = await Promise.all(Array.from({ length: 4 }, () => create()));
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    const rows = await t.deps.database.db.select().from(portReservations);
+    expect(new Set(rows.map((r) => r.port)).size).toBe(rows.length);
+  });
+});

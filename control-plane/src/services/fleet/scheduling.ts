@@ -1,0 +1,140 @@
+import { and, eq, gte, inArray, isNotNull, isNull, ne, sql } from "drizzle-orm";
+import type { Executor } from "../../db/index.js";
+import { hosts, portReservations, projects } from "../../db/schema.js";
+import type { AppDeps } from "../../deps.js";
+import { ApiError } from "../../errors.js";
+import { COMPUTE_MEMORY_BYTES } from "../projects/model.js";
+import { onlineCutoff } from "./status.js";
+
+export type HostRow = typeof hosts.$inferSelect;
+
+/** Memory promised to a host's projects: the sum of their compute sizes' limits (REMOVED excluded). */
+const reservedSql = sql<number>`coalesce((
+  select sum(case ${projects.computeSize}
+    ${sql.join(
+      Object.entries(COMPUTE_MEMORY_BYTES).map(([size, bytes]) => sql`when ${size} then ${bytes}::bigint`),
+      sql` `,
+    )}
+    else ${COMPUTE_MEMORY_BYTES.nano}::bigint end)
+  from ${projects} where ${projects.hostId} = ${hosts.id} and ${projects.status} <> 'REMOVED'
+), 0)`;
+
+/**
+ * Pick the host for a new project: online, not cordoned, not draining, not removed, in `region`
+ * (any region when undefined), with the most free memory after what its projects are promised
+ * (memFree − Σ compute-size limits). No such host → 409 with a message naming the region.
+ */
+export async function placeProject(
+  db: Executor,
+  deps: Pick<AppDeps, "clock" | "config">,
+  region: string | undefined,
+): Promise<HostRow> {
+  const free = sql<number>`(coalesce(${hosts.memFreeBytes}, 0) - ${reservedSql})`;
+  const [row] = await db
+    .select({ host: hosts, free })
+    .from(hosts)
+    .where(
+      and(
+        isNull(hosts.removedAt),
+        isNotNull(hosts.credentialHash),
+        eq(hosts.cordoned, false),
+        eq(hosts.draining, false),
+        gte(hosts.lastSeenAt, onlineCutoff(deps)),
+        region === undefined ? undefined : eq(hosts.region, region),
+      ),
+    )
+    .orderBy(sql`${free} desc`, hosts.id)
+    .limit(1);
+  if (!row) {
+    throw new ApiError(
+      "conflict",
+      region === undefined
+        ? "No online host can take a new project (every host is offline, cordoned or draining)"
+        : `No online host in region ${region} can take a new project (hosts there are offline, cordoned or draining)`,
+    );
+  }
+  return row.host;
+}
+
+/** The regions that have at least one enrolled (not removed) host. */
+export async function enrolledRegions(db: Executor): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ region: hosts.region })
+    .from(hosts)
+    .where(isNull(hosts.removedAt))
+    .orderBy(hosts.region);
+  return rows.map((r) => r.region);
+}
+
+const PORT_ATTEMPTS = 20;
+
+/**
+ * Reserve one host port per `names` entry for `ref`, unique per host (the primary key
+ * (host_id, port) guarantees it). Candidates start at a random offset in the range so that
+ * concurrent creates rarely collide; a collision (ON CONFLICT DO NOTHING) just tries the next.
+ */
+export async function reservePorts(
+  db: Executor,
+  deps: Pick<AppDeps, "config">,
+  hostId: string,
+  ref: string,
+  wanted: { service: string; name: string }[],
+): Promise<Record<string, number>> {
+  const { first, last } = deps.config.fleet.portRange;
+  const size = last - first + 1;
+  const taken = new Set(
+    (
+      await db.select({ port: portReservations.port }).from(portReservations).where(eq(portReservations.hostId, hostId))
+    ).map((r) => r.port),
+  );
+  const out: Record<string, number> = {};
+  let cursor = Math.floor(Math.random() * size);
+  for (const want of wanted) {
+    let reserved: number | undefined;
+    for (let attempt = 0, scanned = 0; attempt < PORT_ATTEMPTS && scanned < size; scanned++) {
+      const port = first + (cursor % size);
+      cursor++;
+      if (taken.has(port)) continue;
+      attempt++;
+      const [row] = await db
+        .insert(portReservations)
+        .values({ hostId, port, projectRef: ref, service: `${want.service}:${want.name}` })
+        .onConflictDoNothing()
+        .returning({ port: portReservations.port });
+      taken.add(port);
+      if (row) {
+        reserved = row.port;
+        break;
+      }
+    }
+    if (reserved === undefined) {
+      throw new ApiError("conflict", `No free port left on host ${hostId} in ${first}-${last}`);
+    }
+    out[want.name] = reserved;
+  }
+  return out;
+}
+
+/** The ports a project holds, by release port name. */
+export async function projectPorts(db: Executor, ref: string): Promise<Record<string, number>> {
+  const rows = await db
+    .select({ port: portReservations.port, service: portReservations.service })
+    .from(portReservations)
+    .where(eq(portReservations.projectRef, ref));
+  return Object.fromEntries(rows.map((r) => [r.service.split(":")[1] ?? r.service, r.port]));
+}
+
+export async function releasePorts(db: Executor, ref: string): Promise<void> {
+  await db.delete(portReservations).where(eq(portReservations.projectRef, ref));
+}
+
+/** Projects (not REMOVED) per host, for the host list. */
+export async function projectCounts(db: Executor, hostIds: string[]): Promise<Map<string, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db
+    .select({ hostId: projects.hostId, n: sql<number>`count(*)::int` })
+    .from(projects)
+    .where(and(inArray(projects.hostId, hostIds), ne(projects.status, "REMOVED")))
+    .groupBy(projects.hostId);
+  return new Map(rows.map((r) => [r.hostId as string, r.n]));
+}

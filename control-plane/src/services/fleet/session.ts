@@ -1,0 +1,304 @@
+import {
+  type AgentFrame,
+  decodeAgentFrame,
+  type ErrorFrame,
+  encodeFrame,
+  type Hello,
+  type InventoryItem,
+  PROTOCOL_VERSION,
+  type ServerFrame,
+} from "@supamanager/shared";
+import { and, eq, inArray, isNull, ne } from "drizzle-orm";
+import { hosts, projects } from "../../db/schema.js";
+import type { AppDeps } from "../../deps.js";
+import type { Logger } from "../../logger.js";
+import { CLOSE, type HostConnection } from "./hub.js";
+import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
+
+/** The runtime's socket, as the session sees it (a Node `ws`, a Durable Object's WebSocket, …). */
+export interface SessionTransport {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+type Capacity = Hello["capacity"];
+
+const capacityColumns = (c: Capacity) => ({
+  cpus: c.cpus,
+  memTotalBytes: c.memTotalBytes,
+  memFreeBytes: c.memFreeBytes,
+  memReservedBytes: c.memReservedBytes,
+  load1: String(c.load1),
+});
+
+/**
+ * One agent connection, runtime-neutral: it takes raw frames and a `send` function, so the Node
+ * `ws` server and (later) a Workers Durable Object drive the same logic. Frames are handled one
+ * at a time in arrival order; a bad frame is answered with an `error` frame and logged, and never
+ * throws out of `receive` (so it cannot take the process or other hosts down).
+ */
+export class HostSession implements HostConnection {
+  #state: "awaiting_hello" | "ready" | "closed" = "awaiting_hello";
+  #queue: Promise<void> = Promise.resolve();
+  /** What the agent last reported per project (inventory, then `applied` frames). */
+  readonly #reported = new Map<string, InventoryItem["state"]>();
+  /** What this connection already sent per project, so a kick does not resend the same apply. */
+  readonly #sent = new Map<string, string>();
+  /** REMOVED projects the agent still reported running: they get a `deleted` apply. */
+  readonly #orphans = new Set<string>();
+  readonly #log: Logger;
+
+  constructor(
+    private readonly deps: AppDeps,
+    readonly hostId: string,
+    private readonly transport: SessionTransport,
+  ) {
+    this.#log = deps.logger.child({ hostId });
+  }
+
+  get ready(): boolean {
+    return this.#state === "ready";
+  }
+
+  /** Handle one raw frame. Resolves when it (and everything before it) has been processed. */
+  receive(raw: string | Uint8Array): Promise<void> {
+    return this.#enqueue(() => this.#handle(raw));
+  }
+
+  /** Resolves when every frame and kick queued so far has been handled. */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+
+  /** Send every apply the database wants and this connection has not sent yet. */
+  kick(): void {
+    void this.#enqueue(async () => {
+      if (this.#state === "ready") await this.#reconcile();
+    });
+  }
+
+  /** Close from our side (replaced, removed, shutting down). */
+  close(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    try {
+      this.transport.close(code, reason);
+    } catch (err) {
+      this.#log.warn("closing agent socket failed", { err });
+    }
+  }
+
+  /** The socket closed (either side): forget the connection. */
+  closed(): void {
+    this.#state = "closed";
+    this.deps.hub.unregister(this.hostId, this);
+  }
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(task).catch((err: unknown) => {
+      this.#log.error("agent frame handling failed", { err });
+      this.#sendError("internal", "the control plane could not process this frame");
+    });
+    return this.#queue;
+  }
+
+  #send(frame: ServerFrame): void {
+    if (this.#state === "closed") return;
+    try {
+      this.transport.send(encodeFrame(frame));
+    } catch (err) {
+      this.#log.warn("sending to agent failed", { err, type: frame.type });
+    }
+  }
+
+  #sendError(code: ErrorFrame["code"], message: string): void {
+    this.#send({ v: PROTOCOL_VERSION, type: "error", code, message });
+  }
+
+  async #handle(raw: string | Uint8Array): Promise<void> {
+    if (this.#state === "closed") return;
+    const decoded = decodeAgentFrame(raw);
+    if (!decoded.ok) {
+      this.#log.warn("invalid agent frame", { code: decoded.error.code, message: decoded.error.message });
+      this.#send(decoded.error);
+      return;
+    }
+    const frame = decoded.frame;
+    if (this.#state === "awaiting_hello") {
+      if (frame.type !== "hello") {
+        this.#log.warn("agent frame before hello", { type: frame.type });
+        this.#sendError("out_of_order", `expected hello first, got ${frame.type}`);
+        return;
+      }
+      await this.#hello(frame);
+      return;
+    }
+    await this.#dispatch(frame);
+  }
+
+  async #dispatch(frame: AgentFrame): Promise<void> {
+    switch (frame.type) {
+      case "hello":
+        this.#sendError("out_of_order", "hello was already received on this connection");
+        return;
+      case "heartbeat":
+        await this.#touch(frame.capacity);
+        return;
+      case "applied": {
+        const known = await recordApplied(this.deps, this.hostId, frame);
+        if (!known) return this.#notOnHost(frame.ref, frame.type);
+        this.#reported.set(frame.ref, frame.ok ? frame.desiredState : "failed");
+        if (frame.ok && frame.desiredState === "deleted") this.#orphans.delete(frame.ref);
+        return;
+      }
+      case "health": {
+        const known = await recordHealth(this.deps, this.hostId, frame);
+        if (!known) this.#notOnHost(frame.ref, frame.type);
+        return;
+      }
+      case "job_result":
+      case "rpc_result":
+        // Jobs and RPCs arrive with later issues; nothing waits for these yet.
+        this.#log.debug("agent result with no waiter", { type: frame.type });
+        return;
+      case "error":
+        this.#log.warn("agent reported an error", { code: frame.code, message: frame.message });
+        return;
+    }
+  }
+
+  #notOnHost(ref: string, type: string): void {
+    this.#log.warn("agent frame for a project not on this host", { ref, type });
+    this.#sendError("unauthorized", `project ${ref} is not on this host`);
+  }
+
+  /** Record liveness + capacity; a removed host (credential revoked) is disconnected. */
+  async #touch(capacity: Capacity, extra: Partial<typeof hosts.$inferInsert> = {}): Promise<boolean> {
+    const [row] = await this.deps.database.db
+      .update(hosts)
+      .set({ ...capacityColumns(capacity), ...extra, lastSeenAt: new Date(this.deps.clock.now()) })
+      .where(and(eq(hosts.id, this.hostId), isNull(hosts.removedAt)))
+      .returning({ id: hosts.id });
+    if (row) return true;
+    this.#sendError("unauthorized", "this host has been removed");
+    this.close(CLOSE.removed, "host removed");
+    return false;
+  }
+
+  async #hello(hello: Hello): Promise<void> {
+    const live = await this.#touch(hello.capacity, { agentVersion: hello.agentVersion, compose: hello.compose });
+    if (!live) return;
+    this.#state = "ready";
+    this.deps.hub.register(this.hostId, this);
+    this.#send({
+      v: PROTOCOL_VERSION,
+      type: "welcome",
+      hostId: this.hostId,
+      heartbeatIntervalMs: this.deps.config.fleet.heartbeatSeconds * 1000,
+    });
+    await this.#adoptInventory(hello.inventory);
+    await this.#reconcile();
+  }
+
+  /**
+   * Take the agent's inventory as the truth about what it has applied: applied_version per
+   * project (absent → 0, so a host that lost its disk gets everything again), and finish any
+   * transition the agent completed while we were not listening (e.g. a control-plane restart
+   * between `apply` and `applied`).
+   */
+  async #adoptInventory(inventory: InventoryItem[]): Promise<void> {
+    const byRef = new Map(inventory.map((i) => [i.ref, i]));
+    const db = this.deps.database.db;
+    const rows = await db
+      .select()
+      .from(projects)
+      .where(and(eq(projects.hostId, this.hostId), ne(projects.status, "REMOVED")));
+    for (const p of rows) {
+      const item = byRef.get(p.ref);
+      byRef.delete(p.ref);
+      if (item) this.#reported.set(p.ref, item.state);
+      const applied = item?.appliedVersion ?? 0;
+      if (applied !== p.appliedVersion) {
+        await db.update(projects).set({ appliedVersion: applied }).where(eq(projects.id, p.id));
+      }
+      if (item && item.state === p.desiredState) {
+        // Finishes the transition (in one transaction) if that version is the current spec.
+        await recordApplied(this.deps, this.hostId, {
+          ref: p.ref,
+          version: item.appliedVersion,
+          desiredState: p.desiredState,
+          ok: true,
+        });
+      } else if (!item && p.desiredState === "deleted") {
+        // Nothing of it is on the host: the teardown is complete.
+        await recordApplied(this.deps, this.hostId, {
+          ref: p.ref,
+          version: p.specVersion,
+          desiredState: "deleted",
+          ok: true,
+        });
+      }
+    }
+    // Refs the agent runs that are not live projects of this host.
+    const rest = [...byRef.values()].filter((i) => i.state !== "deleted");
+    if (rest.length === 0) return;
+    const removed = await db
+      .select({ ref: projects.ref })
+      .from(projects)
+      .where(
+        and(
+          eq(projects.hostId, this.hostId),
+          eq(projects.status, "REMOVED"),
+          inArray(
+            projects.ref,
+            rest.map((i) => i.ref),
+          ),
+        ),
+      );
+    for (const r of removed) this.#orphans.add(r.ref);
+    const unknown = rest.map((i) => i.ref).filter((ref) => !this.#orphans.has(ref));
+    if (unknown.length > 0) this.#log.warn("agent runs projects this control plane does not place here", { unknown });
+  }
+
+  /** Send `apply` for every project whose spec is ahead of what the agent applied or reported. */
+  async #reconcile(): Promise<void> {
+    const db = this.deps.database.db;
+    const [host] = await db
+      .select({ bindAddress: hosts.bindAddress })
+      .from(hosts)
+      .where(eq(hosts.id, this.hostId))
+      .limit(1);
+    if (!host) return;
+    const rows = await db
+      .select()
+      .from(projects)
+      .where(and(eq(projects.hostId, this.hostId), ne(projects.status, "REMOVED")));
+    for (const p of rows) {
+      const reported = this.#reported.get(p.ref);
+      const behind = p.specVersion > p.appliedVersion || (reported !== undefined && reported !== p.desiredState);
+      if (!behind) continue;
+      const key = `${p.specVersion}:${p.restartNonce}:${p.desiredState}`;
+      if (this.#sent.get(p.ref) === key) continue;
+      try {
+        this.#send(await buildApply(this.deps, db, p, host));
+        this.#sent.set(p.ref, key);
+      } catch (err) {
+        this.#log.error("could not build apply", { ref: p.ref, err });
+      }
+    }
+    for (const ref of this.#orphans) {
+      if (this.#sent.get(ref) === "orphan") continue;
+      const [p] = await db.select().from(projects).where(eq(projects.ref, ref)).limit(1);
+      if (!p) continue;
+      this.#send({
+        v: PROTOCOL_VERSION,
+        type: "apply",
+        ref,
+        version: p.specVersion,
+        desiredState: "deleted",
+        restartNonce: p.restartNonce,
+      });
+      this.#sent.set(ref, "orphan");
+    }
+  }
+}

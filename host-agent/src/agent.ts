@@ -1,0 +1,154 @@
+import { readFile } from "node:fs/promises";
+import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
+import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
+import { Jobs, unsupportedRpc } from "./jobs/jobs.js";
+import type { Logger } from "./log.js";
+import { Reconciler } from "./reconcile/reconciler.js";
+import { inspectCompose, ProjectStore } from "./reconcile/store.js";
+import type { ContainerRuntime } from "./runtime/types.js";
+import { readCapacity } from "./session/capacity.js";
+import { Session, type SessionOptions } from "./session/session.js";
+import { AGENT_VERSION } from "./version.js";
+
+export interface AgentOptions {
+  dataDir: string;
+  url: string;
+  credential: string;
+  hostname: string;
+  runtime: ContainerRuntime;
+  logger: Logger;
+  /** Session tuning (backoff, timeouts); tests shorten these. */
+  session?: Pick<
+    SessionOptions,
+    "backoff" | "authBackoff" | "stableAfterMs" | "handshakeTimeoutMs" | "welcomeTimeoutMs"
+  >;
+  health?: { pollMs?: number; reportMs?: number; debounceMs?: number };
+  /** How long stop() waits for a running Compose command before giving up on it. */
+  drainTimeoutMs?: number;
+  concurrency?: number;
+}
+
+/** Wires the parts: the session to the control plane, the reconciler, the health watcher and jobs. */
+export class Agent {
+  readonly store: ProjectStore;
+  readonly reconciler: Reconciler;
+  private readonly health: HealthWatcher;
+  private readonly jobs: Jobs;
+  private readonly session: Session;
+  private readonly log: Logger;
+  private state: "new" | "started" | "stopping" | "stopped" = "new";
+  private readonly servicesCache = new Map<string, { version: number; services: string[] }>();
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.logger;
+    this.store = new ProjectStore(opts.dataDir);
+    this.health = new HealthWatcher({
+      runtime: opts.runtime,
+      logger: opts.logger.child({ component: "health" }),
+      send: (f) => this.session.send(f),
+      projects: () => this.watchedProjects(),
+      ...opts.health,
+    });
+    this.reconciler = new Reconciler({
+      store: this.store,
+      runtime: opts.runtime,
+      logger: opts.logger.child({ component: "reconcile" }),
+      concurrency: opts.concurrency,
+      onSettled: (ref) => void this.health.checkRef(ref, true),
+    });
+    this.jobs = new Jobs(opts.logger.child({ component: "jobs" }));
+    this.session = new Session({
+      url: opts.url,
+      credential: opts.credential,
+      logger: opts.logger,
+      hello: async () => ({
+        v: PROTOCOL_VERSION,
+        type: "hello",
+        agentVersion: AGENT_VERSION,
+        hostname: opts.hostname,
+        compose: opts.runtime.composeKind,
+        capacity: readCapacity(await this.reconciler.memReservedBytes()),
+        inventory: await this.reconciler.inventory(),
+      }),
+      heartbeat: async () => ({
+        v: PROTOCOL_VERSION,
+        type: "heartbeat",
+        capacity: readCapacity(await this.reconciler.memReservedBytes()),
+      }),
+      onFrame: (frame) => this.onFrame(frame),
+      onWelcome: () => {
+        // The control plane may have lost what we sent while disconnected: report everything again.
+        this.health.resetSent();
+        void this.health.checkAll(true);
+      },
+      ...opts.session,
+    });
+  }
+
+  get connections(): number {
+    return this.session.connections;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new Error(`agent cannot start from state ${this.state}`);
+    this.state = "started";
+    await this.store.init();
+    this.health.start();
+    this.session.start();
+    this.log.info("agent started", { version: AGENT_VERSION, compose: this.opts.runtime.composeKind });
+  }
+
+  /** Let a running apply finish (bounded), then stop watching and close the socket with 1000. */
+  async stop(): Promise<void> {
+    if (this.state !== "started") return;
+    this.state = "stopping";
+    const drained = await this.reconciler.close(this.opts.drainTimeoutMs ?? 25_000);
+    if (!drained) this.log.warn("stopping with an apply still running; it is re-applied after the next start");
+    this.health.stop();
+    await this.session.stop();
+    this.state = "stopped";
+    this.log.info("agent stopped");
+  }
+
+  private onFrame(frame: Exclude<ServerFrame, { type: "welcome" | "error" }>): void {
+    switch (frame.type) {
+      case "apply":
+        this.log.info("apply received", { ref: frame.ref, version: frame.version, desiredState: frame.desiredState });
+        void this.reconciler.apply(frame).then((answer: Applied) => {
+          if (!this.session.send(answer)) {
+            this.log.warn("applied not delivered (disconnected); the inventory reports it on reconnect", {
+              ref: answer.ref,
+              version: answer.version,
+            });
+          }
+        });
+        return;
+      case "job":
+        void this.jobs.run(frame).then((r) => this.session.send(r));
+        return;
+      case "rpc":
+        this.session.send(unsupportedRpc(frame));
+        return;
+    }
+  }
+
+  private async watchedProjects(): Promise<WatchedProject[]> {
+    const out: WatchedProject[] = [];
+    for (const { ref, state } of await this.store.listStates()) {
+      if (!state || state.desiredState === "deleted") continue;
+      let cached = this.servicesCache.get(ref);
+      if (!cached || cached.version !== state.appliedVersion) {
+        let services: string[] = [];
+        try {
+          services = inspectCompose(await readFile(this.store.project(ref).composeFile, "utf8")).services;
+        } catch (err) {
+          this.log.warn("cannot read compose file", { ref, err });
+        }
+        cached = { version: state.appliedVersion, services };
+        this.servicesCache.set(ref, cached);
+      }
+      out.push({ ref, desiredState: state.desiredState, services: cached.services });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,210 @@
+import os from "node:os";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { z } from "zod";
+import { Agent } from "./agent.js";
+import { BindAddress, CredentialsError, credentialsPath, readCredentials } from "./credentials.js";
+import { JoinError, join } from "./join.js";
+import { createLogger, type Logger } from "./log.js";
+import { DockerRuntime } from "./runtime/docker.js";
+import type { ContainerRuntime } from "./runtime/types.js";
+import { AGENT_VERSION } from "./version.js";
+
+const USAGE = `supamanager-agent ${AGENT_VERSION} — runs SupaManager projects on this Docker host
+
+Usage:
+  supamanager-agent join --url <control plane> --token <join token> --data-dir <dir> [--name <hostname>] [--bind-address 127.0.0.1] [--force]
+  supamanager-agent run --data-dir <dir>
+  supamanager-agent <command> --help
+
+Exit codes: 0 ok, 1 usage or local error, 2 the control plane refused, 3 the control plane could not be reached.`;
+
+const JOIN_USAGE = `supamanager-agent join — enroll this host with a join token
+
+  --url <url>             the control plane, e.g. https://fleet.example.com
+  --token <token>         a join token from POST /platform/fleet/join-tokens
+  --data-dir <dir>        where the agent keeps its credential and projects (created 0700)
+  --name <hostname>       how the host is listed (default: this machine's hostname)
+  --bind-address <ip>     interface project ports are published on (default 127.0.0.1)
+  --force                 replace an existing credential in the data directory
+
+Writes <data-dir>/credentials.json (mode 0600). Exit codes: 2 refused (message from the control plane), 3 unreachable.`;
+
+const RUN_USAGE = `supamanager-agent run — connect to the control plane and keep this host's projects converged
+
+  --data-dir <dir>        the directory given to \`join\`
+  --log-level <level>     debug | info | warn | error (default info)
+
+Runs until SIGTERM or SIGINT; then lets a running Compose command finish and exits 0.`;
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  fetch?: typeof fetch;
+  /** How `run` builds its runtime; the real one unless a test supplies another. */
+  createRuntime?: (logger: Logger) => Promise<ContainerRuntime>;
+  /** Resolves when `run` should stop (default: SIGTERM or SIGINT). */
+  stopSignal?: Promise<string>;
+}
+
+const defaultIo: CliIo = {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+};
+
+class UsageError extends Error {}
+
+function parse<T extends z.ZodType>(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  schema: T,
+): z.infer<T> | "help" {
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return "help";
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path[0];
+    throw new UsageError(
+      name ? `--${String(name).replace(/_/g, "-")}: ${issue?.message}` : (issue?.message ?? "bad arguments"),
+    );
+  }
+  return parsed.data;
+}
+
+const JoinArgs = z.object({
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  token: z.string({ error: "is required" }).min(1, "is required"),
+  "data-dir": z.string({ error: "is required" }).min(1, "is required"),
+  name: z.string().min(1).max(255).optional(),
+  "bind-address": BindAddress.default("127.0.0.1"),
+  force: z.boolean().default(false),
+});
+
+const RunArgs = z.object({
+  "data-dir": z.string({ error: "is required" }).min(1, "is required"),
+  "log-level": z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** The CLI, as a function returning the exit code (tests call it in-process). */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "join":
+        return await joinCommand(rest, io);
+      case "run":
+        return await runCommand(rest, io);
+      case "--version":
+        io.out(AGENT_VERSION);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        io.out(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`supamanager-agent: ${err.message}\n\n${USAGE}`);
+      return 1;
+    }
+    if (err instanceof JoinError) {
+      io.err(`supamanager-agent: ${err.message}`);
+      return err.exitCode;
+    }
+    if (err instanceof CredentialsError) {
+      io.err(`supamanager-agent: ${err.message}`);
+      return 1;
+    }
+    io.err(`supamanager-agent: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}
+
+async function joinCommand(args: string[], io: CliIo): Promise<number> {
+  const a = parse(
+    args,
+    {
+      url: { type: "string" },
+      token: { type: "string" },
+      "data-dir": { type: "string" },
+      name: { type: "string" },
+      "bind-address": { type: "string" },
+      force: { type: "boolean" },
+    },
+    JoinArgs,
+  );
+  if (a === "help") {
+    io.out(JOIN_USAGE);
+    return 0;
+  }
+  if (!a.force) {
+    const existing = await readCredentials(a["data-dir"]).catch(() => null);
+    if (existing) {
+      throw new UsageError(
+        `${credentialsPath(a["data-dir"])} already holds host ${existing.creds.host_id}; pass --force to replace it`,
+      );
+    }
+  }
+  const { creds, path } = await join({
+    url: a.url,
+    token: a.token,
+    hostname: a.name ?? os.hostname(),
+    bindAddress: a["bind-address"],
+    dataDir: a["data-dir"],
+    fetch: io.fetch,
+  });
+  const log = createLogger({ write: io.out });
+  log.info("joined", { host_id: creds.host_id, region: creds.region, hostname: creds.hostname, file: path });
+  return 0;
+}
+
+function signals(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      // A second signal while stopping means "now".
+      process.once("SIGTERM", () => process.exit(143));
+      process.once("SIGINT", () => process.exit(130));
+      resolve(sig);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
+
+async function runCommand(args: string[], io: CliIo): Promise<number> {
+  const a = parse(args, { "data-dir": { type: "string" }, "log-level": { type: "string" } }, RunArgs);
+  if (a === "help") {
+    io.out(RUN_USAGE);
+    return 0;
+  }
+  const stopSignal = io.stopSignal ?? signals();
+  const log = createLogger({ level: a["log-level"], write: io.out });
+  const { creds, looseMode } = await readCredentials(a["data-dir"]);
+  if (looseMode)
+    log.warn("credentials file is readable by others; chmod 600 it", { file: credentialsPath(a["data-dir"]) });
+  const runtime = await (io.createRuntime ?? ((l: Logger) => DockerRuntime.create({ logger: l })))(log);
+  const agent = new Agent({
+    dataDir: a["data-dir"],
+    url: creds.url,
+    credential: creds.credential,
+    hostname: creds.hostname,
+    runtime,
+    logger: log.child({ host_id: creds.host_id }),
+  });
+  await agent.start();
+  const sig = await stopSignal;
+  log.info("stopping", { signal: sig });
+  await agent.stop();
+  return 0;
+}

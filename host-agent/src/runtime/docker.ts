@@ -1,0 +1,218 @@
+import Docker from "dockerode";
+import type { Logger } from "../log.js";
+import { run } from "./exec.js";
+import type {
+  ComposeKind,
+  ComposeProject,
+  ContainerInfo,
+  ContainerRuntime,
+  RuntimeEvent,
+  Subscription,
+} from "./types.js";
+
+export const PROJECT_LABEL = "com.docker.compose.project";
+export const SERVICE_LABEL = "com.docker.compose.service";
+
+/**
+ * Compose runs with a minimal environment: the agent's own variables must not leak into a
+ * project's interpolation (an exported POSTGRES_PASSWORD would silently win over the .env file),
+ * and COMPOSE_* variables must not change which files or project name Compose uses.
+ */
+export function composeEnv(source: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const keep = [
+    "PATH",
+    "HOME",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CONTEXT",
+  ];
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of keep) if (source[k] !== undefined) env[k] = source[k];
+  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return env;
+}
+
+/** Which Compose exists: the v2 plugin wins, else `docker-compose` v1. Throws when neither does. */
+export async function detectCompose(env = composeEnv()): Promise<ComposeKind> {
+  try {
+    await run("docker", ["compose", "version"], { env, timeoutMs: 20_000 });
+    return "v2";
+  } catch {
+    // fall through to v1
+  }
+  try {
+    await run("docker-compose", ["version"], { env, timeoutMs: 20_000 });
+    return "v1";
+  } catch {
+    throw new Error("neither `docker compose` (v2 plugin) nor `docker-compose` (v1) works on this host");
+  }
+}
+
+/** argv for one Compose command: program and arguments, identical flags for v1 and v2. */
+export function composeArgv(kind: ComposeKind, p: ComposeProject, sub: readonly string[]): [string, string[]] {
+  const flags = [
+    "--project-name",
+    p.ref,
+    "--project-directory",
+    p.dir,
+    "--file",
+    p.composeFile,
+    "--env-file",
+    p.envFile,
+  ];
+  return kind === "v2" ? ["docker", ["compose", ...flags, ...sub]] : ["docker-compose", [...flags, ...sub]];
+}
+
+const STATES = new Set<ContainerInfo["state"]>([
+  "created",
+  "running",
+  "restarting",
+  "exited",
+  "paused",
+  "dead",
+  "removing",
+]);
+
+/** Docker's list API gives the health check only inside the human status ("Up 3s (healthy)"). */
+export function parseHealth(status: string): ContainerInfo["health"] {
+  if (/\(health: starting\)/.test(status)) return "starting";
+  if (/\(unhealthy\)/.test(status)) return "unhealthy";
+  if (/\(healthy\)/.test(status)) return "healthy";
+  return "none";
+}
+
+export function toContainerInfo(c: Docker.ContainerInfo): ContainerInfo | null {
+  const service = c.Labels?.[SERVICE_LABEL];
+  if (!service) return null;
+  const state = STATES.has(c.State as ContainerInfo["state"]) ? (c.State as ContainerInfo["state"]) : "dead";
+  return { id: c.Id, service, state, health: state === "running" ? parseHealth(c.Status ?? "") : "none" };
+}
+
+export interface DockerRuntimeOptions {
+  logger: Logger;
+  docker?: Docker;
+  composeKind?: ComposeKind;
+  /** Upper bound for one Compose command (an `up` may build networks and start many containers). */
+  composeTimeoutMs?: number;
+  /** How long to wait before re-opening a broken event stream. */
+  eventsRetryMs?: number;
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  private readonly docker: Docker;
+  private readonly timeoutMs: number;
+  private readonly eventsRetryMs: number;
+
+  private constructor(
+    readonly composeKind: ComposeKind,
+    private readonly opts: DockerRuntimeOptions,
+  ) {
+    this.docker = opts.docker ?? new Docker();
+    this.timeoutMs = opts.composeTimeoutMs ?? 10 * 60_000;
+    this.eventsRetryMs = opts.eventsRetryMs ?? 5_000;
+  }
+
+  /** Detects Compose once; checks the engine answers so a broken host fails at start, not at first apply. */
+  static async create(opts: DockerRuntimeOptions): Promise<DockerRuntime> {
+    const kind = opts.composeKind ?? (await detectCompose());
+    const runtime = new DockerRuntime(kind, opts);
+    await runtime.docker.ping();
+    return runtime;
+  }
+
+  private async compose(p: ComposeProject, sub: readonly string[]): Promise<void> {
+    const [cmd, args] = composeArgv(this.composeKind, p, sub);
+    const started = Date.now();
+    await run(cmd, args, {
+      cwd: p.dir,
+      env: { ...p.env, ...composeEnv() },
+      timeoutMs: this.timeoutMs,
+      secrets: p.secrets,
+    });
+    this.opts.logger.debug("compose finished", { ref: p.ref, command: sub[0], ms: Date.now() - started });
+  }
+
+  composeUp(p: ComposeProject): Promise<void> {
+    return this.compose(p, ["up", "-d", "--remove-orphans"]);
+  }
+  composeStop(p: ComposeProject): Promise<void> {
+    return this.compose(p, ["stop"]);
+  }
+  composeDown(p: ComposeProject): Promise<void> {
+    return this.compose(p, ["down", "-v", "--remove-orphans"]);
+  }
+  composeRestart(p: ComposeProject): Promise<void> {
+    return this.compose(p, ["restart"]);
+  }
+
+  async listProjectContainers(ref: string): Promise<ContainerInfo[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${ref}`] } });
+    return list.map(toContainerInfo).filter((c): c is ContainerInfo => c !== null);
+  }
+
+  watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {
+    let closed = false;
+    let stream: NodeJS.ReadableStream | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    const log = this.opts.logger;
+
+    const open = () => {
+      if (closed) return;
+      this.docker.getEvents({ filters: { type: ["container"], label: [PROJECT_LABEL] } }).then(
+        (s) => {
+          if (closed) {
+            destroy(s);
+            return;
+          }
+          stream = s;
+          let buffered = "";
+          s.on("data", (chunk: Buffer | string) => {
+            buffered += chunk.toString();
+            let nl = buffered.indexOf("\n");
+            while (nl >= 0) {
+              const line = buffered.slice(0, nl).trim();
+              buffered = buffered.slice(nl + 1);
+              nl = buffered.indexOf("\n");
+              if (!line) continue;
+              try {
+                const ev = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
+                const ref = ev.Actor?.Attributes?.[PROJECT_LABEL];
+                if (ref) onEvent({ ref, action: ev.Action ?? "" });
+              } catch (err) {
+                log.warn("unparseable docker event", { err });
+              }
+            }
+          });
+          const reopen = (why: string) => {
+            if (closed || stream !== s) return;
+            stream = null;
+            log.warn("docker event stream ended; reopening", { why });
+            retry = setTimeout(open, this.eventsRetryMs);
+          };
+          s.on("end", () => reopen("end"));
+          s.on("error", (err: Error) => reopen(err.message));
+        },
+        (err: Error) => {
+          if (closed) return;
+          log.warn("cannot open docker event stream; retrying", { err: err.message });
+          retry = setTimeout(open, this.eventsRetryMs);
+        },
+      );
+    };
+    open();
+    return {
+      close: () => {
+        closed = true;
+        if (retry) clearTimeout(retry);
+        if (stream) destroy(stream);
+        stream = null;
+      },
+    };
+  }
+}
+
+function destroy(s: NodeJS.ReadableStream): void {
+  (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+}

@@ -1,0 +1,68 @@
+import type { ServiceHealth } from "@supamanager/shared";
+
+export type ComposeKind = "v2" | "v1";
+
+/** Where a project's files are on disk; every Compose command gets these explicitly. */
+export interface ComposeProject {
+  ref: string;
+  /** The project directory (Compose's --project-directory). */
+  dir: string;
+  /** Absolute path of the compose file. */
+  composeFile: string;
+  /** Absolute path of the .env file used for interpolation. */
+  envFile: string;
+  /**
+   * Interpolation variables, handed to Compose in its process environment: values there are taken
+   * literally by v1 and v2 alike, unlike .env files (v1's parser expands `${…}` even in quotes).
+   */
+  env?: Readonly<Record<string, string>>;
+  /** Values that must never appear in an error message (scrubbed from compose's stderr). */
+  secrets?: readonly string[];
+}
+
+export interface ContainerInfo {
+  id: string;
+  /** The Compose service label; containers without one are not reported. */
+  service: string;
+  state: ServiceHealth["state"];
+  health: ServiceHealth["health"];
+}
+
+export interface RuntimeEvent {
+  ref: string;
+  action: string;
+}
+
+export interface Subscription {
+  close(): void;
+}
+
+/**
+ * Everything the agent needs from a container engine. The Docker implementation drives Compose
+ * and the Engine API; tests of the reconcile logic use an in-memory fake.
+ */
+export interface ContainerRuntime {
+  readonly composeKind: ComposeKind;
+  composeUp(project: ComposeProject): Promise<void>;
+  composeStop(project: ComposeProject): Promise<void>;
+  composeDown(project: ComposeProject): Promise<void>;
+  composeRestart(project: ComposeProject): Promise<void>;
+  /** Containers labelled com.docker.compose.project=<ref>, running or not. */
+  listProjectContainers(ref: string): Promise<ContainerInfo[]>;
+  /** Container events of Compose projects; the subscription survives engine hiccups. */
+  watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription;
+}
+
+/** A command that failed: what ran (argv, never a shell string) and the tail of its stderr. */
+export class ExecError extends Error {
+  override readonly name = "ExecError";
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    message?: string,
+  ) {
+    super(message ?? `${command} ${args.join(" ")} failed (exit ${exitCode ?? "signal"}): ${stderr}`);
+  }
+}
