@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import pg from "pg";
+import { joinHost, SimAgent } from "./sim-agent.js";
 
 const { values } = parseArgs({
   options: {
@@ -60,6 +61,7 @@ async function main() {
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  let host: SimAgent | undefined;
   try {
     const line = await new Promise<string>((resolve, reject) => {
       const rl = createInterface({ input: child.stdout });
@@ -69,7 +71,8 @@ async function main() {
     });
     const { controlPlane, baseline } = JSON.parse(line) as { controlPlane: string; baseline: string };
 
-    // Setup through the real API.
+    // Setup through the real API: the first account is the instance admin, which enrolls one
+    // simulated host (projects need an online host to be placed on).
     const email = "bench@example.test";
     const password = "bench-password-1";
     await json(await post(`${controlPlane}/platform/signup`, { email, password }));
@@ -77,6 +80,11 @@ async function main() {
       await post(`${controlPlane}/auth/v1/token?grant_type=password`, { email, password }),
     );
     const auth = { authorization: `Bearer ${session.access_token}` };
+    const joinToken = await json<{ token: string }>(
+      await post(`${controlPlane}/platform/fleet/join-tokens`, { region: "bench-1" }, auth),
+    );
+    host = await SimAgent.connect(controlPlane, await joinHost(controlPlane, joinToken.token, "bench-host"));
+    host.startHeartbeats(10);
     const org = await json<{ slug: string }>(
       await post(`${controlPlane}/platform/organizations`, { name: "Bench", tier: "tier_free" }, auth),
     );
@@ -138,6 +146,7 @@ async function main() {
       console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.ratioToBaseline.toFixed(3)} |`);
     }
   } finally {
+    host?.close();
     child.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 500));
     await admin(`drop database if exists "${dbName}" with (force)`);

@@ -1,0 +1,226 @@
+/**
+ * Fan-in benchmark (fleet issue): N protocol-level simulated agents against ONE Node control-plane
+ * process (the built entry, on PostgreSQL), measuring
+ *   - connect storm: time for N agents to connect, send hello and receive welcome;
+ *   - steady state: the control plane's RSS and CPU while every agent heartbeats;
+ *   - apply latency: for P projects created through the API, time from the create request to the
+ *     `apply` frame arriving at the agent, and from the agent's `applied`+`health` answer to the
+ *     project reading ACTIVE_HEALTHY through the API.
+ * Loopback only; every phase is bounded.
+ *
+ * Usage: npm run bench:fanin -- --agents 1000,5000,10000 --projects 1000 --steady 30 --heartbeat 15
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { type Enrolled, joinHost, SimAgent } from "./sim-agent.js";
+
+const { values } = parseArgs({
+  options: {
+    agents: { type: "string", default: "1000,5000,10000" },
+    projects: { type: "string", default: "1000" },
+    steady: { type: "string", default: "30" },
+    heartbeat: { type: "string", default: "15" },
+  },
+});
+const agentCounts = values.agents.split(",").map(Number);
+const projectCount = Number(values.projects);
+const steadySeconds = Number(values.steady);
+const heartbeatSeconds = Number(values.heartbeat);
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ADMIN = { email: "bench-admin@example.test", password: "bench-admin-password" };
+
+async function admin(sql: string) {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime
+  return { rssMiB: rssKb / 1024, cpuSeconds: ticks / 100 };
+}
+
+async function api<T>(base: string, path: string, init: { method?: string; token?: string; body?: unknown } = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method: init.method ?? "GET",
+    headers: {
+      "content-type": "application/json",
+      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+    },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function runOnce(agents: number) {
+  const dbName = `supamanager_fanin_${Date.now().toString(36)}`;
+  await admin(`create database "${dbName}"`);
+  const dbUrl = new URL(adminUrl);
+  dbUrl.pathname = `/${dbName}`;
+  const child = spawn(process.execPath, ["control-plane/dist/entry/node.js"], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: "production",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATABASE_URL: dbUrl.toString(),
+      DATABASE_POOL_MAX: "20",
+      SUPAMANAGER_LOG_LEVEL: "warn",
+      SUPAMANAGER_JWT_SECRET: "fanin-jwt-secret-0123456789abcdef0123456789",
+      SUPAMANAGER_ENCRYPTION_KEY: "cd".repeat(32),
+      SUPAMANAGER_ADMIN_EMAIL: ADMIN.email,
+      SUPAMANAGER_ADMIN_PASSWORD: ADMIN.password,
+      SUPAMANAGER_HEARTBEAT_SECONDS: String(heartbeatSeconds),
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const sims: SimAgent[] = [];
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      child.stderr.on("data", (d: Buffer) => {
+        buf += d.toString();
+        const m = /SupaManager is running at (\S+)/.exec(buf);
+        if (m?.[1]) resolve(m[1]);
+      });
+      child.once("exit", (code) => reject(new Error(`control plane exited with ${code}: ${buf}`)));
+      setTimeout(() => reject(new Error("control plane did not start in 60 s")), 60_000).unref();
+    });
+    const session = await api<{ access_token: string }>(base, "/auth/v1/token?grant_type=password", {
+      method: "POST",
+      body: ADMIN,
+    });
+    const token = session.access_token;
+    const join = await api<{ token: string }>(base, "/platform/fleet/join-tokens", {
+      method: "POST",
+      token,
+      body: { region: "bench-1", uses: agents, expires_in_seconds: 3600 },
+    });
+
+    // Enrollment (not timed as part of the storm): N join calls, 50 at a time.
+    const credentials: Enrolled[] = [];
+    for (let i = 0; i < agents; i += 50) {
+      const batch = Array.from({ length: Math.min(50, agents - i) }, (_, j) =>
+        joinHost(base, join.token, `sim-${i + j}`),
+      );
+      credentials.push(...(await Promise.all(batch)));
+    }
+
+    // Connect storm: all agents at once (bounded by 120 s each).
+    const stormStart = performance.now();
+    sims.push(...(await Promise.all(credentials.map((cred) => SimAgent.connect(base, cred)))));
+    const stormSeconds = (performance.now() - stormStart) / 1000;
+    const afterStorm = procStats(child.pid as number);
+
+    // Steady state: every agent heartbeats every `heartbeatSeconds`, spread over the interval.
+    sims.forEach((sim, i) => {
+      sim.startHeartbeats(heartbeatSeconds, Math.floor((i / sims.length) * heartbeatSeconds * 1000));
+    });
+    const steady0 = procStats(child.pid as number);
+    await new Promise((r) => setTimeout(r, steadySeconds * 1000));
+    const steady1 = procStats(child.pid as number);
+    const steadyCpuPercent = ((steady1.cpuSeconds - steady0.cpuSeconds) / steadySeconds) * 100;
+
+    // Apply latency for `projectCount` projects.
+    const org = await api<{ slug: string }>(base, "/platform/organizations", {
+      method: "POST",
+      token,
+      body: { name: "Fan-in", tier: "tier_free" },
+    });
+    const delivered = new Map<string, number>();
+    for (const sim of sims) sim.onApply = (ref, at) => delivered.set(ref, at);
+    const createLatencies: number[] = [];
+    const started = new Map<string, number>();
+    for (let i = 0; i < projectCount; i += 20) {
+      await Promise.all(
+        Array.from({ length: Math.min(20, projectCount - i) }, async (_, j) => {
+          const t0 = performance.now();
+          const p = await api<{ ref: string }>(base, "/platform/projects", {
+            method: "POST",
+            token,
+            body: {
+              name: `p${i + j}`,
+              organization_slug: org.slug,
+              db_pass: "bench-db-password-1",
+              db_region: "bench-1",
+            },
+          });
+          started.set(p.ref, t0);
+        }),
+      );
+    }
+    const deadline = Date.now() + 60_000;
+    while (delivered.size < started.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    for (const [ref, t0] of started) {
+      const at = delivered.get(ref);
+      if (at !== undefined) createLatencies.push(at - t0);
+    }
+    createLatencies.sort((a, b) => a - b);
+    const final = procStats(child.pid as number);
+    return {
+      agents,
+      stormSeconds,
+      rssAfterStormMiB: afterStorm.rssMiB,
+      steadyCpuPercent,
+      steadyRssMiB: steady1.rssMiB,
+      heartbeatSeconds,
+      projects: started.size,
+      appliesDelivered: createLatencies.length,
+      createToApplyP50Ms: percentile(createLatencies, 50),
+      createToApplyP99Ms: percentile(createLatencies, 99),
+      finalRssMiB: final.rssMiB,
+    };
+  } finally {
+    for (const s of sims) s.close();
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 1000));
+    await admin(`drop database if exists "${dbName}" with (force)`);
+  }
+}
+
+async function main() {
+  const results = [];
+  for (const n of agentCounts) {
+    const r = await runOnce(n);
+    console.log(JSON.stringify(r));
+    results.push(r);
+  }
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(
+    "bench/results/fleet-fanin.json",
+    `${JSON.stringify({ date: new Date().toISOString(), machine, results }, null, 2)}\n`,
+  );
+  console.log(`machine: ${machine}`);
+  console.log(
+    "| agents | connect storm s | RSS after storm MiB | steady CPU % | steady RSS MiB | create→apply p50 ms | p99 ms |",
+  );
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    console.log(
+      `| ${r.agents} | ${r.stormSeconds.toFixed(2)} | ${r.rssAfterStormMiB.toFixed(0)} | ${r.steadyCpuPercent.toFixed(1)} | ${r.steadyRssMiB.toFixed(0)} | ${r.createToApplyP50Ms.toFixed(1)} | ${r.createToApplyP99Ms.toFixed(1)} |`,
+    );
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
