@@ -168,6 +168,7 @@ describe("POST /platform/projects", () => {
     ["long db_pass", (b) => ({ ...b, db_pass: "x".repeat(129) }), /db_pass must be at most 128/],
     ["db_pass with a newline", (b) => ({ ...b, db_pass: "abcd\nefgh" }), /control characters/],
     ["blank db_pass", (b) => ({ ...b, db_pass: "          " }), /blank/],
+    ["db_pass with a single quote", (b) => ({ ...b, db_pass: "it's a password" }), /single quote/],
     ["unknown region", (b) => ({ ...b, db_region: "mars-1" }), /valid regions: eu-1, us-1/],
     [
       "unknown region_selection",

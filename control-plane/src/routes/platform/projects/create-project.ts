@@ -15,9 +15,9 @@ import {
 import { createProjectResponse } from "./schemas.js";
 
 /**
- * The database password rule: 8 to 128 characters, not blank, no control characters. The
- * password ends up in connection strings and in the env files the fleet renders, where a newline
- * or NUL would break things; the upper bound keeps it well inside what Postgres and those files
+ * The database password rule: 8 to 128 characters, not blank, no control characters, no single
+ * quote. The password ends up in connection strings and in the env files the fleet renders, where
+ * a newline, a NUL or a single quote would break things; the upper bound keeps it well inside what Postgres and those files
  * take. (Studio's own form already nudges people to a strong generated password.)
  */
 export const DbPassword = z
@@ -26,6 +26,9 @@ export const DbPassword = z
   .max(128, "db_pass must be at most 128 characters")
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "db_pass must not contain control characters")
+  // The host agent hands the password to Compose through a single-quoted .env line, which cannot
+  // carry a single quote (it refuses the apply); refusing it here says so at create time.
+  .refine((s) => !s.includes("'"), "db_pass must not contain a single quote (')")
   .refine((s) => s.trim().length > 0, "db_pass must not be blank");
 
 /**
