@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest, ReleasesFile } from "./manifest.js";
-import { PROJECT_VARIABLES, referencedVariables } from "./render.js";
+import { isProjectVariable, PROJECT_VARIABLES, referencedVariables } from "./variables.js";
 
 /** Every release this control plane can run, by name, and the default for new projects. */
 export class ReleaseCatalog {
@@ -71,7 +71,7 @@ export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
   for (const m of manifests.values()) {
     for (const [name, svc] of Object.entries(m.services)) {
       for (const v of Object.values(svc.environment).flatMap(referencedVariables)) {
-        if (!PROJECT_VARIABLES.includes(v as (typeof PROJECT_VARIABLES)[number])) {
+        if (!isProjectVariable(v)) {
           throw new ReleaseConfigError(
             `release ${m.name}: service ${name} refers to \${${v}}; known variables: ${PROJECT_VARIABLES.join(", ")}`,
           );

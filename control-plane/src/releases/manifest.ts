@@ -21,8 +21,7 @@ export const ReleaseService = z.strictObject({
   imageKey: Name.optional(),
   command: z.array(z.string().max(4096)).max(64).optional(),
   /**
-   * Container environment. `${NAME}` refers to a project variable (see PROJECT_VARIABLES in
-   * render.ts), left for Compose to interpolate from the stack's env, so secrets never sit in the
+   * Container environment. `${NAME}` refers to a project variable (see variables.ts), left for Compose to interpolate from the stack's env, so secrets never sit in the
    * compose file itself.
    */
   environment: z.record(EnvName, z.string().max(4096)).default({}),
@@ -36,7 +35,15 @@ export const ReleaseService = z.strictObject({
     .array(z.strictObject({ name: Name, target: z.string().startsWith("/").max(255) }))
     .max(8)
     .default([]),
-  /** Services that must be healthy before this one starts. */
+  /** Release files mounted into the container (read-only), e.g. init SQL or a gateway config. */
+  mounts: z
+    .array(z.strictObject({ file: z.string().min(1).max(255), target: z.string().startsWith("/").max(255) }))
+    .max(16)
+    .default([]),
+  /**
+   * Services this one waits for: until healthy when the dependency has a health rule, until
+   * started otherwise.
+   */
   dependsOn: z.array(Name).max(16).default([]),
   /** The health rule: Docker's health check command (exec form) and timings in seconds. */
   health: z
@@ -60,6 +67,24 @@ export const ReleaseManifest = z
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a release name is lowercase, 1-64 characters"),
     description: z.string().max(500).optional(),
     services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),
+    /**
+     * Config files written into the project's directory on the host. `template` may refer to
+     * project variables as `${NAME}` (substituted when rendered, so the file may hold secrets).
+     * Mode 0644 by default: containers read these files as their own (non-root) users, and the
+     * project's directory on the host is 0700, so nobody else on the host can reach them.
+     */
+    files: z
+      .array(
+        z.strictObject({
+          path: z
+            .string()
+            .regex(/^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/, "a file path is relative, lowercase, no `..`"),
+          template: z.string().max(256 * 1024),
+          mode: z.number().int().min(0).max(0o777).default(0o644),
+        }),
+      )
+      .max(32)
+      .default([]),
   })
   .superRefine((m, ctx) => {
     const names = new Set(Object.keys(m.services));
@@ -80,6 +105,14 @@ export const ReleaseManifest = z
           });
         }
         portNames.add(p.name);
+      }
+    }
+    const files = new Set(m.files.map((f) => f.path));
+    for (const [name, svc] of Object.entries(m.services)) {
+      for (const mount of svc.mounts) {
+        if (!files.has(mount.file)) {
+          ctx.addIssue({ code: "custom", path: ["services", name, "mounts"], message: `unknown file ${mount.file}` });
+        }
       }
     }
     if (share > 1.0001)

@@ -15,7 +15,7 @@ const input = {
   bindAddress: "127.0.0.1",
   ports: { db: 54010, gateway: 54011 },
   memoryBytes: 512 * 1024 * 1024,
-  dbPassword: "pa$$word'\"with stuff",
+  variables: { POSTGRES_PASSWORD: "pa$$word'\"with stuff", PROJECT_REF: REF },
 };
 
 describe("renderStack (local release)", () => {
@@ -29,8 +29,8 @@ describe("renderStack (local release)", () => {
 
   it("is a valid protocol Stack with secrets only in env", () => {
     expect(Stack.parse(stack)).toBeTruthy();
-    expect(stack.env).toEqual({ POSTGRES_PASSWORD: input.dbPassword, PROJECT_REF: REF });
-    expect(stack.composeFile).not.toContain(input.dbPassword);
+    expect(stack.env).toEqual({ POSTGRES_PASSWORD: input.variables.POSTGRES_PASSWORD });
+    expect(stack.composeFile).not.toContain(input.variables.POSTGRES_PASSWORD);
     expect(stack.requiredServices).toEqual(["db", "meta", "gateway"]);
     expect(stack.release).toBe("local");
   });
@@ -101,7 +101,8 @@ describe("release catalog", () => {
         defaultRelease: "local",
         releasesFile: {
           name: "v",
-          services: { a: { image: "x:1", environment: { A: interpolate("SECRET") }, memoryShare: 1 } },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${…} reference is what is tested
+          services: { a: { image: "x:1", environment: { A: "${SECRET}" }, memoryShare: 1 } },
         },
       },
       /refers to \$\{SECRET\}/,
@@ -125,5 +126,52 @@ describe("release catalog", () => {
     ],
   ])("refuses invalid sources %#", (sources, message) => {
     expect(() => buildReleaseCatalog(sources)).toThrow(message);
+  });
+});
+
+describe("release files and mounts", () => {
+  const manifest = ReleaseManifest.parse({
+    name: "with-files",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${…} reference is what is tested
+    files: [{ path: "init/roles.sql", template: "alter role reader password '${READ_ONLY_PASSWORD}'; -- ${NOT_OURS}" }],
+    services: {
+      db: {
+        image: "x:1",
+        environment: { PGPASSWORD: interpolate("POSTGRES_PASSWORD") },
+        mounts: [{ file: "init/roles.sql", target: "/docker-entrypoint-initdb.d/roles.sql" }],
+        memoryShare: 1,
+      },
+    },
+  });
+  const stack = renderStack(manifest, {
+    ...input,
+    ports: {},
+    variables: { POSTGRES_PASSWORD: "pw", READ_ONLY_PASSWORD: "ro-secret", PROJECT_REF: REF },
+  });
+
+  it("writes templates with the project's values and mounts them read-only", () => {
+    expect(stack.files).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${…} reference is what is tested
+      { path: "files/init/roles.sql", content: "alter role reader password 'ro-secret'; -- ${NOT_OURS}", mode: 0o644 },
+    ]);
+    const compose = JSON.parse(stack.composeFile) as { services: { db: { volumes: string[] } } };
+    expect(compose.services.db.volumes).toEqual(["./files/init/roles.sql:/docker-entrypoint-initdb.d/roles.sql:ro"]);
+    expect(Stack.parse(stack).files).toHaveLength(1);
+  });
+
+  it("sends only the variables the services refer to", () => {
+    expect(stack.env).toEqual({ POSTGRES_PASSWORD: "pw" });
+  });
+
+  it("refuses a template whose variable has no value, and a mount of an unknown file", () => {
+    expect(() => renderStack(manifest, { ...input, ports: {}, variables: { POSTGRES_PASSWORD: "pw" } })).toThrow(
+      /READ_ONLY_PASSWORD/,
+    );
+    expect(
+      ReleaseManifest.safeParse({
+        name: "bad",
+        services: { a: { image: "x:1", mounts: [{ file: "nope.sql", target: "/x" }], memoryShare: 1 } },
+      }).success,
+    ).toBe(false);
   });
 });

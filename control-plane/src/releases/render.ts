@@ -1,23 +1,24 @@
 import type { Stack } from "@supamanager/shared";
 import type { ReleaseManifest } from "./manifest.js";
+import { isProjectVariable, type ProjectVariable, referencedVariables } from "./variables.js";
 
-/** Variables a manifest's environment may refer to as `${NAME}`; their values travel in Stack.env. */
-export const PROJECT_VARIABLES = ["POSTGRES_PASSWORD", "PROJECT_REF"] as const;
-
-/** `${NAME}`: how a manifest refers to a project variable. */
-export const interpolate = (name: string) => `\${${name}}`;
-
-const REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
-
-export function referencedVariables(value: string): string[] {
-  return [...value.matchAll(REFERENCE)].map((m) => m[1] as string);
-}
+export { interpolate, referencedVariables } from "./variables.js";
 
 /** Keep `${KNOWN}` references for Compose to interpolate; every other `$` is literal (`$$`). */
 function composeValue(value: string): string {
   return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}|\$/g, (match, name: string | undefined) =>
-    name !== undefined && (PROJECT_VARIABLES as readonly string[]).includes(name) ? match : "$$",
+    name !== undefined && isProjectVariable(name) ? match : "$$",
   );
+}
+
+/** Substitute `${KNOWN}` references in a config file template with the project's values. */
+function fillTemplate(template: string, variables: Partial<Record<ProjectVariable, string>>, path: string): string {
+  return template.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (match, name: string) => {
+    if (!isProjectVariable(name)) return match;
+    const value = variables[name];
+    if (value === undefined) throw new Error(`file ${path} refers to \${${name}}, which has no value`);
+    return value;
+  });
 }
 
 export interface RenderInput {
@@ -28,7 +29,8 @@ export interface RenderInput {
   ports: Record<string, number>;
   /** The compute size's memory, split between services by their memoryShare. */
   memoryBytes: number;
-  dbPassword: string;
+  /** The project's variables (secrets and facts); only those the release refers to are sent. */
+  variables: Partial<Record<ProjectVariable, string>>;
 }
 
 const seconds = (s: number) => `${s}s`;
@@ -50,6 +52,8 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       return `${host}:${hostPort}:${p.container}`;
     });
     for (const v of svc.volumes) volumes[v.name] = { name: `${input.ref}_${v.name}` };
+    const mounts = svc.mounts.map((m) => `./files/${m.file}:${m.target}:ro`);
+    const namedVolumes = svc.volumes.map((v) => `${v.name}:${v.target}`);
     services[name] = {
       image: svc.image,
       container_name: `${input.ref}-${name}`,
@@ -58,9 +62,16 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       ...(svc.command ? { command: svc.command } : {}),
       environment: Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, composeValue(v)])),
       ...(ports.length > 0 ? { ports } : {}),
-      ...(svc.volumes.length > 0 ? { volumes: svc.volumes.map((v) => `${v.name}:${v.target}`) } : {}),
+      ...(namedVolumes.length + mounts.length > 0 ? { volumes: [...namedVolumes, ...mounts] } : {}),
       ...(svc.dependsOn.length > 0
-        ? { depends_on: Object.fromEntries(svc.dependsOn.map((d) => [d, { condition: "service_healthy" }])) }
+        ? {
+            depends_on: Object.fromEntries(
+              svc.dependsOn.map((d) => [
+                d,
+                { condition: release.services[d]?.health ? "service_healthy" : "service_started" },
+              ]),
+            ),
+          }
         : {}),
       mem_limit: Math.floor(input.memoryBytes * svc.memoryShare),
       ...(svc.health
@@ -82,11 +93,25 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
     networks: { default: { name: `${input.ref}_net` } },
     ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
   };
+  // Only the variables the release's services refer to travel to the host as environment.
+  const env: Record<string, string> = {};
+  for (const [serviceName, svc] of Object.entries(release.services)) {
+    for (const name of Object.values(svc.environment).flatMap(referencedVariables)) {
+      if (!isProjectVariable(name)) continue;
+      const value = input.variables[name];
+      if (value === undefined) throw new Error(`service ${serviceName} refers to \${${name}}, which has no value`);
+      env[name] = value;
+    }
+  }
   return {
     release: release.name,
     composeFile: `${JSON.stringify(compose, null, 2)}\n`,
-    env: { POSTGRES_PASSWORD: input.dbPassword, PROJECT_REF: input.ref },
-    files: [],
+    env,
+    files: release.files.map((f) => ({
+      path: `files/${f.path}`,
+      content: fillTemplate(f.template, input.variables, f.path),
+      mode: f.mode,
+    })),
     requiredServices: Object.entries(release.services)
       .filter(([, s]) => s.required)
       .map(([n]) => n),

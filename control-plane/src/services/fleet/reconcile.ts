@@ -11,7 +11,8 @@ import type { Executor } from "../../db/index.js";
 import { projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
 import { renderStack } from "../../releases/render.js";
-import { COMPUTE_MEMORY_BYTES, type ComputeSize, dbPassAad, type ProjectRow } from "../projects/model.js";
+import { COMPUTE_MEMORY_BYTES, type ComputeSize, type ProjectRow } from "../projects/model.js";
+import { projectVariables } from "../secrets/variables.js";
 import { projectPorts, releasePorts } from "./scheduling.js";
 
 /**
@@ -190,12 +191,13 @@ export async function buildApply(
   if (p.desiredState === "deleted") return base;
   const release = deps.releases.get(p.release);
   if (!release) throw new Error(`project ${p.ref} runs release ${p.release}, which this control plane does not know`);
+  const ports = await projectPorts(db, p.ref);
   const stack = renderStack(release, {
     ref: p.ref,
     bindAddress: host.bindAddress,
-    ports: await projectPorts(db, p.ref),
+    ports,
     memoryBytes: COMPUTE_MEMORY_BYTES[p.computeSize as ComputeSize] ?? COMPUTE_MEMORY_BYTES.nano,
-    dbPassword: await deps.secretBox.decrypt(p.dbPassEncrypted, dbPassAad(p.ref)),
+    variables: await projectVariables(deps, db, p, host, ports),
   });
   return { ...base, stack };
 }

@@ -1,0 +1,58 @@
+/**
+ * The variables a release may refer to as `${NAME}` — in service environments and in config file
+ * templates. Values are per project: secrets are generated once at project creation and stored
+ * encrypted (services/secrets/), facts are derived from the project and its host.
+ * The full list and what uses each is in docs/releases.md.
+ */
+export const SECRET_VARIABLES = [
+  /** The project database's superuser password: the `db_pass` given at creation. */
+  "POSTGRES_PASSWORD",
+  "JWT_SECRET",
+  "ANON_KEY",
+  "SERVICE_ROLE_KEY",
+  /** New-style API keys and the ES256 signing key set (private JWKS for auth, public for verifiers). */
+  "PUBLISHABLE_KEY",
+  "SECRET_KEY",
+  "JWT_KEYS",
+  "JWT_JWKS",
+  "SECRET_KEY_BASE",
+  "VAULT_ENC_KEY",
+  "DB_ENC_KEY",
+  "PG_META_CRYPTO_KEY",
+  "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+  "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+  "S3_PROTOCOL_ACCESS_KEY_ID",
+  "S3_PROTOCOL_ACCESS_KEY_SECRET",
+  "PGSODIUM_ROOT_KEY",
+  "DASHBOARD_USERNAME",
+  "DASHBOARD_PASSWORD",
+  /** Password of the read-only login role used for read_only members' SQL. */
+  "READ_ONLY_PASSWORD",
+] as const;
+
+export const FACT_VARIABLES = [
+  "PROJECT_REF",
+  "POOLER_TENANT_ID",
+  /** The URL the project's API is reached at (gateway on the host's bind address). */
+  "API_EXTERNAL_URL",
+  "SUPABASE_PUBLIC_URL",
+  "SITE_URL",
+] as const;
+
+export const PROJECT_VARIABLES = [...SECRET_VARIABLES, ...FACT_VARIABLES] as const;
+export type ProjectVariable = (typeof PROJECT_VARIABLES)[number];
+export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+
+export function isProjectVariable(name: string): name is ProjectVariable {
+  return (PROJECT_VARIABLES as readonly string[]).includes(name);
+}
+
+const REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)\}/g;
+
+/** The `${NAME}` references in a string. */
+export function referencedVariables(value: string): string[] {
+  return [...value.matchAll(REFERENCE)].map((m) => m[1] as string);
+}
+
+/** `${NAME}`: how a manifest refers to a project variable. */
+export const interpolate = (name: ProjectVariable) => `\${${name}}`;

@@ -1,0 +1,32 @@
+import type { Executor } from "../../db/index.js";
+import type { AppDeps } from "../../deps.js";
+import type { ProjectVariable } from "../../releases/variables.js";
+import { dbPassAad } from "../projects/model.js";
+
+interface ProjectFacts {
+  ref: string;
+  dbPassEncrypted: string;
+}
+
+/**
+ * Every variable a release may refer to, for one project: its stored secrets (decrypted here,
+ * only to be sent to the project's own host) and facts derived from its host and ports.
+ */
+export async function projectVariables(
+  deps: AppDeps,
+  _db: Executor,
+  project: ProjectFacts,
+  host: { bindAddress: string },
+  ports: Record<string, number>,
+): Promise<Partial<Record<ProjectVariable, string>>> {
+  const hostName = host.bindAddress.includes(":") ? `[${host.bindAddress}]` : host.bindAddress;
+  const apiUrl = ports.gateway !== undefined ? `http://${hostName}:${ports.gateway}` : "";
+  return {
+    POSTGRES_PASSWORD: await deps.secretBox.decrypt(project.dbPassEncrypted, dbPassAad(project.ref)),
+    PROJECT_REF: project.ref,
+    POOLER_TENANT_ID: project.ref,
+    API_EXTERNAL_URL: apiUrl,
+    SUPABASE_PUBLIC_URL: apiUrl,
+    SITE_URL: apiUrl,
+  };
+}
