@@ -108,19 +108,22 @@ async function runOnce(agents: number) {
       body: ADMIN,
     });
     const token = session.access_token;
-    const join = await api<{ token: string }>(base, "/platform/fleet/join-tokens", {
-      method: "POST",
-      token,
-      body: { region: "bench-1", uses: agents, expires_in_seconds: 3600 },
-    });
-
-    // Enrollment (not timed as part of the storm): N join calls, 50 at a time.
+    // Enrollment (not timed as part of the storm): a join token per 1,000 hosts (the API's
+    // maximum uses), N join calls, 50 at a time.
     const credentials: Enrolled[] = [];
-    for (let i = 0; i < agents; i += 50) {
-      const batch = Array.from({ length: Math.min(50, agents - i) }, (_, j) =>
-        joinHost(base, join.token, `sim-${i + j}`),
-      );
-      credentials.push(...(await Promise.all(batch)));
+    for (let i = 0; i < agents; i += 1000) {
+      const uses = Math.min(1000, agents - i);
+      const join = await api<{ token: string }>(base, "/platform/fleet/join-tokens", {
+        method: "POST",
+        token,
+        body: { region: "bench-1", uses, expires_in_seconds: 3600 },
+      });
+      for (let j = 0; j < uses; j += 50) {
+        const batch = Array.from({ length: Math.min(50, uses - j) }, (_, k) =>
+          joinHost(base, join.token, `sim-${i + j + k}`),
+        );
+        credentials.push(...(await Promise.all(batch)));
+      }
     }
 
     // Connect storm: all agents at once (bounded by 120 s each).
