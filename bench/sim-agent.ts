@@ -40,8 +40,29 @@ export class SimAgent {
     readonly hostId: string,
   ) {}
 
-  /** Connect, send hello, resolve on welcome (rejects after `timeoutMs`). */
-  static connect(base: string, host: Enrolled, timeoutMs = 120_000): Promise<SimAgent> {
+  /**
+   * Connect like the real agent does in a storm: on a refused or reset connection, retry with
+   * jittered exponential backoff (0.25 s doubling to 8 s) until `timeoutMs`. `retries` counts them.
+   */
+  static async connect(base: string, host: Enrolled, timeoutMs = 120_000): Promise<SimAgent> {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const agent = await SimAgent.connectOnce(base, host, Math.max(1000, deadline - Date.now()));
+        SimAgent.retries += attempt;
+        return agent;
+      } catch (err) {
+        if (Date.now() >= deadline) throw err;
+        const cap = Math.min(8000, 250 * 2 ** attempt);
+        await new Promise((r) => setTimeout(r, Math.random() * cap));
+      }
+    }
+  }
+
+  /** Connection attempts that had to be retried, over every SimAgent.connect call. */
+  static retries = 0;
+
+  private static connectOnce(base: string, host: Enrolled, timeoutMs: number): Promise<SimAgent> {
     const ws = new WebSocket(`${base.replace(/^http/, "ws")}/agent/v1/connect`, {
       headers: { authorization: `Bearer ${host.credential}` },
     });
@@ -90,6 +111,7 @@ export class SimAgent {
       });
       ws.on("error", (err) => {
         clearTimeout(timer);
+        ws.terminate();
         reject(err);
       });
     });

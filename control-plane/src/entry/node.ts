@@ -12,7 +12,9 @@ async function main() {
   const logger = createLogger(env.SUPAMANAGER_LOG_LEVEL);
   const { app, deps } = await bootstrap(env, { logger });
   const { server } = createNodeServer(app);
-  server.listen(env.PORT, env.HOST, () => {
+  // A deploy or restart makes every agent reconnect at once: a deep accept queue (the kernel caps
+  // it at net.core.somaxconn) turns that storm into waiting instead of refused connections.
+  server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
     const info = server.address() as AddressInfo;
     const url =
       env.SUPAMANAGER_PUBLIC_URL ??
