@@ -10,6 +10,7 @@ import { agentRoutes } from "./routes/agent/index.js";
 import { authRoutes } from "./routes/auth/index.js";
 import { healthRoutes } from "./routes/health/index.js";
 import { platformRoutes } from "./routes/platform/index.js";
+import { v1Routes } from "./routes/v1/index.js";
 
 /** Headers Studio and the CLIs send; CORS must allow them with credentials. */
 const ALLOWED_HEADERS = [
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes());
   app.route("/auth/v1", authRoutes());
   app.route("/platform", platformRoutes());
+  app.route("/v1", v1Routes());
   app.route("/agent/v1", agentRoutes());
 
   app.notFound((c) =>

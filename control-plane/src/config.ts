@@ -65,6 +65,11 @@ export const EnvSchema = z.object({
     )
     .default([54000, 54999]),
   SUPAMANAGER_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  /**
+   * Statement timeout of SQL run through /platform/pg-meta/{ref}/query (seconds). Members who may
+   * write can lift it per query (`disable_statement_timeout`); see docs/data-plane.md.
+   */
+  SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS: positiveInt.max(240).default(60),
   SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -98,6 +103,8 @@ export interface Config {
     portRange: { first: number; last: number };
   };
   maxBodyBytes: number;
+  /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
+  sql: { statementTimeoutSeconds: number };
   logLevel: Env["SUPAMANAGER_LOG_LEVEL"];
 }
 
@@ -164,6 +171,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       portRange: { first: env.SUPAMANAGER_PORT_RANGE[0], last: env.SUPAMANAGER_PORT_RANGE[1] },
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
+    sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },
     logLevel: env.SUPAMANAGER_LOG_LEVEL,
   };
 }

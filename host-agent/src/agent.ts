@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
-import { Jobs, unsupportedRpc } from "./jobs/jobs.js";
+import { Jobs } from "./jobs/jobs.js";
 import type { Logger } from "./log.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { inspectCompose, ProjectStore } from "./reconcile/store.js";
+import { RpcForwarder } from "./rpc/forwarder.js";
 import type { ContainerRuntime } from "./runtime/types.js";
 import { readCapacity } from "./session/capacity.js";
 import { Session, type SessionOptions } from "./session/session.js";
@@ -17,6 +18,10 @@ export interface AgentOptions {
   hostname: string;
   runtime: ContainerRuntime;
   logger: Logger;
+  /** The interface project ports are published on; RPC endpoints elsewhere are refused. */
+  bindAddress?: string;
+  /** Largest upstream answer forwarded in an rpc_result (default: the protocol's limit). */
+  maxRpcResultBytes?: number;
   /** Session tuning (backoff, timeouts); tests shorten these. */
   session?: Pick<
     SessionOptions,
@@ -34,6 +39,7 @@ export class Agent {
   readonly reconciler: Reconciler;
   private readonly health: HealthWatcher;
   private readonly jobs: Jobs;
+  private readonly rpc: RpcForwarder;
   private readonly session: Session;
   private readonly log: Logger;
   private state: "new" | "started" | "stopping" | "stopped" = "new";
@@ -57,6 +63,15 @@ export class Agent {
       onSettled: (ref) => void this.health.checkRef(ref, true),
     });
     this.jobs = new Jobs(opts.logger.child({ component: "jobs" }));
+    this.rpc = new RpcForwarder({
+      logger: opts.logger.child({ component: "rpc" }),
+      bindAddress: opts.bindAddress ?? null,
+      ...(opts.maxRpcResultBytes !== undefined ? { maxResultBytes: opts.maxRpcResultBytes } : {}),
+      project: async (ref) => {
+        const state = await this.store.readState(ref).catch(() => null);
+        return state ? { desiredState: state.desiredState, endpoints: state.endpoints } : null;
+      },
+    });
     this.session = new Session({
       url: opts.url,
       credential: opts.credential,
@@ -127,7 +142,9 @@ export class Agent {
         void this.jobs.run(frame).then((r) => this.session.send(r));
         return;
       case "rpc":
-        this.session.send(unsupportedRpc(frame));
+        void this.rpc.handle(frame).then((answer) => {
+          if (!this.session.send(answer)) this.log.warn("rpc result not delivered (disconnected)", { id: answer.id });
+        });
         return;
     }
   }

@@ -199,6 +199,7 @@ async function runCommand(args: string[], io: CliIo): Promise<number> {
     url: creds.url,
     credential: creds.credential,
     hostname: creds.hostname,
+    bindAddress: creds.bind_address,
     runtime,
     logger: log.child({ host_id: creds.host_id }),
   });

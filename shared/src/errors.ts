@@ -20,7 +20,11 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal: 500,
   not_implemented: 501,
+  /** An upstream (a project's service, reached through its host agent) answered badly. */
+  bad_gateway: 502,
   unavailable: 503,
+  /** An upstream (a project's service, reached through its host agent) did not answer in time. */
+  gateway_timeout: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

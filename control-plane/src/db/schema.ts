@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -284,5 +285,79 @@ export const jobs = pgTable(
   (t) => [
     uniqueIndex("jobs_idempotency_key").on(t.idempotencyKey),
     index("jobs_host_status_idx").on(t.hostId, t.status),
+  ],
+);
+
+/**
+ * A project's generated secrets (JWT secret, API keys, signing keys, service keys), one row per
+ * variable name, each AES-256-GCM encrypted with the AAD `project:<ref>:secret:<NAME>`
+ * (see services/secrets/ and docs/secrets.md). The database password stays in projects.db_pass_encrypted.
+ */
+export const projectSecrets = pgTable(
+  "project_secrets",
+  {
+    projectRef: text("project_ref")
+      .notNull()
+      .references(() => projects.ref, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    valueEncrypted: text("value_encrypted").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.projectRef, t.name] })],
+);
+
+/**
+ * Folders of saved SQL snippets (Studio's "content" folders). Folders are private: only their
+ * owner sees them, and only private (`user`) snippets live in them (see services/content/).
+ */
+export const userContentFolders = pgTable(
+  "user_content_folders",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    ownerId: integer("owner_id")
+      .notNull()
+      .references(() => profiles.id, { onDelete: "cascade" }),
+    parentId: uuid("parent_id").references((): AnyPgColumn => userContentFolders.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("user_content_folders_project_owner_idx").on(t.projectId, t.ownerId)],
+);
+
+/**
+ * Saved SQL snippets, reports and log queries of a project (Studio's "content"). `user`
+ * visibility: only the owner sees the row; `project`: every member of the project's organization.
+ */
+export const userContent = pgTable(
+  "user_content",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    ownerId: integer("owner_id")
+      .notNull()
+      .references(() => profiles.id, { onDelete: "cascade" }),
+    updatedBy: integer("updated_by").references(() => profiles.id, { onDelete: "set null" }),
+    folderId: uuid("folder_id").references(() => userContentFolders.id, { onDelete: "set null" }),
+    type: text("type", { enum: ["sql", "report", "log_sql"] }).notNull(),
+    visibility: text("visibility", { enum: ["user", "project"] }).notNull(),
+    name: text("name").notNull(),
+    description: text("description").notNull().default(""),
+    content: jsonb("content").$type<Record<string, unknown>>().notNull(),
+    favorite: boolean("favorite").notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("user_content_project_owner_idx").on(t.projectId, t.ownerId),
+    index("user_content_project_visibility_idx").on(t.projectId, t.visibility),
+    index("user_content_folder_idx").on(t.folderId),
+    check("user_content_type_check", sql`${t.type} in ('sql', 'report', 'log_sql')`),
+    check("user_content_visibility_check", sql`${t.visibility} in ('user', 'project')`),
   ],
 );

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest, ReleasesFile } from "./manifest.js";
+import { PRODUCTION_RELEASE } from "./production/index.js";
 import { isProjectVariable, PROJECT_VARIABLES, referencedVariables } from "./variables.js";
 
 /** Every release this control plane can run, by name, and the default for new projects. */
@@ -49,8 +50,9 @@ export interface CatalogSources {
 
 /**
  * Build the catalog: the built-in `local` release (its images overridden by the local images
- * file), plus every manifest of the releases file, which may also replace `local`. Anything
- * invalid is a start-up error naming the variable.
+ * file) and the built-in production release (supabase-2026.02, production/), plus every
+ * manifest of the releases file, which may also replace either. Anything invalid is a start-up
+ * error naming the variable.
  */
 export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
   const local = ReleaseManifest.parse(LOCAL_RELEASE);
@@ -62,7 +64,11 @@ export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
       if (tag) svc.image = tag;
     }
   }
-  const manifests = new Map<string, ReleaseManifest>([[local.name, local]]);
+  const production = ReleaseManifest.parse(PRODUCTION_RELEASE);
+  const manifests = new Map<string, ReleaseManifest>([
+    [local.name, local],
+    [production.name, production],
+  ]);
   if (sources.releasesFile !== undefined) {
     const parsed = ReleasesFile.safeParse(sources.releasesFile);
     if (!parsed.success) throw new ReleaseConfigError(`SUPAMANAGER_RELEASES_FILE: ${issues(parsed.error)}`);
@@ -70,7 +76,13 @@ export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
   }
   for (const m of manifests.values()) {
     for (const [name, svc] of Object.entries(m.services)) {
-      for (const v of Object.values(svc.environment).flatMap(referencedVariables)) {
+      const strings = [
+        ...Object.values(svc.environment),
+        ...(svc.command ?? []),
+        ...(svc.entrypoint ?? []),
+        ...(svc.health?.test ?? []),
+      ];
+      for (const v of strings.flatMap(referencedVariables)) {
         if (!isProjectVariable(v)) {
           throw new ReleaseConfigError(
             `release ${m.name}: service ${name} refers to \${${v}}; known variables: ${PROJECT_VARIABLES.join(", ")}`,

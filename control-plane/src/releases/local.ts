@@ -8,10 +8,28 @@ import { interpolate } from "./render.js";
  * from images/manifest.local.json when SUPAMANAGER_LOCAL_IMAGES_FILE points at it (`imageKey`);
  * the `:local` tags here are the fallback names.
  *
- * - db: a real PostgreSQL 15 (the image's entrypoint initialises $PGDATA on first start);
- * - meta: the real postgres-meta server from npm, talking to db;
- * - gateway: an nginx stand-in for Kong, proxying /pg/ to meta.
+ * - db: a real PostgreSQL 15 (the image's entrypoint initialises $PGDATA on first start, and
+ *   runs our init SQL: the read-only login role, see READ_ONLY_ROLE_SQL);
+ * - meta: the real postgres-meta server from npm, talking to db. Its port is published on the
+ *   host's bind address so the host agent can forward Studio's pg-meta requests to it
+ *   (docs/data-plane.md); CRYPTO_KEY lets the control plane hand it a per-request connection
+ *   (the read-only role) in `x-connection-encrypted`;
+ * - gateway: an nginx stand-in for Kong, proxying /pg/ to meta. No PostgREST (no image).
  */
+/**
+ * The login role read_only members' SQL runs as (docs/data-plane.md). It may read everything
+ * (pg_read_all_data; BYPASSRLS so row level security does not hide rows from the dashboard) and
+ * write nothing: it owns nothing and has no write privilege anywhere, and its transactions are
+ * read-only by default. Run once, when the database is initialised.
+ */
+export const READ_ONLY_ROLE_SQL = `-- SupaManager: the login role of read_only members (rendered per project; holds a password).
+create role supamanager_read_only with login nosuperuser nocreatedb nocreaterole noreplication bypassrls
+  password '\${READ_ONLY_PASSWORD}';
+grant pg_read_all_data to supamanager_read_only;
+alter role supamanager_read_only set default_transaction_read_only = on;
+comment on role supamanager_read_only is 'SupaManager: SQL of read_only dashboard members';
+`;
+
 export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
   name: "local",
   description: "Locally built test images: PostgreSQL 15, postgres-meta, an nginx gateway",
@@ -26,6 +44,7 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
       },
       ports: [{ name: "db", container: 5432 }],
       volumes: [{ name: "db-data", target: "/var/lib/postgresql/data" }],
+      mounts: [{ file: "db/init-read-only.sql", target: "/docker-entrypoint-initdb.d/50-supamanager-read-only.sql" }],
       health: { test: ["CMD", "supamanager-healthcheck"], intervalSeconds: 2, retries: 30, startPeriodSeconds: 5 },
       required: true,
       memoryShare: 0.5,
@@ -40,7 +59,12 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
         PG_META_DB_USER: "postgres",
         PG_META_DB_NAME: "postgres",
         PG_META_DB_PASSWORD: interpolate("POSTGRES_PASSWORD"),
+        // Decrypts `x-connection-encrypted` (a per-request connection string, CryptoJS AES).
+        CRYPTO_KEY: interpolate("PG_META_CRYPTO_KEY"),
+        // postgres-meta buffers whole results: cap them near what one agent frame can carry.
+        PG_META_MAX_RESULT_SIZE_MB: "8",
       },
+      ports: [{ name: "meta", container: 8080 }],
       dependsOn: ["db"],
       health: { test: ["CMD", "supamanager-healthcheck"], intervalSeconds: 2, retries: 30, startPeriodSeconds: 5 },
       required: true,
@@ -56,4 +80,5 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
       memoryShare: 0.2,
     },
   },
+  files: [{ path: "db/init-read-only.sql", template: READ_ONLY_ROLE_SQL, mode: 0o644 }],
 };

@@ -19,7 +19,29 @@ export const ReleaseService = z.strictObject({
     .regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "image must be an image reference like supamanager/postgres:local"),
   /** The key in the local images file (images/manifest.local.json) that may override `image`. */
   imageKey: Name.optional(),
+  /** Exec-form command. A `$` is literal (escaped for Compose); `${NAME}` refers to a project variable. */
   command: z.array(z.string().max(4096)).max(64).optional(),
+  /** Exec-form entrypoint override, same rules as `command`. */
+  entrypoint: z.array(z.string().max(4096)).max(64).optional(),
+  /** The user the container runs as (`uid`, `uid:gid` or a name). */
+  user: z
+    .string()
+    .regex(/^[a-z0-9_][a-z0-9_.-]*(?::[a-z0-9_][a-z0-9_.-]*)?$/i)
+    .max(64)
+    .optional(),
+  /**
+   * Extra DNS names of the service on the project's own network (e.g. realtime derives its tenant
+   * from the host name it is called with). The network is per project, so aliases never collide.
+   */
+  networkAliases: z
+    .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,252}$/))
+    .max(8)
+    .default([]),
+  /**
+   * Mount the host's Docker socket read-only (log shipping). Only for a service whose config limits
+   * it to the project's own containers (see docs/releases.md).
+   */
+  dockerSocket: z.boolean().default(false),
   /**
    * Container environment. `${NAME}` refers to a project variable (see variables.ts), left for Compose to interpolate from the stack's env, so secrets never sit in the
    * compose file itself.
@@ -59,6 +81,11 @@ export const ReleaseService = z.strictObject({
   required: z.boolean().default(true),
   /** Share of the project's compute-size memory this service may use (mem_limit). */
   memoryShare: z.number().positive().max(1),
+  /**
+   * Share of the compute size's CPUs this service may use (`cpus`), when the renderer is given a
+   * CPU budget. Defaults to memoryShare.
+   */
+  cpuShare: z.number().positive().max(1).optional(),
 });
 export type ReleaseService = z.output<typeof ReleaseService>;
 
@@ -66,6 +93,11 @@ export const ReleaseManifest = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a release name is lowercase, 1-64 characters"),
     description: z.string().max(500).optional(),
+    /**
+     * The least compute-size memory the release runs in (a full Supabase stack needs ~2 GiB).
+     * Project creation refuses smaller sizes: see minimumComputeSize() in compute.ts.
+     */
+    minMemoryBytes: z.number().int().positive().optional(),
     services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),
     /**
      * Config files written into the project's directory on the host. `template` may refer to
@@ -89,9 +121,11 @@ export const ReleaseManifest = z
   .superRefine((m, ctx) => {
     const names = new Set(Object.keys(m.services));
     let share = 0;
+    let cpu = 0;
     const portNames = new Set<string>();
     for (const [name, svc] of Object.entries(m.services)) {
       share += svc.memoryShare;
+      cpu += svc.cpuShare ?? svc.memoryShare;
       for (const dep of svc.dependsOn) {
         if (!names.has(dep))
           ctx.addIssue({ code: "custom", path: ["services", name, "dependsOn"], message: `unknown service ${dep}` });
@@ -117,6 +151,7 @@ export const ReleaseManifest = z
     }
     if (share > 1.0001)
       ctx.addIssue({ code: "custom", path: ["services"], message: "memory shares add up to more than 1" });
+    if (cpu > 1.0001) ctx.addIssue({ code: "custom", path: ["services"], message: "CPU shares add up to more than 1" });
   });
 export type ReleaseManifest = z.output<typeof ReleaseManifest>;
 

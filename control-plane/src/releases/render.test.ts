@@ -13,9 +13,14 @@ const REF = "abcdefghijklmnopqrst";
 const input = {
   ref: REF,
   bindAddress: "127.0.0.1",
-  ports: { db: 54010, gateway: 54011 },
+  ports: { db: 54010, gateway: 54011, meta: 54012 },
   memoryBytes: 512 * 1024 * 1024,
-  variables: { POSTGRES_PASSWORD: "pa$$word'\"with stuff", PROJECT_REF: REF },
+  variables: {
+    POSTGRES_PASSWORD: "pa$$word'\"with stuff",
+    PROJECT_REF: REF,
+    PG_META_CRYPTO_KEY: "crypto-key-0123456789abcdef01234",
+    READ_ONLY_PASSWORD: "0123456789abcdef0123456789abcdef",
+  },
 };
 
 describe("renderStack (local release)", () => {
@@ -29,8 +34,13 @@ describe("renderStack (local release)", () => {
 
   it("is a valid protocol Stack with secrets only in env", () => {
     expect(Stack.parse(stack)).toBeTruthy();
-    expect(stack.env).toEqual({ POSTGRES_PASSWORD: input.variables.POSTGRES_PASSWORD });
+    expect(stack.env).toEqual({
+      POSTGRES_PASSWORD: input.variables.POSTGRES_PASSWORD,
+      PG_META_CRYPTO_KEY: input.variables.PG_META_CRYPTO_KEY,
+    });
     expect(stack.composeFile).not.toContain(input.variables.POSTGRES_PASSWORD);
+    expect(stack.composeFile).not.toContain(input.variables.PG_META_CRYPTO_KEY);
+    expect(stack.composeFile).not.toContain(input.variables.READ_ONLY_PASSWORD);
     expect(stack.requiredServices).toEqual(["db", "meta", "gateway"]);
     expect(stack.release).toBe("local");
   });
@@ -45,11 +55,33 @@ describe("renderStack (local release)", () => {
     }
     expect(compose.services.db?.ports).toEqual(["127.0.0.1:54010:5432"]);
     expect(compose.services.gateway?.ports).toEqual(["127.0.0.1:54011:8000"]);
-    expect(compose.services.meta?.ports).toBeUndefined();
+    expect(compose.services.meta?.ports).toEqual(["127.0.0.1:54012:8080"]);
     expect(compose.networks.default?.name).toBe(`${REF}_net`);
     expect(compose.volumes["db-data"]?.name).toBe(`${REF}_db-data`);
     expect(compose.services.meta?.depends_on).toEqual({ db: { condition: "service_healthy" } });
     expect(compose.services.db?.environment).toMatchObject({ POSTGRES_PASSWORD: interpolate("POSTGRES_PASSWORD") });
+  });
+
+  it("names every published port as an RPC endpoint on the bind address", () => {
+    expect(stack.endpoints).toEqual({
+      db: "http://127.0.0.1:54010",
+      meta: "http://127.0.0.1:54012",
+      gateway: "http://127.0.0.1:54011",
+    });
+    const v6 = renderStack(local, { ...input, bindAddress: "::1" });
+    expect(v6.endpoints.meta).toBe("http://[::1]:54012");
+  });
+
+  it("initialises the database with the read-only role, its password filled in, mounted for initdb", () => {
+    const file = stack.files.find((f) => f.path === "files/db/init-read-only.sql");
+    expect(file?.mode).toBe(0o644);
+    expect(file?.content).toContain("create role supamanager_read_only with login");
+    expect(file?.content).toContain(`password '${input.variables.READ_ONLY_PASSWORD}'`);
+    expect(file?.content).toContain("grant pg_read_all_data to supamanager_read_only");
+    expect(file?.content).toContain("set default_transaction_read_only = on");
+    expect(compose.services.db?.volumes).toContain(
+      "./files/db/init-read-only.sql:/docker-entrypoint-initdb.d/50-supamanager-read-only.sql:ro",
+    );
   });
 
   it("brackets IPv6 bind addresses and escapes literal $ in values", () => {
@@ -73,7 +105,7 @@ describe("renderStack (local release)", () => {
     if (spawnSync("docker-compose", ["version"]).status !== 0) return;
     const dir = mkdtempSync(join(tmpdir(), "render-"));
     writeFileSync(join(dir, "docker-compose.yml"), stack.composeFile);
-    writeFileSync(join(dir, ".env"), "POSTGRES_PASSWORD=x\nPROJECT_REF=y\n");
+    writeFileSync(join(dir, ".env"), "POSTGRES_PASSWORD=x\nPROJECT_REF=y\nPG_META_CRYPTO_KEY=z\n");
     const out = execFileSync("docker-compose", ["-p", REF, "config", "-q"], { cwd: dir, encoding: "utf8" });
     expect(out).toBe("");
   });
@@ -86,7 +118,7 @@ describe("release catalog", () => {
       localImages: { postgres: "supamanager/postgres:abc123", gateway: "supamanager/gateway:def456" },
       releasesFile: [{ name: "extra", services: { app: { image: "busybox:1", memoryShare: 1 } } }],
     });
-    expect(catalog.names().sort()).toEqual(["extra", "local"]);
+    expect(catalog.names().sort()).toEqual(["extra", "local", "supabase-2026.02"]);
     expect(catalog.get("local")?.services.db?.image).toBe("supamanager/postgres:abc123");
     expect(catalog.get("local")?.services.meta?.image).toBe("supamanager/postgres-meta:local");
     expect(catalog.defaultRelease).toBe("extra");

@@ -1,6 +1,6 @@
 import type { Stack } from "@supamanager/shared";
 import type { ReleaseManifest } from "./manifest.js";
-import { isProjectVariable, type ProjectVariable, referencedVariables } from "./variables.js";
+import { isProjectVariable, type ProjectVariable, referencedVariables, withDerivedVariables } from "./variables.js";
 
 export { interpolate, referencedVariables } from "./variables.js";
 
@@ -29,11 +29,29 @@ export interface RenderInput {
   ports: Record<string, number>;
   /** The compute size's memory, split between services by their memoryShare. */
   memoryBytes: number;
+  /** The compute size's CPUs, split between services by their cpuShare (no `cpus` when absent). */
+  cpus?: number;
   /** The project's variables (secrets and facts); only those the release refers to are sent. */
   variables: Partial<Record<ProjectVariable, string>>;
 }
 
 const seconds = (s: number) => `${s}s`;
+
+/** Where Docker's socket is on the host (mounted read-only into services with `dockerSocket`). */
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+
+/** Compose's smallest useful CPU limit; below it a container barely starts. */
+const MIN_CPUS = 0.05;
+
+/** Every string of a service that Compose interpolates and that may refer to project variables. */
+function interpolatedStrings(svc: ReleaseManifest["services"][string]): string[] {
+  return [
+    ...Object.values(svc.environment),
+    ...(svc.command ?? []),
+    ...(svc.entrypoint ?? []),
+    ...(svc.health?.test ?? []),
+  ];
+}
 
 /**
  * Render a project's Compose stack from its release. The compose file is JSON (valid YAML, so
@@ -42,6 +60,7 @@ const seconds = (s: number) => `${s}s`;
  * secrets referenced as `${VAR}` and carried in `env`, never written into the compose file.
  */
 export function renderStack(release: ReleaseManifest, input: RenderInput): Stack {
+  const variables = withDerivedVariables(input.variables);
   const host = input.bindAddress.includes(":") ? `[${input.bindAddress}]` : input.bindAddress;
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
@@ -54,12 +73,19 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
     for (const v of svc.volumes) volumes[v.name] = { name: `${input.ref}_${v.name}` };
     const mounts = svc.mounts.map((m) => `./files/${m.file}:${m.target}:ro`);
     const namedVolumes = svc.volumes.map((v) => `${v.name}:${v.target}`);
+    if (svc.dockerSocket) mounts.push(`${DOCKER_SOCKET}:${DOCKER_SOCKET}:ro`);
+    const cpus =
+      input.cpus === undefined
+        ? undefined
+        : Math.max(MIN_CPUS, Math.round(input.cpus * (svc.cpuShare ?? svc.memoryShare) * 100) / 100);
     services[name] = {
       image: svc.image,
       container_name: `${input.ref}-${name}`,
       init: true,
       restart: "unless-stopped",
-      ...(svc.command ? { command: svc.command } : {}),
+      ...(svc.entrypoint ? { entrypoint: svc.entrypoint.map(composeValue) } : {}),
+      ...(svc.command ? { command: svc.command.map(composeValue) } : {}),
+      ...(svc.user ? { user: svc.user } : {}),
       environment: Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, composeValue(v)])),
       ...(ports.length > 0 ? { ports } : {}),
       ...(namedVolumes.length + mounts.length > 0 ? { volumes: [...namedVolumes, ...mounts] } : {}),
@@ -74,10 +100,12 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
           }
         : {}),
       mem_limit: Math.floor(input.memoryBytes * svc.memoryShare),
+      ...(cpus !== undefined ? { cpus } : {}),
+      ...(svc.networkAliases.length > 0 ? { networks: { default: { aliases: svc.networkAliases } } } : {}),
       ...(svc.health
         ? {
             healthcheck: {
-              test: svc.health.test,
+              test: svc.health.test.map(composeValue),
               interval: seconds(svc.health.intervalSeconds),
               timeout: seconds(svc.health.timeoutSeconds),
               retries: svc.health.retries,
@@ -96,9 +124,9 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
   // Only the variables the release's services refer to travel to the host as environment.
   const env: Record<string, string> = {};
   for (const [serviceName, svc] of Object.entries(release.services)) {
-    for (const name of Object.values(svc.environment).flatMap(referencedVariables)) {
+    for (const name of interpolatedStrings(svc).flatMap(referencedVariables)) {
       if (!isProjectVariable(name)) continue;
-      const value = input.variables[name];
+      const value = variables[name];
       if (value === undefined) throw new Error(`service ${serviceName} refers to \${${name}}, which has no value`);
       env[name] = value;
     }
@@ -109,13 +137,28 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
     env,
     files: release.files.map((f) => ({
       path: `files/${f.path}`,
-      content: fillTemplate(f.template, input.variables, f.path),
+      content: fillTemplate(f.template, variables, f.path),
       mode: f.mode,
     })),
     requiredServices: Object.entries(release.services)
       .filter(([, s]) => s.required)
       .map(([n]) => n),
+    endpoints: renderEndpoints(release, input.ports, host),
   };
+}
+
+/**
+ * Where the agent reaches the project's services for RPCs (docs/data-plane.md): every published
+ * port, by its port name, as `http://<bind address>:<host port>` — the host's own interface,
+ * never a container address.
+ */
+function renderEndpoints(release: ReleaseManifest, ports: Record<string, number>, host: string) {
+  const endpoints: Record<string, string> = {};
+  for (const { name } of releasePorts(release)) {
+    const hostPort = ports[name];
+    if (hostPort !== undefined) endpoints[name] = `http://${host}:${hostPort}`;
+  }
+  return endpoints;
 }
 
 /** Every release port name, in manifest order (what a project must reserve). */

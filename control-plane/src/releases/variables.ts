@@ -39,9 +39,42 @@ export const FACT_VARIABLES = [
   "SITE_URL",
 ] as const;
 
-export const PROJECT_VARIABLES = [...SECRET_VARIABLES, ...FACT_VARIABLES] as const;
+/**
+ * Variables computed from other variables when a stack is rendered (render.ts), never stored or
+ * generated: whatever projectVariables() passes for them is replaced.
+ * - POSTGRES_PASSWORD_URLENCODED: POSTGRES_PASSWORD percent-encoded for the userinfo of a
+ *   connection URL (db_pass is the user's own and may hold `@`, `:`, `/`, `%`, `#`…). Secret.
+ */
+export const DERIVED_VARIABLES = ["POSTGRES_PASSWORD_URLENCODED"] as const;
+
+export const PROJECT_VARIABLES = [...SECRET_VARIABLES, ...FACT_VARIABLES, ...DERIVED_VARIABLES] as const;
 export type ProjectVariable = (typeof PROJECT_VARIABLES)[number];
 export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+export type DerivedVariable = (typeof DERIVED_VARIABLES)[number];
+
+/**
+ * Percent-encode every byte outside RFC 3986's unreserved set. Decoded alike by libpq, pgx/Go's
+ * net/url, node-postgres (pg-connection-string) and Elixir's URI/Ecto (no `+` is left, so
+ * form-style decoders agree too).
+ */
+export function urlEncodeUserinfo(value: string): string {
+  return Array.from(new TextEncoder().encode(value), (b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9._~-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }).join("");
+}
+
+/** The variables with the derived ones computed from their sources (when the source is known). */
+export function withDerivedVariables(
+  variables: Partial<Record<ProjectVariable, string>>,
+): Partial<Record<ProjectVariable, string>> {
+  const out = { ...variables };
+  delete out.POSTGRES_PASSWORD_URLENCODED;
+  if (variables.POSTGRES_PASSWORD !== undefined) {
+    out.POSTGRES_PASSWORD_URLENCODED = urlEncodeUserinfo(variables.POSTGRES_PASSWORD);
+  }
+  return out;
+}
 
 export function isProjectVariable(name: string): name is ProjectVariable {
   return (PROJECT_VARIABLES as readonly string[]).includes(name);

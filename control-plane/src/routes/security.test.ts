@@ -71,6 +71,7 @@ function bodyFor(method: string, path: string): unknown {
     "PATCH /platform/organizations/:slug/members/:gotrue_id": { role_id: ROLE_IDS.developer },
     "PUT /platform/organizations/:slug/members/:gotrue_id/roles/:role_id": {},
     "PATCH /platform/projects/:ref": { name: "Renamed" },
+    "POST /platform/pg-meta/:ref/query": { query: "select 1" },
     "POST /platform/projects": { name: "Sneaky", organization_slug: team.slug, db_pass: "a-fine-password-1" },
   };
   return bodies[key] ?? (method === "GET" || method === "HEAD" || method === "DELETE" ? undefined : {});
@@ -195,6 +196,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/projects/:ref/restore",
     "POST /platform/projects/:ref/restart",
     "POST /platform/projects/:ref/restart-services",
+    // Mints a service-role key: only roles that may read secrets.
+    "POST /platform/projects/:ref/api-keys/temporary",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -219,7 +222,19 @@ describe("roles", () => {
       .map((r) => `${r.method} ${r.path}`)
       .filter((k) => !TENANT_FREE.has(k));
     // Mutations every member may perform (nothing is pending to revoke; listed so a new route must be placed).
-    const openToMembers = new Set(["DELETE /platform/organizations/:slug/members/invitations/:id"]);
+    const openToMembers = new Set([
+      "DELETE /platform/organizations/:slug/members/invitations/:id",
+      // SQL: every member may run it; read_only members run it as a read-only database role, so
+      // PostgreSQL refuses their writes (services/pg-meta/, test/data-plane/).
+      "POST /platform/pg-meta/:ref/query",
+      // Saved content: every member keeps private snippets and folders; who may touch which row is
+      // decided per row (services/content/rules.ts, tested in routes/platform/projects/content/).
+      "PUT /platform/projects/:ref/content",
+      "DELETE /platform/projects/:ref/content",
+      "POST /platform/projects/:ref/content/folders",
+      "DELETE /platform/projects/:ref/content/folders",
+      "PATCH /platform/projects/:ref/content/folders/:id",
+    ]);
     const unplaced = mutating.filter((k) => !FORBIDDEN.read_only.includes(k) && !openToMembers.has(k));
     expect(unplaced).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { type Job, type JobResult, PROTOCOL_VERSION, type Rpc, type RpcResult } from "@supamanager/shared";
+import { type Job, type JobResult, PROTOCOL_VERSION } from "@supamanager/shared";
 import type { Logger } from "../log.js";
 
 export type JobHandler = (job: Job) => Promise<unknown>;
@@ -48,14 +48,4 @@ export class Jobs {
       return { ...base, ok: false, error: message.slice(0, 4000) };
     }
   }
-}
-
-/** RPCs to a project's services are not forwarded by this agent version: say so instead of timing out. */
-export function unsupportedRpc(rpc: Rpc): RpcResult {
-  return {
-    v: PROTOCOL_VERSION,
-    type: "rpc_result",
-    id: rpc.id,
-    error: `this agent does not forward requests to service "${rpc.service}" yet`,
-  };
 }

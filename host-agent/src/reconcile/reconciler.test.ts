@@ -127,6 +127,7 @@ describe("Reconciler", () => {
       release: "local-test",
       memLimitBytes: (256 + 128) * 1024 * 1024,
       appliedAt: "2026-11-25T00:00:00.000Z",
+      endpoints: {},
     });
     expect(await reconciler.inventory()).toEqual([{ ref: REF_A, appliedVersion: 1, state: "running" }]);
     expect(await reconciler.memReservedBytes()).toBe(384 * 1024 * 1024);

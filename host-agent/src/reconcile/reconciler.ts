@@ -14,7 +14,7 @@ export type Plan =
   | { kind: "converge"; desiredState: "running" | "paused"; restart: boolean };
 
 export function plan(
-  current: ProjectState | null,
+  current: Pick<ProjectState, "appliedVersion" | "desiredState" | "restartNonce"> | null,
   apply: Pick<Apply, "version" | "desiredState" | "restartNonce">,
 ): Plan {
   if (
@@ -183,6 +183,7 @@ export class Reconciler {
           release: stack.release,
           memLimitBytes: inspectCompose(stack.composeFile).memLimitBytes,
           appliedAt: this.now().toISOString(),
+          endpoints: stack.endpoints ?? {},
         };
         // Only now: an agent killed before this line re-applies after restart (its inventory is older).
         await store.writeState(frame.ref, result);

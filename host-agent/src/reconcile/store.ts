@@ -20,6 +20,8 @@ export const ProjectState = z.object({
   /** Sum of the services' memory limits, for the capacity report. */
   memLimitBytes: z.number().int().nonnegative().default(0),
   appliedAt: z.string(),
+  /** The stack's service endpoints (name → base URL on the bind address), for RPCs. */
+  endpoints: z.record(z.string(), z.string()).default({}),
 });
 export type ProjectState = z.infer<typeof ProjectState>;
 

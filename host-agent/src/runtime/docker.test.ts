@@ -90,6 +90,7 @@ describe.skipIf(!dockerUp && !inCi)("DockerRuntime on a real engine", () => {
       env: { SECRET_VALUE: SECRET },
       files: [],
       requiredServices: ["app"],
+      endpoints: {},
     };
     sub = runtime.watchEvents((e) => {
       if (e.ref === ref) events.push(e);

@@ -15,6 +15,7 @@ export function stack(overrides: Partial<Stack> = {}): Stack {
     env: { POSTGRES_PASSWORD: "s3cret-$value with spaces", PORT: "5432" },
     files: [{ path: "config/kong.yml", content: "routes: []\n", mode: 0o640 }],
     requiredServices: ["db"],
+    endpoints: {},
     ...overrides,
   };
 }

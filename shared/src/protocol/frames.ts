@@ -14,6 +14,13 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts, in bytes of UTF-8 JSON. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Largest upstream answer an agent puts into an `rpc_result` (bytes of the service's response
+ * body). Leaves a margin under MAX_FRAME_BYTES for the frame's own fields and JSON escaping; a
+ * bigger answer is replaced by an error (`code: "too_large"`), never by a frame the peer refuses.
+ */
+export const MAX_RPC_RESULT_BYTES = MAX_FRAME_BYTES - 256 * 1024;
+
 const v = z.literal(PROTOCOL_VERSION);
 const Id = z.string().min(1).max(128);
 const ServiceName = z
@@ -106,7 +113,15 @@ export const RpcResult = z.object({
   /** HTTP status of the upstream answer, when there was one. */
   status: z.number().int().min(100).max(599).optional(),
   body: z.unknown().optional(),
+  /** The upstream answer's content type (the body is parsed JSON for JSON answers, else text). */
+  contentType: z.string().max(255).optional(),
   error: z.string().max(4000).optional(),
+  /**
+   * Why there is no upstream answer, when `error` is set: `timeout`, `too_large`, `unreachable`
+   * (connection refused, reset, …), `refused` (unknown project or service, bad request). A string,
+   * so a newer agent's codes do not make an older control plane refuse the frame.
+   */
+  code: z.string().max(64).optional(),
 });
 export type RpcResult = z.infer<typeof RpcResult>;
 
@@ -146,6 +161,20 @@ export const Stack = z.object({
   files: z.array(StackFile).max(64).default([]),
   /** Services that must be healthy for the project to be ACTIVE_HEALTHY. */
   requiredServices: z.array(ServiceName).max(64),
+  /**
+   * Where the agent reaches the project's HTTP services for `rpc` frames: name → base URL on the
+   * host's bind address (a published port, never a container IP), e.g. `meta` →
+   * `http://127.0.0.1:54003`. Absent (older control planes) → none: every rpc is refused.
+   */
+  endpoints: z
+    .record(
+      ServiceName,
+      z
+        .string()
+        .max(2048)
+        .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, "an endpoint is an http(s) base URL without query or fragment"),
+    )
+    .default({}),
 });
 export type Stack = z.infer<typeof Stack>;
 

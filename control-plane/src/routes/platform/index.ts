@@ -3,6 +3,7 @@ import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
 import { fleetRoutes } from "./fleet/index.js";
 import { organizationRoutes } from "./organizations/index.js";
+import { pgMetaRoutes } from "./pg-meta/index.js";
 import { profileRoutes } from "./profile/index.js";
 import { projectRoutes } from "./projects/index.js";
 import { signup } from "./signup.js";
@@ -16,6 +17,7 @@ export function platformRoutes() {
   app.route("/profile", profileRoutes());
   app.route("/organizations", organizationRoutes());
   app.route("/projects", projectRoutes());
+  app.route("/pg-meta", pgMetaRoutes());
   app.route("/fleet", fleetRoutes());
   app.route("/", stubRoutes());
   return app;

@@ -10,8 +10,9 @@ import { and, eq } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
+import { computeLimits } from "../../releases/compute.js";
 import { renderStack } from "../../releases/render.js";
-import { COMPUTE_MEMORY_BYTES, type ComputeSize, type ProjectRow } from "../projects/model.js";
+import { isComputeSize, type ProjectRow } from "../projects/model.js";
 import { projectVariables } from "../secrets/variables.js";
 import { projectPorts, releasePorts } from "./scheduling.js";
 
@@ -196,7 +197,7 @@ export async function buildApply(
     ref: p.ref,
     bindAddress: host.bindAddress,
     ports,
-    memoryBytes: COMPUTE_MEMORY_BYTES[p.computeSize as ComputeSize] ?? COMPUTE_MEMORY_BYTES.nano,
+    ...computeLimits(isComputeSize(p.computeSize) ? p.computeSize : "nano"),
     variables: await projectVariables(deps, db, p, host, ports),
   });
   return { ...base, stack };

@@ -1,17 +1,24 @@
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { portReservations, projects } from "../../db/schema.js";
+import { LOCAL_RELEASE } from "../../releases/local.js";
+import { ReleaseManifest } from "../../releases/manifest.js";
+import { releasePorts } from "../../releases/render.js";
 import { signUpAndLogin, type TestUser } from "../../test-support/factories.js";
 import { enrollHost, GiB, joinHost } from "../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../test-support/harness.js";
 import { createOrg, TEST_DB_PASS, type TestOrg } from "../../test-support/projects-factory.js";
+
+/** Ports one project of the default (local) release reserves; the test range holds five projects. */
+const PORTS_PER_PROJECT = releasePorts(ReleaseManifest.parse(LOCAL_RELEASE)).length;
+const RANGE_SIZE = 5 * PORTS_PER_PROJECT;
 
 let t: TestApp;
 let admin: TestUser;
 let org: TestOrg;
 
 beforeEach(async () => {
-  t = await createTestApp({ SUPAMANAGER_PORT_RANGE: "40000-40009" });
+  t = await createTestApp({ SUPAMANAGER_PORT_RANGE: `40000-${40000 + RANGE_SIZE - 1}` });
   admin = await signUpAndLogin(t);
   org = await createOrg(t, admin);
 });
@@ -83,10 +90,10 @@ describe("placement", () => {
 describe("ports", () => {
   it("reserves distinct ports per host from the range, and answers 409 when it runs out", async () => {
     const h = await enrollHost(t, admin, { memFreeBytes: 64 * GiB });
-    for (let i = 0; i < 5; i++) expect(await hostOf(await create())).toBe(h.hostId); // 2 ports each: 10 = the range
+    for (let i = 0; i < 5; i++) expect(await hostOf(await create())).toBe(h.hostId); // 5 projects fill the range
     const rows = await t.deps.database.db.select().from(portReservations).where(eq(portReservations.hostId, h.hostId));
-    expect(rows).toHaveLength(10);
-    expect(new Set(rows.map((r) => r.port)).size).toBe(10);
+    expect(rows).toHaveLength(RANGE_SIZE);
+    expect(new Set(rows.map((r) => r.port)).size).toBe(RANGE_SIZE);
     for (const r of rows) expect(r.port).toBeGreaterThanOrEqual(40000);
     const full = await create();
     expect(full.status).toBe(409);

@@ -82,6 +82,9 @@ export async function reservePorts(
 ): Promise<Record<string, number>> {
   const { first, last } = deps.config.fleet.portRange;
   const size = last - first + 1;
+  // One reservation at a time per host (until this transaction ends): concurrent creates that
+  // each grabbed a port the other then wanted would otherwise deadlock in PostgreSQL.
+  await db.execute(sql`select pg_advisory_xact_lock(hashtext(${`ports:${hostId}`}))`);
   const taken = new Set(
     (
       await db.select({ port: portReservations.port }).from(portReservations).where(eq(portReservations.hostId, hostId))

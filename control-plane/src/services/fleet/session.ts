@@ -1,19 +1,35 @@
+import { randomUUID } from "node:crypto";
 import {
   type AgentFrame,
+  type DecodeResult,
   decodeAgentFrame,
   type ErrorFrame,
   encodeFrame,
   type Hello,
   type InventoryItem,
   PROTOCOL_VERSION,
+  type RpcResult,
   type ServerFrame,
 } from "@supamanager/shared";
 import { and, eq, inArray, isNull, ne } from "drizzle-orm";
 import { hosts, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
+import { ApiError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
-import { CLOSE, type HostConnection } from "./hub.js";
+import { CLOSE, type HostConnection, type RpcRequest } from "./hub.js";
 import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
+
+/** Extra wait beyond an RPC's own timeout, for the agent's timeout answer to arrive. */
+const RPC_GRACE_MS = 2_000;
+
+interface PendingRpc {
+  resolve: (r: RpcResult) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+const hostGone = () =>
+  new ApiError("unavailable", "The project's host disconnected before answering; try again in a moment");
 
 /** The runtime's socket, as the session sees it (a Node `ws`, a Durable Object's WebSocket, …). */
 export interface SessionTransport {
@@ -47,6 +63,8 @@ export class HostSession implements HostConnection {
   /** REMOVED projects the agent still reported running: they get a `deleted` apply. */
   readonly #orphans = new Set<string>();
   readonly #log: Logger;
+  /** RPCs sent on this connection and not answered yet, by id. */
+  readonly #pending = new Map<string, PendingRpc>();
 
   constructor(
     private readonly deps: AppDeps,
@@ -62,7 +80,69 @@ export class HostSession implements HostConnection {
 
   /** Handle one raw frame. Resolves when it (and everything before it) has been processed. */
   receive(raw: string | Uint8Array): Promise<void> {
-    return this.#enqueue(() => this.#handle(raw));
+    const decoded = decodeAgentFrame(raw);
+    // An RPC answer has a request waiting on it and no ordering with other frames: deliver it
+    // at once instead of behind queued database work (heartbeats, health).
+    if (decoded.ok && decoded.frame.type === "rpc_result" && this.#state === "ready") {
+      this.#deliver(decoded.frame);
+      return this.#queue;
+    }
+    return this.#enqueue(() => this.#handle(decoded));
+  }
+
+  /**
+   * Send an `rpc` and wait for its answer (see HostConnection.rpc). The wait lasts the request's
+   * own timeout plus a grace, so the agent's timeout answer (which says which service was slow)
+   * normally arrives first. A result arriving after the wait ended is dropped.
+   */
+  rpc(request: RpcRequest): Promise<RpcResult> {
+    if (this.#state !== "ready") return Promise.reject(hostGone());
+    const id = `rpc_${randomUUID()}`;
+    return new Promise<RpcResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(
+          new ApiError(
+            "gateway_timeout",
+            `The project's ${request.service} did not answer within ${Math.round(request.timeoutMs / 1000)} s`,
+          ),
+        );
+      }, request.timeoutMs + RPC_GRACE_MS);
+      this.#pending.set(id, { resolve, reject, timer });
+      try {
+        this.transport.send(encodeFrame({ v: PROTOCOL_VERSION, type: "rpc", id, ...request }));
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        // Never log the request itself: its body and headers may hold SQL and secrets.
+        this.#log.warn("sending rpc to agent failed", { id, service: request.service, err });
+        reject(err instanceof RangeError ? new ApiError("payload_too_large", "The request is too large") : hostGone());
+      }
+    });
+  }
+
+  /** Requests waiting for an answer on this connection. */
+  get pendingRpcs(): number {
+    return this.#pending.size;
+  }
+
+  #deliver(frame: RpcResult): void {
+    const waiter = this.#pending.get(frame.id);
+    if (!waiter) {
+      this.#log.debug("rpc result with no waiter (timed out or unknown)", { id: frame.id });
+      return;
+    }
+    this.#pending.delete(frame.id);
+    clearTimeout(waiter.timer);
+    waiter.resolve(frame);
+  }
+
+  #failPending(): void {
+    for (const [id, waiter] of this.#pending) {
+      clearTimeout(waiter.timer);
+      waiter.reject(hostGone());
+      this.#pending.delete(id);
+    }
   }
 
   /** Resolves when every frame and kick queued so far has been handled. */
@@ -81,6 +161,7 @@ export class HostSession implements HostConnection {
   close(code: number, reason: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.#failPending();
     try {
       this.transport.close(code, reason);
     } catch (err) {
@@ -91,6 +172,7 @@ export class HostSession implements HostConnection {
   /** The socket closed (either side): forget the connection. */
   closed(): void {
     this.#state = "closed";
+    this.#failPending();
     this.deps.hub.unregister(this.hostId, this);
   }
 
@@ -115,9 +197,8 @@ export class HostSession implements HostConnection {
     this.#send({ v: PROTOCOL_VERSION, type: "error", code, message });
   }
 
-  async #handle(raw: string | Uint8Array): Promise<void> {
+  async #handle(decoded: DecodeResult<AgentFrame>): Promise<void> {
     if (this.#state === "closed") return;
-    const decoded = decodeAgentFrame(raw);
     if (!decoded.ok) {
       this.#log.warn("invalid agent frame", { code: decoded.error.code, message: decoded.error.message });
       this.#send(decoded.error);
@@ -156,9 +237,11 @@ export class HostSession implements HostConnection {
         if (!known) this.#notOnHost(frame.ref, frame.type);
         return;
       }
-      case "job_result":
       case "rpc_result":
-        // Jobs and RPCs arrive with later issues; nothing waits for these yet.
+        this.#deliver(frame);
+        return;
+      case "job_result":
+        // Jobs arrive with later issues; nothing waits for these yet.
         this.#log.debug("agent result with no waiter", { type: frame.type });
         return;
       case "error":

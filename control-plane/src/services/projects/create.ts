@@ -2,10 +2,13 @@ import { newProjectRef } from "@supamanager/shared";
 import { projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest } from "../../errors.js";
+import { computeSizeAllowed } from "../../releases/compute.js";
 import { releasePorts as releasePortNames } from "../../releases/render.js";
 import { recordAudit } from "../audit/record.js";
 import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling.js";
 import { orgForMember } from "../organizations/access.js";
+import { generateProjectSecrets } from "../secrets/generate.js";
+import { insertProjectSecrets } from "../secrets/store.js";
 import { type ComputeSize, dbPassAad, type ProjectView, toView } from "./model.js";
 
 export interface CreateProjectInput {
@@ -24,7 +27,7 @@ const REF_ATTEMPTS = 5;
 
 /**
  * Create a project: place it on a host (online, schedulable, most free memory in its region),
- * reserve its ports there, store its password encrypted, and queue the first apply (desired
+ * reserve its ports there, store its password and generated secrets encrypted, and queue the first apply (desired
  * state "running", spec version 1, status COMING_UP). The host's agent is kicked after commit;
  * if it is not connected the apply goes out when it reconnects.
  */
@@ -42,6 +45,8 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   }
   const release = ctx.deps.releases.get(ctx.deps.releases.defaultRelease);
   if (!release) throw new Error(`default release ${ctx.deps.releases.defaultRelease} is missing`);
+  const fits = computeSizeAllowed(release, input.computeSize);
+  if (!fits.ok) throw badRequest(fits.reason);
   const now = new Date(ctx.deps.clock.now());
 
   const view = await ctx.db.transaction(async (tx) => {
@@ -74,6 +79,8 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
         .returning();
       if (!row) continue;
       const ports = await reservePorts(tx, ctx.deps, host.id, ref, releasePortNames(release));
+      // Every secret of the stack, generated now (CSPRNG) and stored encrypted with the project.
+      await insertProjectSecrets(tx, ctx.deps, ref, await generateProjectSecrets(ref, ctx.deps.clock.now()), now);
       await recordAudit(tx, ctx.meta, {
         action: "project.create",
         outcome: "success",

@@ -119,6 +119,8 @@ export const dbPassAad = (ref: string) => `project:${ref}:db_pass`;
 const STATUS_SET = new Set<string>(PROJECT_STATUSES);
 const SIZE_SET = new Set<string>(COMPUTE_SIZES);
 
+export const isComputeSize = (size: string): size is ComputeSize => SIZE_SET.has(size);
+
 /**
  * The status a reader sees: stored status, except that a project whose host is offline never
  * reads a stale ACTIVE_* — it reads UNKNOWN (computed at read time, never stored).

@@ -1,4 +1,5 @@
 import { eq } from "drizzle-orm";
+import { decodeJwt } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { auditLog, hosts, portReservations, projects } from "../../../db/schema.js";
 import { roleCan } from "../../../services/permissions/matrix.js";
@@ -55,16 +56,21 @@ describe("POST /platform/projects", () => {
       cloud_provider: "AWS",
       region: "us-1",
       infra_compute_size: "small",
-      anon_key: "",
-      service_key: "",
     });
+    // The creator (owner) gets the legacy keys: HS256 JWTs for the new project's ref.
+    for (const [key, role] of [
+      [body.anon_key, "anon"],
+      [body.service_key, "service_role"],
+    ]) {
+      expect(decodeJwt(key as string)).toMatchObject({ role, ref: body.ref, iss: "supabase" });
+    }
     expect(body.ref).toMatch(/^[a-z]{20}$/);
     const ports = await t.deps.database.db
       .select()
       .from(portReservations)
       .where(eq(portReservations.projectRef, body.ref as string));
     const gateway = ports.find((p) => p.service === "gateway:gateway");
-    expect(ports.map((p) => p.service).sort()).toEqual(["db:db", "gateway:gateway"]);
+    expect(ports.map((p) => p.service).sort()).toEqual(["db:db", "gateway:gateway", "meta:meta"]);
     expect(body.endpoint).toBe(`127.0.0.1:${gateway?.port}`);
 
     const [row] = await t.deps.database.db

@@ -12,6 +12,7 @@ import {
   DEFAULT_COMPUTE_SIZE,
   POSTGRES_MAJOR,
 } from "../../../services/projects/model.js";
+import { legacyKeysFor } from "../../../services/secrets/api-keys.js";
 import { createProjectResponse } from "./schemas.js";
 
 /**
@@ -82,5 +83,5 @@ export async function createProjectRoute(c: Context<AppEnv>): Promise<Response> 
     region: requestedRegion(body),
     computeSize: body.desired_instance_size,
   });
-  return c.json(createProjectResponse(project), 201);
+  return c.json(createProjectResponse(project, await legacyKeysFor(ctx, project.ref)), 201);
 }

@@ -1,10 +1,16 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
+import { temporaryApiKeyRoute } from "./api-keys.js";
+import { apiRestRoute } from "./api-rest.js";
 import { availableRegionsRoute } from "./available-regions.js";
+import { getPgbouncerConfigRoute, getPostgrestConfigRoute, getSupavisorConfigRoute } from "./config.js";
+import { contentRoutes } from "./content/index.js";
 import { createProjectRoute } from "./create-project.js";
+import { listDatabasesRoute } from "./databases.js";
 import { pauseProjectRoute, pauseStatusRoute, restartProjectRoute, restoreProjectRoute } from "./lifecycle.js";
 import { listProjectsRoute } from "./list-projects.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
+import { getSettingsRoute } from "./settings.js";
 
 export function projectRoutes() {
   const app = new Hono<AppEnv>();
@@ -21,5 +27,13 @@ export function projectRoutes() {
   app.post("/:ref/restore", restoreProjectRoute);
   app.post("/:ref/restart", restartProjectRoute);
   app.post("/:ref/restart-services", restartProjectRoute);
+  app.get("/:ref/api/rest", apiRestRoute);
+  app.route("/:ref/content", contentRoutes());
+  app.get("/:ref/settings", getSettingsRoute);
+  app.get("/:ref/config/postgrest", getPostgrestConfigRoute);
+  app.get("/:ref/config/supavisor", getSupavisorConfigRoute);
+  app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
+  app.get("/:ref/databases", listDatabasesRoute);
+  app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
   return app;
 }

@@ -60,7 +60,7 @@ describe("GET /platform/projects/:ref", () => {
       db_host: "127.0.0.1",
       db_port: expect.any(Number),
       restUrl: `http://${project.endpoint}/rest/v1/`,
-      connectionString: null,
+      connectionString: expect.stringMatching(new RegExp(`^cs1_${project.ref}_[0-9a-f]{32}$`)),
       dbVersion: "supabase-postgres-15.8.1.085",
       infra_compute_size: "nano",
       is_branch_enabled: false,

@@ -6,13 +6,15 @@ import { jsonBody, param } from "../../../lib/validate.js";
 import { deleteProject } from "../../../services/projects/delete.js";
 import { getProject } from "../../../services/projects/get.js";
 import { renameProject } from "../../../services/projects/update.js";
+import { connectionToken } from "../../../services/secrets/connection-token.js";
 import { projectDetailResponse, projectRefResponse, RefParam } from "./schemas.js";
 
 const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
 
 /** GET /platform/projects/:ref */
 export async function getProjectRoute(c: Context<AppEnv>): Promise<Response> {
-  return c.json(projectDetailResponse(await getProject(authed(c), refOf(c))));
+  const project = await getProject(authed(c), refOf(c));
+  return c.json(projectDetailResponse(project, await connectionToken(c.get("deps"), project.ref)));
 }
 
 /** GET /platform/projects/:ref/status — polled every few seconds while a project changes state. */

@@ -166,14 +166,16 @@ export const CreateProjectResponse = z.object({
   service_key: z.string(),
 });
 
-export function createProjectResponse(p: ProjectView): z.output<typeof CreateProjectResponse> {
+/** `keys`: the legacy API keys, for a creator whose role may read secrets (empty strings otherwise). */
+export function createProjectResponse(
+  p: ProjectView,
+  keys: { anon: string; serviceRole: string } | null = null,
+): z.output<typeof CreateProjectResponse> {
   return shape(CreateProjectResponse, {
     ...listProjectItem(p),
     endpoint: endpointsOf(p).endpoint,
-    // Pending: the API keys are minted with the project's JWT secret by the secrets work. Studio
-    // reads these fields but does not need them at creation; it fetches keys from /api-keys later.
-    anon_key: "",
-    service_key: "",
+    anon_key: keys?.anon ?? "",
+    service_key: keys?.serviceRole ?? "",
   });
 }
 
@@ -182,7 +184,8 @@ export const ProjectDetailResponse = z.object({
   ...CommonFields,
   db_host: z.string(),
   restUrl: z.string(),
-  // Null until the fleet can serve pg-meta for the project; Studio keeps polling meanwhile.
+  // The opaque token Studio echoes in `x-connection-encrypted` (services/secrets/connection-token.ts);
+  // null until the project is placed on a host (Studio keeps polling meanwhile).
   connectionString: z.string().nullable(),
   dbVersion: z.string(),
   /** Port of the project's Postgres on db_host (absent until placed). */
@@ -193,14 +196,17 @@ export const ProjectDetailResponse = z.object({
   pending_reason: z.string().optional(),
 });
 
-export function projectDetailResponse(p: ProjectView): z.output<typeof ProjectDetailResponse> {
+export function projectDetailResponse(
+  p: ProjectView,
+  connectionToken: string | null = null,
+): z.output<typeof ProjectDetailResponse> {
   const endpoints = endpointsOf(p);
   return shape(ProjectDetailResponse, {
     ...common(p),
     db_host: endpoints.dbHost,
     ...(endpoints.dbPort !== undefined ? { db_port: endpoints.dbPort } : {}),
     restUrl: endpoints.restUrl,
-    connectionString: null,
+    connectionString: p.hostId !== null ? connectionToken : null,
     dbVersion: DB_VERSION,
     ...(p.statusReason !== null && p.status !== "REMOVED" ? { status_reason: p.statusReason } : {}),
     ...(p.pendingReason !== null ? { pending_reason: p.pendingReason } : {}),

@@ -1,0 +1,119 @@
+import type { AuthedContext } from "../../deps.js";
+import { ApiError } from "../../errors.js";
+import { roleCan } from "../permissions/matrix.js";
+import { callService, metaHeaders, metaRoute, type ReachableProject, reachableProject } from "./target.js";
+
+/** Longest a query may run when its statement timeout is lifted (under the protocol's 300 s RPC cap). */
+export const UNLIMITED_QUERY_SECONDS = 270;
+
+export interface QueryInput {
+  query: string;
+  parameters?: unknown[] | undefined;
+  disableStatementTimeout?: boolean | undefined;
+}
+
+/** What the route answers: a bare array of rows, or postgres-meta's error object. */
+export type QueryAnswer = { ok: true; rows: unknown } | { ok: false; status: number; error: Record<string, unknown> };
+
+/** Fields of postgres-meta's error answer passed on to Studio (PostgreSQL's error fields). */
+const ERROR_FIELDS = [
+  "code",
+  "severity",
+  "detail",
+  "hint",
+  "position",
+  "internalPosition",
+  "internalQuery",
+  "where",
+  "schema",
+  "table",
+  "column",
+  "dataType",
+  "constraint",
+  "file",
+  "line",
+  "routine",
+  "resultSize",
+  "maxResultSize",
+] as const;
+
+/** The project's postgres-meta route, or 503 when its release has none. */
+export function requireMetaRoute(target: ReachableProject) {
+  const route = metaRoute(target.release);
+  if (!route) {
+    throw new ApiError("unavailable", `This project's release (${target.release.name}) has no postgres-meta to reach`);
+  }
+  return route;
+}
+
+/**
+ * POST /platform/pg-meta/{ref}/query: run SQL through the project's postgres-meta, over the
+ * host agent. A statement timeout applies (SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS) unless a
+ * member who may write lifts it; read_only members run as the read-only database role.
+ */
+export async function runQuery(
+  ctx: AuthedContext,
+  ref: string,
+  input: QueryInput,
+  connectionToken?: string,
+): Promise<QueryAnswer> {
+  const target = await reachableProject(ctx, ref, "sql.read", connectionToken);
+  const route = requireMetaRoute(target);
+  const headers = await metaHeaders(ctx, target, route);
+  const configured = ctx.deps.config.sql.statementTimeoutSeconds;
+  // Lifting the timeout is for members who may write (long migrations); others keep it.
+  const unlimited = input.disableStatementTimeout === true && roleCan(target.role, "sql.write");
+  // postgres-meta applies statementTimeoutSecs by prefixing `SET statement_timeout=…;` to the SQL,
+  // which PostgreSQL refuses in a parameterised (prepared) statement: with parameters only its
+  // client-side query timeout bounds the wait (docs/data-plane.md).
+  const parameterised = input.parameters !== undefined && input.parameters.length > 0;
+  const params = new URLSearchParams(
+    unlimited
+      ? { queryTimeoutSecs: String(UNLIMITED_QUERY_SECONDS) }
+      : parameterised
+        ? { queryTimeoutSecs: String(configured) }
+        : { statementTimeoutSecs: String(configured), queryTimeoutSecs: String(configured + 5) },
+  );
+  const timeoutMs = ((unlimited ? UNLIMITED_QUERY_SECONDS : configured + 5) + 5) * 1000;
+  const result = await callService(ctx, target, {
+    ref,
+    service: route.service,
+    method: "POST",
+    path: `${route.prefix}/query?${params}`,
+    headers,
+    body: { query: input.query, ...(input.parameters !== undefined ? { parameters: input.parameters } : {}) },
+    timeoutMs,
+  });
+  if (result.status >= 200 && result.status < 300) return { ok: true, rows: result.body ?? [] };
+  return { ok: false, ...queryError(result.status, result.body, isReadOnlyConnection(headers)) };
+}
+
+const isReadOnlyConnection = (headers: Record<string, string>) => "x-connection-encrypted" in headers;
+
+/** postgres-meta's error answer → the status and `{message, formattedError, code?, …}` Studio reads. */
+export function queryError(
+  status: number,
+  body: unknown,
+  readOnly: boolean,
+): { status: number; error: Record<string, unknown> } {
+  const b = (body && typeof body === "object" ? body : { error: typeof body === "string" ? body : "" }) as Record<
+    string,
+    unknown
+  >;
+  const str = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
+  const message = str(b.message) ?? str(b.error) ?? `postgres-meta answered HTTP ${status}`;
+  if (status >= 500 && status !== 503 && status !== 504) {
+    // postgres-meta itself failed (not the SQL): say so, without a 500 of ours.
+    throw new ApiError("bad_gateway", `postgres-meta failed: ${message}`);
+  }
+  const error: Record<string, unknown> = { message, formattedError: str(b.formattedError) ?? message };
+  for (const f of ERROR_FIELDS) if (b[f] !== undefined) error[f] = b[f];
+  // The read-only role cannot log in: the project's database predates it, or it was dropped.
+  if (readOnly && (b.code === "28P01" || b.code === "28000")) {
+    throw new ApiError(
+      "unavailable",
+      "Read-only database access is not available on this project: the role supamanager_read_only cannot log in",
+    );
+  }
+  return { status: Math.max(status, 400), error };
+}

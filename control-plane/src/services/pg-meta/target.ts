@@ -1,0 +1,165 @@
+import type { OrgRole, RpcResult } from "@supamanager/shared";
+import { eq } from "drizzle-orm";
+import { hosts } from "../../db/schema.js";
+import type { AuthedContext } from "../../deps.js";
+import { ApiError, conflict, notFound } from "../../errors.js";
+import type { ReleaseManifest } from "../../releases/manifest.js";
+import { hostOffline, type RpcRequest } from "../fleet/hub.js";
+import { projectPorts } from "../fleet/scheduling.js";
+import { type ProjectRow, projectForMember } from "../organizations/access.js";
+import { type Action, roleCan } from "../permissions/matrix.js";
+import { resolveConnectionToken } from "../secrets/connection-token.js";
+import { projectVariables } from "../secrets/variables.js";
+import { connectionUrl, encryptForPgMeta } from "./connection.js";
+
+/**
+ * Reaching a project's services through its host agent (docs/data-plane.md): who may, when the
+ * project can answer, which endpoint of the stack serves a service, and how a read_only member's
+ * SQL is confined to the read-only database role.
+ */
+
+/** The login role read_only members' SQL runs as (created by the release's init SQL). */
+export const READ_ONLY_ROLE = "supamanager_read_only";
+
+/** A project a member may reach, with its host and release. */
+export interface ReachableProject {
+  project: ProjectRow;
+  role: OrgRole;
+  hostId: string;
+  bindAddress: string;
+  release: ReleaseManifest;
+}
+
+const ACTIVE = new Set(["ACTIVE_HEALTHY", "ACTIVE_UNHEALTHY"]);
+
+/** Why a project in `status` cannot answer, in words Studio can show. */
+function notActive(ref: string, status: string): ApiError {
+  const why: Record<string, string> = {
+    INACTIVE: "it is paused; restore it first",
+    PAUSING: "it is being paused",
+    COMING_UP: "it is still starting",
+    RESTORING: "it is being restored",
+    RESTARTING: "it is restarting",
+    GOING_DOWN: "it is being deleted",
+    INIT_FAILED: "it failed to start",
+  };
+  return conflict(
+    `Project ${ref} is ${status}: its database can be reached only while the project is active (${why[status] ?? "try again once it is ACTIVE_HEALTHY"})`,
+  );
+}
+
+/**
+ * The project `ref` as the caller may reach it: member with `action` (404 / 403), an accepted
+ * `x-connection-encrypted` token when given (one that stands for another project → 404), an
+ * ACTIVE_* status (409), a host whose agent is connected to this process (503).
+ */
+export async function reachableProject(
+  ctx: AuthedContext,
+  ref: string,
+  action: Action,
+  connectionToken?: string,
+): Promise<ReachableProject> {
+  const { project, role } = await projectForMember(ctx, ref, action);
+  if (connectionToken !== undefined && connectionToken.trim() !== "") {
+    const tokenRef = await resolveConnectionToken(ctx, connectionToken);
+    if (tokenRef !== ref) throw notFound(`Project ${ref} not found`);
+  }
+  if (!ACTIVE.has(project.status)) throw notActive(ref, project.status);
+  const release = ctx.deps.releases.get(project.release);
+  if (!release) {
+    throw new ApiError("unavailable", `Project ${ref} runs release ${project.release}, which is not loaded here`);
+  }
+  if (!project.hostId) throw hostOffline();
+  const [host] = await ctx.db
+    .select({ id: hosts.id, bindAddress: hosts.bindAddress, removedAt: hosts.removedAt })
+    .from(hosts)
+    .where(eq(hosts.id, project.hostId))
+    .limit(1);
+  if (!host || host.removedAt || !ctx.deps.hub.isConnected(host.id)) throw hostOffline();
+  return { project, role, hostId: host.id, bindAddress: host.bindAddress, release };
+}
+
+/** Does the role run its SQL as the read-only database role? (read_only: sql.read without sql.write) */
+export const isReadOnlyRole = (role: OrgRole) => roleCan(role, "sql.read") && !roleCan(role, "sql.write");
+
+/** How postgres-meta is reached for a project: which endpoint and the path prefix in front of its API. */
+export interface MetaRoute {
+  service: string;
+  prefix: string;
+  /** Keys the project's gateway wants on the route (production: Kong's /pg/ is service-role only). */
+  needsServiceKey: boolean;
+}
+
+/**
+ * postgres-meta's route in a release: its own published port (`meta`, the local release), else the
+ * gateway's `/pg` route (Kong in the full stack, where /pg/ requires the service-role key).
+ */
+export function metaRoute(release: ReleaseManifest): MetaRoute | undefined {
+  const ports = new Set(Object.values(release.services).flatMap((s) => s.ports.map((p) => p.name)));
+  if (ports.has("meta")) return { service: "meta", prefix: "", needsServiceKey: false };
+  if (release.services.meta && ports.has("gateway"))
+    return { service: "gateway", prefix: "/pg", needsServiceKey: true };
+  return undefined;
+}
+
+/**
+ * Headers for a request to postgres-meta on behalf of a member with `role`: for read_only members,
+ * a per-request connection as the read-only role (`x-connection-encrypted`, encrypted with the
+ * project's PG_META_CRYPTO_KEY), so PostgreSQL itself refuses their writes; for gateway routes,
+ * the service-role key. Secrets are decrypted here only for this request and never logged.
+ */
+export async function metaHeaders(ctx: AuthedContext, target: ReachableProject, route: MetaRoute) {
+  const headers: Record<string, string> = { "x-pg-application-name": "supamanager" };
+  const readOnly = isReadOnlyRole(target.role);
+  if (!readOnly && !route.needsServiceKey) return headers;
+  const ports = await projectPorts(ctx.db, target.project.ref);
+  const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);
+  if (route.needsServiceKey) {
+    const key = vars.SERVICE_ROLE_KEY;
+    if (!key) throw new ApiError("unavailable", "This project has no service-role key to reach postgres-meta with");
+    headers.apikey = key;
+    headers.authorization = `Bearer ${key}`;
+  }
+  if (readOnly) {
+    const password = vars.READ_ONLY_PASSWORD;
+    const cryptoKey = vars.PG_META_CRYPTO_KEY;
+    // Never fall back to postgres-meta's own (superuser) connection for a read_only member.
+    if (!password || !cryptoKey) {
+      throw new ApiError("unavailable", "Read-only database access is not set up for this project");
+    }
+    const env = target.release.services.meta?.environment ?? {};
+    const literal = (v: string | undefined, fallback: string) => (v && !v.includes("${") ? v : fallback);
+    const url = connectionUrl(READ_ONLY_ROLE, password, {
+      host: literal(env.PG_META_DB_HOST, "db"),
+      port: literal(env.PG_META_DB_PORT, "5432"),
+      database: literal(env.PG_META_DB_NAME, "postgres"),
+      sslmode: literal(env.PG_META_DB_SSL_MODE, "disable"),
+    });
+    headers["x-connection-encrypted"] = encryptForPgMeta(url, cryptoKey);
+  }
+  return headers;
+}
+
+/** Send an RPC to the project's host and turn transport failures into clear API errors. */
+export async function callService(ctx: AuthedContext, target: ReachableProject, request: RpcRequest) {
+  const result = await ctx.deps.hub.rpc(target.hostId, request);
+  if (result.error !== undefined || result.status === undefined) throw agentError(request.service, result);
+  return result as RpcResult & { status: number };
+}
+
+function agentError(service: string, r: RpcResult): ApiError {
+  const what = service === "meta" ? "postgres-meta" : service;
+  const detail = r.error ?? "no answer";
+  switch (r.code) {
+    case "timeout":
+      return new ApiError("gateway_timeout", `The project's ${what} did not answer in time (${detail})`);
+    case "too_large":
+      return new ApiError("payload_too_large", `The ${detail.replace(/^result/, "query result")}`);
+    case "unreachable":
+      return new ApiError("unavailable", `The project's ${what} is not reachable: ${detail}`);
+    case "refused":
+      return new ApiError("unavailable", `The project's host cannot reach ${what}: ${detail}`);
+    default:
+      return new ApiError("bad_gateway", `The project's host could not forward the request: ${detail}`);
+  }
+}

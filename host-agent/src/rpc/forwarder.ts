@@ -1,0 +1,232 @@
+import { MAX_FRAME_BYTES, MAX_RPC_RESULT_BYTES, PROTOCOL_VERSION, type Rpc, type RpcResult } from "@supamanager/shared";
+import type { Logger } from "../log.js";
+
+/** What the forwarder needs to know about a project: its desired state and service endpoints. */
+export interface ProjectEndpoints {
+  desiredState: string;
+  endpoints: Record<string, string>;
+}
+
+export interface RpcForwarderOptions {
+  /** The project's last applied state (null: the agent does not run it). */
+  project: (ref: string) => Promise<ProjectEndpoints | null>;
+  logger: Logger;
+  /** The host's bind address: endpoints on any other host are refused (null: not checked). */
+  bindAddress?: string | null;
+  /** Largest upstream body put into a result (default MAX_RPC_RESULT_BYTES). */
+  maxResultBytes?: number;
+  fetch?: typeof fetch;
+}
+
+/** Request headers never forwarded: they belong to the hop, not to the request. */
+const HOP_HEADERS = new Set([
+  "host",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+  "proxy-authorization",
+  "proxy-connection",
+]);
+
+type Failure = { code: "timeout" | "too_large" | "unreachable" | "refused"; error: string };
+
+/**
+ * Forwards `rpc` frames to a project's HTTP services and answers `rpc_result`. A service is
+ * reached only through the endpoint its stack declared (a port published on the host's bind
+ * address, docs/data-plane.md); unknown projects, paused projects and unknown services are
+ * refused. The request's timeout is enforced here, and an answer bigger than the result limit
+ * becomes an error instead of a frame the control plane would refuse. Bodies and headers are
+ * never logged: they carry SQL, rows and keys.
+ */
+export class RpcForwarder {
+  private readonly maxResultBytes: number;
+  private readonly fetch: typeof fetch;
+  private inflight = 0;
+
+  constructor(private readonly opts: RpcForwarderOptions) {
+    this.maxResultBytes = Math.min(opts.maxResultBytes ?? MAX_RPC_RESULT_BYTES, MAX_RPC_RESULT_BYTES);
+    this.fetch = opts.fetch ?? fetch;
+  }
+
+  /** Requests being forwarded right now. */
+  get active(): number {
+    return this.inflight;
+  }
+
+  /** Answer one rpc (never rejects). */
+  async handle(rpc: Rpc): Promise<RpcResult> {
+    const started = Date.now();
+    this.inflight++;
+    let out: RpcResult;
+    try {
+      out = await this.forward(rpc);
+    } catch (err) {
+      out = fail(rpc, {
+        code: "unreachable",
+        error: `agent error: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    } finally {
+      this.inflight--;
+    }
+    const fields = {
+      id: rpc.id,
+      ref: rpc.ref,
+      service: rpc.service,
+      method: rpc.method,
+      // The path without its query string; never the headers or the body.
+      path: rpc.path.split("?")[0],
+      status: out.status,
+      code: out.code,
+      ms: Date.now() - started,
+    };
+    if (out.code === "too_large") this.opts.logger.info("rpc result too large", { ...fields, error: out.error });
+    else if (out.code) this.opts.logger.warn("rpc failed", { ...fields, error: out.error });
+    else this.opts.logger.debug("rpc", fields);
+    return out;
+  }
+
+  private async forward(rpc: Rpc): Promise<RpcResult> {
+    const project = await this.opts.project(rpc.ref);
+    if (!project) return fail(rpc, { code: "refused", error: `this host does not run project ${rpc.ref}` });
+    if (project.desiredState !== "running") {
+      return fail(rpc, { code: "refused", error: `project ${rpc.ref} is ${project.desiredState}, not running` });
+    }
+    const base = project.endpoints[rpc.service];
+    if (!base) {
+      return fail(rpc, {
+        code: "refused",
+        error: `project ${rpc.ref} has no endpoint for service "${rpc.service}" on this host`,
+      });
+    }
+    const url = this.target(base, rpc.path);
+    if (typeof url !== "object") return fail(rpc, { code: "refused", error: url });
+
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(rpc.headers)) {
+      if (!HOP_HEADERS.has(k.toLowerCase())) headers.set(k, v);
+    }
+    const hasBody = rpc.body !== undefined && rpc.method !== "GET" && rpc.method !== "HEAD";
+    if (hasBody && !headers.has("content-type")) headers.set("content-type", "application/json");
+    if (!headers.has("accept")) headers.set("accept", "application/json");
+
+    const signal = AbortSignal.timeout(rpc.timeoutMs);
+    const timedOut: Failure = {
+      code: "timeout",
+      error: `service "${rpc.service}" did not answer within ${rpc.timeoutMs} ms`,
+    };
+    let res: Response;
+    try {
+      res = await this.fetch(url, {
+        method: rpc.method,
+        headers,
+        redirect: "manual",
+        signal,
+        ...(hasBody ? { body: typeof rpc.body === "string" ? rpc.body : JSON.stringify(rpc.body) } : {}),
+      });
+    } catch (err) {
+      if (signal.aborted) return fail(rpc, timedOut);
+      return fail(rpc, { code: "unreachable", error: `service "${rpc.service}" is unreachable: ${describe(err)}` });
+    }
+    const contentType = res.headers.get("content-type") ?? undefined;
+    const read = await this.readBody(res, signal);
+    if (read.kind === "timeout") return fail(rpc, timedOut);
+    if (read.kind === "error") {
+      return fail(rpc, { code: "unreachable", error: `reading the answer of "${rpc.service}" failed: ${read.error}` });
+    }
+    if (read.kind === "too_large") {
+      return fail(rpc, {
+        code: "too_large",
+        error: `result too large (${read.bytes} bytes, the limit is ${this.maxResultBytes}); add a LIMIT`,
+      });
+    }
+    const result: RpcResult = { v: PROTOCOL_VERSION, type: "rpc_result", id: rpc.id, status: res.status };
+    if (contentType) result.contentType = contentType.slice(0, 255);
+    if (read.text.length > 0) {
+      if (contentType && /\bjson\b/i.test(contentType)) {
+        try {
+          result.body = JSON.parse(read.text);
+        } catch {
+          result.body = read.text;
+        }
+      } else {
+        result.body = read.text;
+      }
+    }
+    // The body was within the limit, but re-encoding can grow it (escapes): check the frame itself.
+    const frameBytes = Buffer.byteLength(JSON.stringify(result), "utf8");
+    if (frameBytes > MAX_FRAME_BYTES - 1024) {
+      return fail(rpc, { code: "too_large", error: `result too large (${frameBytes} bytes as a frame); add a LIMIT` });
+    }
+    return result;
+  }
+
+  /** The upstream URL: the endpoint's base plus the request path, on the endpoint's origin only. */
+  private target(base: string, path: string): URL | string {
+    let baseUrl: URL;
+    try {
+      baseUrl = new URL(base);
+    } catch {
+      return `the endpoint of this service is not a URL`;
+    }
+    if (baseUrl.protocol !== "http:" && baseUrl.protocol !== "https:") return "the endpoint is not http(s)";
+    const bind = this.opts.bindAddress;
+    if (bind && baseUrl.hostname !== bind && baseUrl.hostname !== `[${bind}]`) {
+      return `the endpoint is not on this host's bind address (${bind})`;
+    }
+    if (!path.startsWith("/") || path.startsWith("//") || /[\s#\\]/.test(path)) return "invalid request path";
+    const url = new URL(`${baseUrl.origin}${baseUrl.pathname.replace(/\/+$/, "")}${path}`);
+    if (url.origin !== baseUrl.origin) return "invalid request path";
+    return url;
+  }
+
+  /** Read the body up to the limit; past it, keep counting (bounded by the timeout) to say how big it was. */
+  private async readBody(
+    res: Response,
+    signal: AbortSignal,
+  ): Promise<
+    | { kind: "ok"; text: string }
+    | { kind: "too_large"; bytes: number }
+    | { kind: "timeout" }
+    | { kind: "error"; error: string }
+  > {
+    const declared = Number(res.headers.get("content-length") ?? Number.NaN);
+    if (Number.isFinite(declared) && declared > this.maxResultBytes) {
+      await res.body?.cancel().catch(() => undefined);
+      return { kind: "too_large", bytes: declared };
+    }
+    if (!res.body) return { kind: "ok", text: "" };
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        bytes += value.byteLength;
+        if (bytes <= this.maxResultBytes) chunks.push(value);
+        else chunks.length = 0;
+      }
+    } catch (err) {
+      if (signal.aborted) return { kind: "timeout" };
+      return { kind: "error", error: describe(err) };
+    }
+    if (bytes > this.maxResultBytes) return { kind: "too_large", bytes };
+    return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
+  }
+}
+
+function fail(rpc: Rpc, f: Failure): RpcResult {
+  return { v: PROTOCOL_VERSION, type: "rpc_result", id: rpc.id, code: f.code, error: f.error.slice(0, 4000) };
+}
+
+/** fetch's errors hide the reason in `cause` (ECONNREFUSED, …). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  const code = cause && typeof cause === "object" ? (cause as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? `${err.message} (${code})` : err.message;
+}
