@@ -9,7 +9,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["{shared,control-plane,host-agent}/src/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["{shared,control-plane,host-agent,cli}/src/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["./test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
@@ -17,8 +17,14 @@ export default defineConfig({
     maxWorkers: 2,
     coverage: {
       provider: "v8",
-      include: ["control-plane/src/**/*.ts", "shared/src/**/*.ts", "host-agent/src/**/*.ts"],
-      exclude: ["**/*.test.ts", "**/test-support/**", "control-plane/src/entry/node.ts", "host-agent/src/cli.ts"],
+      include: ["control-plane/src/**/*.ts", "shared/src/**/*.ts", "host-agent/src/**/*.ts", "cli/src/**/*.ts"],
+      exclude: [
+        "**/*.test.ts",
+        "**/test-support/**",
+        "control-plane/src/entry/node.ts",
+        "host-agent/src/cli.ts",
+        "cli/src/cli.ts",
+      ],
       reporter: ["text-summary", "json-summary"],
     },
   },

@@ -361,3 +361,27 @@ export const userContent = pgTable(
     check("user_content_visibility_check", sql`${t.visibility} in ('user', 'project')`),
   ],
 );
+
+/**
+ * Personal access tokens (`sbp_` + 40 hex) for the Management API and CLIs. Only the SHA-256
+ * hash is stored; `token_alias` is a display-only abbreviation. Revocation deletes the row.
+ */
+export const personalAccessTokens = pgTable(
+  "personal_access_tokens",
+  {
+    id: text("id").primaryKey(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    tokenAlias: text("token_alias").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("personal_access_tokens_token_hash_key").on(t.tokenHash),
+    index("personal_access_tokens_user_idx").on(t.userId),
+  ],
+);

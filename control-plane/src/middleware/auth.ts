@@ -4,6 +4,8 @@ import { TokenError } from "../crypto/jwt.js";
 import { sessions, users } from "../db/schema.js";
 import type { Actor, AppEnv } from "../deps.js";
 import { unauthorized } from "../errors.js";
+import { actorForPersonalAccessToken } from "../services/access-tokens/authenticate.js";
+import { looksLikePersonalAccessToken } from "../services/access-tokens/tokens.js";
 
 /** Extract a Bearer token; anything else is treated as absent. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -13,14 +15,23 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * Requires a valid, unexpired dashboard access token whose session is still live
- * (so logout and refresh-token reuse detection take effect at once, not at token expiry).
+ * Requires either a valid, unexpired dashboard access token whose session is still live
+ * (so logout and refresh-token reuse detection take effect at once, not at token expiry), or a
+ * live personal access token (`sbp_…`, not expired, not revoked). Both set the same Actor; a
+ * PAT's `sessionId` is `pat:<token id>`.
  */
 export function requireAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header("authorization"));
     if (!token) throw unauthorized("Missing access token");
     const deps = c.get("deps");
+    if (looksLikePersonalAccessToken(token)) {
+      const actor = await actorForPersonalAccessToken(c.get("db"), deps, token);
+      if (!actor) throw unauthorized("Invalid, expired or revoked access token");
+      c.set("actor", actor);
+      await next();
+      return;
+    }
     let claims: Awaited<ReturnType<typeof deps.accessTokens.verify>>;
     try {
       claims = await deps.accessTokens.verify(token);

@@ -72,7 +72,11 @@ function bodyFor(method: string, path: string): unknown {
     "PUT /platform/organizations/:slug/members/:gotrue_id/roles/:role_id": {},
     "PATCH /platform/projects/:ref": { name: "Renamed" },
     "POST /platform/pg-meta/:ref/query": { query: "select 1" },
+    "POST /v1/projects/:ref/database/query": { query: "select 1" },
+    "POST /v1/projects/:ref/database/query/read-only": { query: "select 1" },
     "POST /platform/projects": { name: "Sneaky", organization_slug: team.slug, db_pass: "a-fine-password-1" },
+    "PATCH /v1/projects/:ref": { name: "Renamed" },
+    "POST /v1/projects": { name: "Sneaky", organization_id: team.slug, db_pass: "a-fine-password-1" },
   };
   return bodies[key] ?? (method === "GET" || method === "HEAD" || method === "DELETE" ? undefined : {});
 }
@@ -96,6 +100,8 @@ describe("authentication on every protected route", () => {
     ["no token", async () => ({})],
     ["a malformed token", async () => ({ authorization: "Bearer not.a.jwt" })],
     ["a non-Bearer scheme", async () => ({ authorization: "Basic dXNlcjpwYXNz" })],
+    // Shaped like a personal access token, but no such token exists.
+    ["an unknown personal access token", async () => ({ authorization: `Bearer sbp_${"0".repeat(40)}` })],
     [
       "an expired token",
       async () => {
@@ -198,6 +204,12 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/projects/:ref/restart-services",
     // Mints a service-role key: only roles that may read secrets.
     "POST /platform/projects/:ref/api-keys/temporary",
+    "POST /v1/projects",
+    "PATCH /v1/projects/:ref",
+    "DELETE /v1/projects/:ref",
+    "POST /v1/projects/:ref/pause",
+    "POST /v1/projects/:ref/restore",
+    "POST /v1/projects/:ref/restart",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -211,6 +223,11 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /platform/projects/:ref",
     "POST /platform/projects/:ref/pause",
     "POST /platform/projects/:ref/restore",
+    "POST /v1/projects",
+    "PATCH /v1/projects/:ref",
+    "DELETE /v1/projects/:ref",
+    "POST /v1/projects/:ref/pause",
+    "POST /v1/projects/:ref/restore",
   ],
 };
 
@@ -218,7 +235,13 @@ describe("roles", () => {
   it("every mutating route scoped to an organization or project is in a role table or allowed to all", () => {
     const mutating = routes
       .filter((r) => r.method !== "GET" && r.method !== "HEAD")
-      .filter((r) => r.path.includes(":slug") || r.path.includes(":ref") || r.path === "/platform/projects")
+      .filter(
+        (r) =>
+          r.path.includes(":slug") ||
+          r.path.includes(":ref") ||
+          r.path === "/platform/projects" ||
+          r.path === "/v1/projects",
+      )
       .map((r) => `${r.method} ${r.path}`)
       .filter((k) => !TENANT_FREE.has(k));
     // Mutations every member may perform (nothing is pending to revoke; listed so a new route must be placed).
@@ -227,6 +250,8 @@ describe("roles", () => {
       // SQL: every member may run it; read_only members run it as a read-only database role, so
       // PostgreSQL refuses their writes (services/pg-meta/, test/data-plane/).
       "POST /platform/pg-meta/:ref/query",
+      "POST /v1/projects/:ref/database/query",
+      "POST /v1/projects/:ref/database/query/read-only",
       // Saved content: every member keeps private snippets and folders; who may touch which row is
       // decided per row (services/content/rules.ts, tested in routes/platform/projects/content/).
       "PUT /platform/projects/:ref/content",

@@ -10,6 +10,8 @@ export interface QueryInput {
   query: string;
   parameters?: unknown[] | undefined;
   disableStatementTimeout?: boolean | undefined;
+  /** Run as the read-only database role whatever the member's role (v1 `query/read-only`). */
+  readOnly?: boolean | undefined;
 }
 
 /** What the route answers: a bare array of rows, or postgres-meta's error object. */
@@ -59,10 +61,11 @@ export async function runQuery(
 ): Promise<QueryAnswer> {
   const target = await reachableProject(ctx, ref, "sql.read", connectionToken);
   const route = requireMetaRoute(target);
-  const headers = await metaHeaders(ctx, target, route);
+  const headers = await metaHeaders(ctx, target, route, { readOnly: input.readOnly === true });
   const configured = ctx.deps.config.sql.statementTimeoutSeconds;
   // Lifting the timeout is for members who may write (long migrations); others keep it.
-  const unlimited = input.disableStatementTimeout === true && roleCan(target.role, "sql.write");
+  const unlimited =
+    input.disableStatementTimeout === true && input.readOnly !== true && roleCan(target.role, "sql.write");
   // postgres-meta applies statementTimeoutSecs by prefixing `SET statement_timeout=…;` to the SQL,
   // which PostgreSQL refuses in a parameterised (prepared) statement: with parameters only its
   // client-side query timeout bounds the wait (docs/data-plane.md).

@@ -108,9 +108,15 @@ export function metaRoute(release: ReleaseManifest): MetaRoute | undefined {
  * project's PG_META_CRYPTO_KEY), so PostgreSQL itself refuses their writes; for gateway routes,
  * the service-role key. Secrets are decrypted here only for this request and never logged.
  */
-export async function metaHeaders(ctx: AuthedContext, target: ReachableProject, route: MetaRoute) {
+export async function metaHeaders(
+  ctx: AuthedContext,
+  target: ReachableProject,
+  route: MetaRoute,
+  opts: { readOnly?: boolean } = {},
+) {
   const headers: Record<string, string> = { "x-pg-application-name": "supamanager" };
-  const readOnly = isReadOnlyRole(target.role);
+  // `opts.readOnly` forces the read-only role for any member (the v1 read-only query path).
+  const readOnly = opts.readOnly === true || isReadOnlyRole(target.role);
   if (!readOnly && !route.needsServiceKey) return headers;
   const ports = await projectPorts(ctx.db, target.project.ref);
   const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);

@@ -181,7 +181,9 @@ export async function logout(
   const now = deps.clock.now();
   await db.transaction(async (tx) => {
     if (scope === "local") {
-      await revokeSession(tx, actor.sessionId, "logout", now);
+      // A personal-access-token actor (`pat:<id>`) has no dashboard session to end; PATs are
+      // revoked at /platform/profile/access-tokens.
+      if (!actor.sessionId.startsWith("pat:")) await revokeSession(tx, actor.sessionId, "logout", now);
     } else {
       const live = await tx
         .select({ id: sessions.id })

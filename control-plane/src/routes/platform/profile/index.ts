@@ -5,6 +5,7 @@ import { authed } from "../../../lib/context.js";
 import { jsonBody } from "../../../lib/validate.js";
 import { permissionsFor } from "../../../services/permissions/permissions.js";
 import { getOrCreateProfile, updateProfile } from "../../../services/profiles/profile.js";
+import { accessTokenRoutes } from "./access-tokens.js";
 
 export const UpdateProfileBody = z.strictObject({
   first_name: z.string().max(100).nullish(),
@@ -23,6 +24,7 @@ export function profileRoutes() {
     const { primary_email: _ignored, ...fields } = body;
     return c.json(await updateProfile(authed(c), fields));
   });
+  app.route("/access-tokens", accessTokenRoutes());
   app.get("/permissions", async (c) => c.json(await permissionsFor(authed(c))));
   return app;
 }

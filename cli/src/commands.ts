@@ -1,0 +1,693 @@
+import { z } from "zod";
+import {
+  COMPUTE_SIZES,
+  type CommandSpec,
+  checkArg,
+  enumOption,
+  HostId,
+  intOption,
+  type ParsedInput,
+  ProjectRef,
+  requiredString,
+  stringOption,
+} from "./args.js";
+import { ApiClient, ApiRequestError, normaliseUrl } from "./client.js";
+import { readConfig, removeConfig, writeConfig } from "./config.js";
+import { CliError, EXIT, usageError } from "./errors.js";
+import { ago, bytes, plural, table, timestamp } from "./format.js";
+import { WAIT_GOALS, type WaitGoal, waitForStatus } from "./wait.js";
+
+/** What a command prints: `data` as JSON with --json, `human` otherwise. */
+export interface Output {
+  data: unknown;
+  human: string;
+}
+
+export interface RunContext {
+  input: ParsedInput;
+  env: NodeJS.ProcessEnv;
+  configPath: string;
+  hostname: string;
+  /** A progress line on stderr (never on stdout, so --json output stays clean). */
+  progress: (line: string) => void;
+  pollIntervalMs: number;
+}
+
+export type Run = (ctx: RunContext) => Promise<Output>;
+export type Command = CommandSpec<Run>;
+
+export const GROUPS: Record<string, string> = {
+  hosts: "Docker hosts of the fleet: list, enroll (join tokens), cordon, drain, remove. Instance admins only.",
+  regions: "Regions: the places hosts are enrolled into. Instance admins only.",
+  orgs: "Organizations you are a member of.",
+  projects: "Projects: list, create, pause, restore, restart, delete.",
+};
+
+// ---- Credentials ----
+
+/** The client for the resolved control plane: flags, then environment, then the stored login. */
+function client(ctx: RunContext): ApiClient {
+  const stored = readConfig(ctx.configPath);
+  const rawUrl = ctx.input.url ?? ctx.env.SUPAMANAGER_URL ?? stored?.url;
+  if (!rawUrl) {
+    throw usageError(
+      "not logged in: run `supamanager login --url <control plane> …`, or set SUPAMANAGER_URL and SUPAMANAGER_TOKEN",
+    );
+  }
+  const url = normaliseUrl(rawUrl);
+  let token = ctx.input.token ?? ctx.env.SUPAMANAGER_TOKEN;
+  // The stored token only ever goes to the control plane it was issued by.
+  if (!token && stored && normaliseUrl(stored.url) === url) token = stored.token;
+  if (!token)
+    throw usageError(`no token for ${url}: run \`supamanager login --url ${url} …\` or set SUPAMANAGER_TOKEN`);
+  return new ApiClient(url, token);
+}
+
+const Anything = z.unknown();
+
+// ---- login / logout ----
+
+const Session = z.looseObject({ access_token: z.string() });
+const CreatedToken = z.looseObject({ id: z.string().optional(), token: z.string() });
+const Profile = z.looseObject({ primary_email: z.string().optional(), username: z.string().optional() });
+
+const login: Command = {
+  path: ["login"],
+  summary: "Log in to a control plane and store the token",
+  description:
+    "Log in to a control plane. With --email/--password, signs in and creates a personal access token\n" +
+    'named "supamanager-cli@<hostname>"; with --token, stores that token (sbp_…). Either way the token is\n' +
+    "checked, then {url, token} is written to $SUPAMANAGER_CONFIG or ~/.config/supamanager/config.json\n" +
+    "(mode 0600). The token is never printed.",
+  options: {
+    email: { type: "string", placeholder: "email", description: "Dashboard account email" },
+    password: {
+      type: "string",
+      placeholder: "password",
+      description: "Its password (default: $SUPAMANAGER_PASSWORD; prefer the variable over the flag)",
+    },
+  },
+  examples: [
+    "SUPAMANAGER_PASSWORD=… supamanager login --url https://cp.example.com --email ops@example.com",
+    "supamanager login --url https://cp.example.com --token sbp_…",
+  ],
+  run: async (ctx) => {
+    const rawUrl = ctx.input.url ?? ctx.env.SUPAMANAGER_URL;
+    if (!rawUrl) throw usageError("--url is required (or set SUPAMANAGER_URL)");
+    const url = normaliseUrl(rawUrl);
+    const email = stringOption(ctx.input.values, "email");
+    const api = new ApiClient(url, undefined);
+    let token = ctx.input.token;
+    let tokenId: string | undefined;
+    if (email !== undefined) {
+      if (token !== undefined) throw usageError("give either --email/--password or --token, not both");
+      const password = stringOption(ctx.input.values, "password") ?? ctx.env.SUPAMANAGER_PASSWORD;
+      if (!password) throw usageError("--password is required with --email (or set SUPAMANAGER_PASSWORD)");
+      const session = await api.request(Session, "POST", "/auth/v1/token", {
+        query: { grant_type: "password" },
+        body: { email, password },
+      });
+      let created: z.output<typeof CreatedToken>;
+      try {
+        created = await api.request(CreatedToken, "POST", "/platform/profile/access-tokens", {
+          token: session.access_token,
+          body: { name: `supamanager-cli@${ctx.hostname}` },
+        });
+      } catch (err) {
+        if (err instanceof ApiRequestError && err.status === 404) {
+          throw new CliError(
+            `${url} does not issue personal access tokens; log in with --token instead`,
+            EXIT.refused,
+            err.details,
+          );
+        }
+        throw err;
+      } finally {
+        // The dashboard session was only needed to mint the token.
+        await api
+          .request(Anything, "POST", "/auth/v1/logout", { token: session.access_token, query: { scope: "local" } })
+          .catch(() => undefined);
+      }
+      token = created.token;
+      tokenId = created.id;
+    } else {
+      token ??= ctx.env.SUPAMANAGER_TOKEN;
+      if (!token) throw usageError("give --email (with --password) or --token");
+    }
+    const profile = await api.request(Profile, "GET", "/platform/profile", { token });
+    const who = profile.primary_email ?? profile.username ?? email;
+    writeConfig(ctx.configPath, {
+      url,
+      token,
+      ...(tokenId ? { token_id: tokenId } : {}),
+      ...(who ? { email: who } : {}),
+    });
+    return {
+      data: { url, email: who ?? null, config_path: ctx.configPath, token_id: tokenId ?? null },
+      human: `Logged in to ${url}${who ? ` as ${who}` : ""}. Token stored in ${ctx.configPath}.`,
+    };
+  },
+};
+
+const logout: Command = {
+  path: ["logout"],
+  summary: "Revoke the stored token (when login created it) and forget it",
+  description:
+    "Forget the stored login. A personal access token created by `supamanager login --email` is revoked\n" +
+    "on the control plane first (best effort); a token given with --token is only forgotten.",
+  run: async (ctx) => {
+    const stored = readConfig(ctx.configPath);
+    if (!stored) return { data: { logged_out: false, revoked: false }, human: "Not logged in." };
+    let revoked = false;
+    if (stored.token_id) {
+      const api = new ApiClient(normaliseUrl(stored.url), stored.token, 10_000);
+      revoked = await api
+        .request(Anything, "DELETE", `/platform/profile/access-tokens/${encodeURIComponent(stored.token_id)}`)
+        .then(
+          () => true,
+          () => false,
+        );
+    }
+    removeConfig(ctx.configPath);
+    return {
+      data: { logged_out: true, revoked, url: stored.url },
+      human: `Logged out of ${stored.url}${revoked ? " (token revoked)" : ""}.`,
+    };
+  },
+};
+
+// ---- hosts / regions ----
+
+const Host = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  region: z.string(),
+  status: z.string(),
+  cordoned: z.boolean(),
+  draining: z.boolean(),
+  bind_address: z.string().optional(),
+  agent_version: z.string().nullable().optional(),
+  capacity: z.looseObject({
+    cpus: z.number().nullable(),
+    mem_total_bytes: z.number().nullable(),
+    mem_free_bytes: z.number().nullable(),
+    mem_reserved_bytes: z.number().nullable(),
+    load1: z.number().nullable(),
+  }),
+  project_count: z.number(),
+  last_seen_at: z.string().nullable(),
+});
+type Host = z.output<typeof Host>;
+
+const scheduling = (h: Host) => (h.draining ? "draining" : h.cordoned ? "cordoned" : "yes");
+
+export function hostsTable(hosts: Host[], now = Date.now()): string {
+  return table(
+    [
+      "ID",
+      "NAME",
+      "REGION",
+      "STATUS",
+      "SCHEDULABLE",
+      "CPUS",
+      "MEM FREE/TOTAL",
+      "RESERVED",
+      "LOAD",
+      "PROJECTS",
+      "LAST SEEN",
+    ],
+    hosts.map((h) => [
+      h.id,
+      h.name,
+      h.region,
+      h.status,
+      scheduling(h),
+      h.capacity.cpus,
+      `${bytes(h.capacity.mem_free_bytes)}/${bytes(h.capacity.mem_total_bytes)}`,
+      bytes(h.capacity.mem_reserved_bytes),
+      h.capacity.load1?.toFixed(2),
+      h.project_count,
+      ago(h.last_seen_at, now),
+    ]),
+  );
+}
+
+const hostsList: Command = {
+  path: ["hosts", "list"],
+  summary: "List hosts with status, capacity and project counts",
+  run: async (ctx) => {
+    const hosts = await client(ctx).request(z.array(Host), "GET", "/platform/fleet/hosts");
+    return {
+      data: hosts,
+      human: hosts.length
+        ? hostsTable(hosts)
+        : "No hosts enrolled. Create a join token with `supamanager hosts join-token --region <region>`.",
+    };
+  },
+};
+
+const JoinToken = z.looseObject({ token: z.string(), expires_at: z.string(), region: z.string(), uses: z.number() });
+
+const hostsJoinToken: Command = {
+  path: ["hosts", "join-token"],
+  summary: "Create a join token that enrolls hosts into a region",
+  description:
+    "Create a join token (smj_…) for a region; it is shown once. Use it on the new host with\n" +
+    "`supamanager-agent join --url <control plane> --token smj_… --data-dir <dir>`.",
+  options: {
+    region: {
+      type: "string",
+      placeholder: "region",
+      description: "Region the hosts join (lowercase letters, digits, dashes; created by the first host)",
+    },
+    uses: { type: "string", placeholder: "n", description: "How many hosts may join with it (1-1000, default 1)" },
+    "expires-in": {
+      type: "string",
+      placeholder: "seconds",
+      description: "Lifetime in seconds (60-604800, default 3600)",
+    },
+  },
+  examples: ["supamanager hosts join-token --region eu-1 --uses 3 --expires-in 7200"],
+  run: async (ctx) => {
+    const v = ctx.input.values;
+    const region = requiredString(v, "region");
+    const uses = intOption(v, "uses", 1, 1000);
+    const expires = intOption(v, "expires-in", 60, 604_800);
+    const api = client(ctx);
+    const t = await api.request(JoinToken, "POST", "/platform/fleet/join-tokens", {
+      body: {
+        region,
+        ...(uses !== undefined ? { uses } : {}),
+        ...(expires !== undefined ? { expires_in_seconds: expires } : {}),
+      },
+    });
+    return {
+      data: t,
+      human: [
+        `Join token for region ${t.region} (${plural(t.uses, "use")}, expires ${timestamp(t.expires_at)}), shown once:`,
+        "",
+        `  ${t.token}`,
+        "",
+        "On the new host:",
+        `  supamanager-agent join --url ${api.baseUrl} --token ${t.token} --data-dir <dir>`,
+      ].join("\n"),
+    };
+  },
+};
+
+function hostFlag(action: "cordon" | "uncordon" | "drain", summary: string, done: string): Command {
+  return {
+    path: ["hosts", action],
+    summary,
+    args: [{ name: "id", description: "Host id (host_…), from `supamanager hosts list`" }],
+    run: async (ctx) => {
+      const id = checkArg(HostId, ctx.input.args.id as string, "id");
+      const h = await client(ctx).request(Host, "POST", `/platform/fleet/hosts/${id}/${action}`);
+      return { data: h, human: `Host ${h.id} (${h.name}) ${done}; schedulable: ${scheduling(h)}.` };
+    },
+  };
+}
+
+const hostsRemove: Command = {
+  path: ["hosts", "remove"],
+  summary: "Remove a host and revoke its credential",
+  description:
+    "Remove a host: its credential is revoked and its connection closed. Refused (exit 2) while projects\n" +
+    "remain on it, unless --force; projects left behind by a forced removal read UNKNOWN.",
+  args: [{ name: "id", description: "Host id (host_…)" }],
+  options: { force: { type: "boolean", description: "Remove even though projects remain on the host" } },
+  run: async (ctx) => {
+    const id = checkArg(HostId, ctx.input.args.id as string, "id");
+    const force = ctx.input.values.force === true;
+    const r = await client(ctx).request(
+      z.looseObject({ id: z.string(), removed: z.boolean() }),
+      "DELETE",
+      `/platform/fleet/hosts/${id}`,
+      {
+        query: force ? { force: "true" } : {},
+      },
+    );
+    return { data: r, human: `Host ${r.id} removed.` };
+  },
+};
+
+const Region = z.looseObject({
+  code: z.string(),
+  hosts: z.number(),
+  online_hosts: z.number(),
+  schedulable_hosts: z.number(),
+});
+
+const regionsList: Command = {
+  path: ["regions", "list"],
+  summary: "List regions with their host counts",
+  run: async (ctx) => {
+    const regions = await client(ctx).request(z.array(Region), "GET", "/platform/fleet/regions");
+    return {
+      data: regions,
+      human: regions.length
+        ? table(
+            ["REGION", "HOSTS", "ONLINE", "SCHEDULABLE"],
+            regions.map((r) => [r.code, r.hosts, r.online_hosts, r.schedulable_hosts]),
+          )
+        : "No regions yet: a region exists once a host is enrolled into it.",
+    };
+  },
+};
+
+// ---- organizations ----
+
+const Org = z.looseObject({
+  id: z.number().optional(),
+  slug: z.string(),
+  name: z.string(),
+  plan: z.looseObject({ name: z.string() }).optional(),
+});
+
+const orgsList: Command = {
+  path: ["orgs", "list"],
+  summary: "List the organizations you belong to",
+  run: async (ctx) => {
+    const orgs = await client(ctx).request(z.array(Org), "GET", "/platform/organizations");
+    return {
+      data: orgs,
+      human: orgs.length
+        ? table(
+            ["SLUG", "NAME", "PLAN"],
+            orgs.map((o) => [o.slug, o.name, o.plan?.name]),
+          )
+        : "No organizations.",
+    };
+  },
+};
+
+// ---- projects ----
+
+const Pagination = z.looseObject({ count: z.number() });
+const ListItem = z.looseObject({
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  region: z.string(),
+  organization_slug: z.string().optional(),
+  infra_compute_size: z.string().optional(),
+  inserted_at: z.string(),
+  databases: z.array(z.looseObject({ infra_compute_size: z.string().optional() })).optional(),
+});
+const ProjectPage = z.looseObject({ pagination: Pagination, projects: z.array(ListItem) });
+
+export interface ProjectRow {
+  ref: string;
+  name: string;
+  organization_slug: string | null;
+  status: string;
+  region: string;
+  compute_size: string | null;
+  inserted_at: string;
+}
+
+export function projectsTable(rows: ProjectRow[]): string {
+  return table(
+    ["REF", "NAME", "ORG", "STATUS", "REGION", "SIZE", "CREATED"],
+    rows.map((p) => [p.ref, p.name, p.organization_slug, p.status, p.region, p.compute_size, timestamp(p.inserted_at)]),
+  );
+}
+
+const PAGE = 1000;
+
+const projectsList: Command = {
+  path: ["projects", "list"],
+  summary: "List projects (of every organization you belong to, or of one)",
+  options: { org: { type: "string", placeholder: "slug", description: "Only this organization's projects" } },
+  run: async (ctx) => {
+    const org = stringOption(ctx.input.values, "org");
+    const api = client(ctx);
+    const path = org ? `/platform/organizations/${encodeURIComponent(org)}/projects` : "/platform/projects";
+    const rows: ProjectRow[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const page = await api.request(ProjectPage, "GET", path, { query: { limit: PAGE, offset } });
+      for (const p of page.projects) {
+        rows.push({
+          ref: p.ref,
+          name: p.name,
+          organization_slug: p.organization_slug ?? org ?? null,
+          status: p.status,
+          region: p.region,
+          compute_size: p.infra_compute_size ?? p.databases?.[0]?.infra_compute_size ?? null,
+          inserted_at: p.inserted_at,
+        });
+      }
+      if (page.projects.length < PAGE || rows.length >= page.pagination.count) break;
+    }
+    return { data: rows, human: rows.length ? projectsTable(rows) : "No projects." };
+  },
+};
+
+const WAIT_OPTIONS = {
+  wait: {
+    type: "boolean",
+    description: "Wait until the operation finishes, printing each status change on stderr",
+  },
+  timeout: {
+    type: "string",
+    placeholder: "seconds",
+    description: "Give up waiting after this long (default 600); exit 4",
+  },
+} as const;
+
+async function maybeWait(
+  ctx: RunContext,
+  api: ApiClient,
+  ref: string,
+  goal: WaitGoal,
+  initial: string | undefined,
+): Promise<string | undefined> {
+  if (ctx.input.values.wait !== true) {
+    if (ctx.input.values.timeout !== undefined) throw usageError("--timeout only makes sense with --wait");
+    return undefined;
+  }
+  const timeout = intOption(ctx.input.values, "timeout", 1, 86_400) ?? 600;
+  return waitForStatus(api, ref, goal, {
+    timeoutMs: timeout * 1000,
+    intervalMs: ctx.pollIntervalMs,
+    progress: ctx.progress,
+    ...(initial !== undefined ? { initial } : {}),
+  });
+}
+
+const Created = z.looseObject({
+  id: z.number(),
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  region: z.string(),
+  organization_slug: z.string().optional(),
+  infra_compute_size: z.string().optional(),
+  endpoint: z.string().optional(),
+});
+
+const projectsCreate: Command = {
+  path: ["projects", "create"],
+  summary: "Create a project",
+  description:
+    "Create a project in an organization. It is placed on the online, schedulable host of the region with\n" +
+    "the most free memory. With --wait, waits until it is ACTIVE_HEALTHY (exit 4 if it ends INIT_FAILED).",
+  options: {
+    org: { type: "string", placeholder: "slug", description: "Organization slug (see `supamanager orgs list`)" },
+    name: { type: "string", placeholder: "name", description: "Project name" },
+    "db-password": {
+      type: "string",
+      placeholder: "password",
+      description: "Database password, 8-128 characters (default: $SUPAMANAGER_DB_PASSWORD)",
+    },
+    region: { type: "string", placeholder: "region", description: "Region (default: any region with room)" },
+    size: {
+      type: "string",
+      placeholder: "size",
+      description: `Compute size: ${COMPUTE_SIZES.join(", ")} (default nano)`,
+    },
+    ...WAIT_OPTIONS,
+  },
+  examples: ["supamanager projects create --org acme --name shop --db-password '…' --region eu-1 --wait"],
+  run: async (ctx) => {
+    const v = ctx.input.values;
+    const org = requiredString(v, "org");
+    const name = requiredString(v, "name");
+    const password = stringOption(v, "db-password") ?? ctx.env.SUPAMANAGER_DB_PASSWORD;
+    if (!password) throw usageError("--db-password is required (or set SUPAMANAGER_DB_PASSWORD)");
+    const region = stringOption(v, "region");
+    const size = enumOption(v, "size", COMPUTE_SIZES);
+    const api = client(ctx);
+    const p = await api.request(Created, "POST", "/platform/projects", {
+      body: {
+        name,
+        organization_slug: org,
+        db_pass: password,
+        ...(region !== undefined ? { db_region: region } : {}),
+        ...(size !== undefined ? { desired_instance_size: size } : {}),
+      },
+    });
+    const status = (await maybeWait(ctx, api, p.ref, WAIT_GOALS.create, p.status)) ?? p.status;
+    // An explicit object: the create answer may carry API keys, which are not printed here.
+    const data = {
+      id: p.id,
+      ref: p.ref,
+      name: p.name,
+      organization_slug: p.organization_slug ?? org,
+      status,
+      region: p.region,
+      compute_size: p.infra_compute_size ?? null,
+      endpoint: p.endpoint ?? null,
+    };
+    return { data, human: `Project ${p.ref} (${p.name}) created in ${p.region}: ${status}.` };
+  },
+};
+
+const Detail = z.looseObject({
+  id: z.number(),
+  ref: z.string(),
+  name: z.string(),
+  status: z.string(),
+  region: z.string(),
+  organization_slug: z.string().optional(),
+  infra_compute_size: z.string().optional(),
+  inserted_at: z.string().optional(),
+  restUrl: z.string().optional(),
+  db_host: z.string().optional(),
+  db_port: z.number().optional(),
+  status_reason: z.string().optional(),
+  pending_reason: z.string().optional(),
+});
+
+const REF_ARG = [{ name: "ref", description: "Project ref (20 lowercase letters), from `supamanager projects list`" }];
+
+const projectsShow: Command = {
+  path: ["projects", "show"],
+  summary: "Show one project: status, reasons, endpoints",
+  args: REF_ARG,
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    const d = await client(ctx).request(Detail, "GET", `/platform/projects/${ref}`);
+    const data = {
+      id: d.id,
+      ref: d.ref,
+      name: d.name,
+      status: d.status,
+      status_reason: d.status_reason ?? null,
+      pending_reason: d.pending_reason ?? null,
+      region: d.region,
+      compute_size: d.infra_compute_size ?? null,
+      rest_url: d.restUrl ?? null,
+      db_host: d.db_host ?? null,
+      db_port: d.db_port ?? null,
+      inserted_at: d.inserted_at ?? null,
+    };
+    const human = table(
+      ["FIELD", "VALUE"],
+      Object.entries(data).map(([k, val]) => [k, val]),
+    );
+    return { data, human };
+  },
+};
+
+const Lifecycle = z.looseObject({
+  id: z.number(),
+  ref: z.string(),
+  name: z.string(),
+  status: z.string().optional(),
+  pending_reason: z.string().optional(),
+});
+
+function lifecycle(action: "pause" | "restore" | "restart", summary: string, description: string): Command {
+  return {
+    path: ["projects", action],
+    summary,
+    description,
+    args: REF_ARG,
+    options: { ...WAIT_OPTIONS },
+    run: async (ctx) => {
+      const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+      const api = client(ctx);
+      const r = await api.request(Lifecycle, "POST", `/platform/projects/${ref}/${action}`);
+      const waited = await maybeWait(ctx, api, ref, WAIT_GOALS[action], r.status);
+      const status = waited ?? r.status ?? "unknown";
+      const pending = waited === undefined ? r.pending_reason : undefined;
+      return {
+        data: { id: r.id, ref: r.ref, name: r.name, status, pending_reason: pending ?? null },
+        human: `Project ${r.ref} (${r.name}): ${status}${pending ? ` (waiting: ${pending})` : ""}.`,
+      };
+    },
+  };
+}
+
+const projectsDelete: Command = {
+  path: ["projects", "delete"],
+  summary: "Delete a project (its containers and volumes go; irreversible)",
+  description:
+    "Delete a project: it reads GOING_DOWN until its host has removed its stack, then REMOVED (gone).\n" +
+    "With --wait, waits until it is gone.",
+  args: REF_ARG,
+  options: { ...WAIT_OPTIONS },
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    const api = client(ctx);
+    const r = await api.request(Lifecycle, "DELETE", `/platform/projects/${ref}`);
+    const status = (await maybeWait(ctx, api, ref, WAIT_GOALS.delete, r.status ?? "GOING_DOWN")) ?? "GOING_DOWN";
+    return {
+      data: { id: r.id, ref: r.ref, name: r.name, status },
+      human:
+        status === "REMOVED"
+          ? `Project ${r.ref} (${r.name}) removed.`
+          : `Project ${r.ref} (${r.name}) is being deleted (GOING_DOWN).`,
+    };
+  },
+};
+
+const projectsLogs: Command = {
+  path: ["projects", "logs"],
+  summary: "Not available yet: the control plane has no logs endpoint (exit 5)",
+  description:
+    "Project logs are not available through the control plane yet; this command exits 5. Until then, read\n" +
+    "them on the project's host: containers are named <ref>-<service>, e.g. `docker logs <ref>-db`.",
+  args: REF_ARG,
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    throw new CliError(
+      `logs are not available yet: the control plane has no logs endpoint. On the project's host, run \`docker logs ${ref}-<service>\` (e.g. ${ref}-db)`,
+      EXIT.notAvailable,
+    );
+  },
+};
+
+export const COMMANDS: Command[] = [
+  login,
+  logout,
+  hostsList,
+  hostsJoinToken,
+  hostFlag("cordon", "Stop placing new projects on a host", "cordoned"),
+  hostFlag("uncordon", "Let new projects be placed on a host again (clears cordon and drain)", "uncordoned"),
+  hostFlag("drain", "Cordon a host and mark it draining (its projects stay and keep running)", "draining"),
+  hostsRemove,
+  regionsList,
+  orgsList,
+  projectsList,
+  projectsShow,
+  projectsCreate,
+  lifecycle(
+    "pause",
+    "Pause a project (containers stop, data is kept)",
+    "Pause a project: PAUSING, then INACTIVE. With --wait, exit 4 on PAUSE_FAILED.",
+  ),
+  lifecycle(
+    "restore",
+    "Restore a paused project",
+    "Restore a paused project: RESTORING, then ACTIVE_HEALTHY. With --wait, exit 4 on RESTORE_FAILED.",
+  ),
+  lifecycle(
+    "restart",
+    "Restart a project's services",
+    "Restart a project: RESTARTING, then ACTIVE_HEALTHY. With --wait, exit 4 on ACTIVE_UNHEALTHY.",
+  ),
+  projectsDelete,
+  projectsLogs,
+];

@@ -1,0 +1,70 @@
+import { hostname } from "node:os";
+import { commandHelp, groupHelp, resolve } from "./args.js";
+import { COMMANDS, GROUPS, type Output } from "./commands.js";
+import { configPath } from "./config.js";
+import { CliError, EXIT, type ExitCode } from "./errors.js";
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: Io = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  env: process.env,
+};
+
+/** Run `supamanager <argv>`; resolves with the exit code. Never throws. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<ExitCode> {
+  const json = argv.includes("--json");
+  const fail = (err: CliError): ExitCode => {
+    io.stderr(`supamanager: ${err.message}\n`);
+    if (json) {
+      io.stdout(
+        `${JSON.stringify(
+          {
+            error: {
+              message: err.message,
+              exit_code: err.exitCode,
+              ...(err.details.status !== undefined ? { status: err.details.status } : {}),
+              ...(err.details.code !== undefined ? { code: err.details.code } : {}),
+              ...(err.details.requestId !== undefined ? { request_id: err.details.requestId } : {}),
+            },
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    }
+    return err.exitCode;
+  };
+  try {
+    const r = resolve(argv, COMMANDS);
+    if (r.kind === "help") {
+      const text = r.command ? commandHelp(r.command) : groupHelp(r.path, COMMANDS, GROUPS);
+      if (r.error) {
+        io.stderr(`${text}\n\n`);
+        return fail(new CliError(r.error, EXIT.usage));
+      }
+      io.stdout(`${text}\n`);
+      return EXIT.ok;
+    }
+    const interval = Number(io.env.SUPAMANAGER_POLL_INTERVAL_MS);
+    const out: Output = await r.command.run({
+      input: r.input,
+      env: io.env,
+      configPath: configPath(io.env),
+      hostname: hostname(),
+      progress: (line) => io.stderr(`${line}\n`),
+      pollIntervalMs: Number.isFinite(interval) && interval > 0 ? interval : 1000,
+    });
+    if (r.input.json) io.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
+    else if (out.human) io.stdout(`${out.human}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CliError) return fail(err);
+    return fail(new CliError(`internal error: ${(err as Error)?.stack ?? String(err)}`, EXIT.unavailable));
+  }
+}
