@@ -176,14 +176,14 @@ describe.skipIf(!pre.ok && !CI)(`the official supabase CLI ${SUPABASE_CLI_VERSIO
     expect(mine, r.describe).toMatchObject({ name: "cli project", region: REGION, status: "ACTIVE_HEALTHY" });
   });
 
-  // The CLI asks without `reveal`, and our list masks the service_role value then: present, masked.
-  it("projects api-keys: the anon key and the (masked) service_role key", async () => {
+  // The CLI asks without `reveal`; legacy keys are listed in full to an owner, as on Supabase.
+  it("projects api-keys: the anon and service_role keys in full", async () => {
     const r = await supabase("projects", "api-keys", "--project-ref", needRef(), "-o", "json");
     expect(r.code, r.describe).toBe(0);
     const keys = jsonOf<Array<{ name: string; api_key: string }>>(r);
     const byName = new Map(keys.map((k) => [k.name, k.api_key]));
     expect(byName.get("anon"), r.describe).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect(byName.get("service_role"), r.describe).toMatch(/^eyJ/);
+    expect(byName.get("service_role"), r.describe).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
   });
 
   it("database/query runs SQL on the real database; query/read-only refuses writes", async () => {

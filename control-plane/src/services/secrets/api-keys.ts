@@ -35,13 +35,16 @@ async function keyId(ref: string, key: string): Promise<string> {
 
 /**
  * A project's API keys: the legacy `anon` / `service_role` JWTs and the new publishable and
- * secret keys. Any member may list them; the values of secret keys are only present when the
- * caller's role may read secrets (projects.read_secrets) and `reveal` is set.
+ * secret keys. Any member may list them; secret values are only present when the caller's role
+ * may read secrets (projects.read_secrets) — for the new secret key, only with `reveal` too.
  */
 export async function listApiKeys(ctx: AuthedContext, ref: string, reveal: boolean): Promise<ApiKeyView[]> {
   const { project, role } = await projectForMember(ctx, ref, "projects.read");
   const secrets = await loadProjectSecrets(ctx.db, ctx.deps, project.ref);
-  const show = reveal && roleCan(role, "projects.read_secrets");
+  const canReadSecrets = roleCan(role, "projects.read_secrets");
+  // Legacy JWTs are listed in full to roles that may read secrets (as Supabase's API does, and
+  // as `supabase projects api-keys` expects); the new secret keys also need `reveal`.
+  const shows = (type: string) => canReadSecrets && (type === "legacy" || reveal);
   const entries = [
     { key: "anon", name: "anon", type: "legacy", secret: false, value: secrets.ANON_KEY },
     { key: "service_role", name: "service_role", type: "legacy", secret: true, value: secrets.SERVICE_ROLE_KEY },
@@ -54,7 +57,7 @@ export async function listApiKeys(ctx: AuthedContext, ref: string, reveal: boole
       name: e.name,
       type: e.type,
       secret: e.secret,
-      value: e.secret && !show ? null : e.value,
+      value: e.secret && !shows(e.type) ? null : e.value,
       prefix: e.type === "legacy" ? e.value.slice(0, 5) : e.value.slice(0, e.value.indexOf("_", 3) + 5),
       hash: await sha256Hex(e.value),
       createdAt: project.createdAt,

@@ -51,18 +51,18 @@ describe("GET /v1/projects/:ref/api-keys", () => {
     expect(again.map((k) => k.id)).toEqual(body.map((k) => k.id));
   });
 
-  // [role, reveal, sees secret values]
-  const cases: [Role, string, boolean][] = [
-    ["owner", "?reveal=true", true],
-    ["administrator", "?reveal=true", true],
-    ["developer", "?reveal=true", true],
-    ["read_only", "?reveal=true", false],
-    ["owner", "?reveal=false", false],
-    ["owner", "", false],
-    ["developer", "", false],
-    ["read_only", "", false],
+  // [role, reveal, sees the legacy service_role JWT, sees the new secret key]
+  const cases: [Role, string, boolean, boolean][] = [
+    ["owner", "?reveal=true", true, true],
+    ["administrator", "?reveal=true", true, true],
+    ["developer", "?reveal=true", true, true],
+    ["read_only", "?reveal=true", false, false],
+    ["owner", "?reveal=false", true, false],
+    ["owner", "", true, false],
+    ["developer", "", true, false],
+    ["read_only", "", false, false],
   ];
-  it.each(cases)("%s with %j sees secret values: %s", async (role, q, sees) => {
+  it.each(cases)("%s with %j sees service_role: %s, secret key: %s", async (role, q, seesLegacy, sees) => {
     const res = await get(`/v1/projects/${ref}/api-keys${q}`, role);
     expect(res.status).toBe(200);
     const body = (await res.json()) as ApiKey[];
@@ -72,10 +72,10 @@ describe("GET /v1/projects/:ref/api-keys", () => {
     // Client-side keys are always there.
     expect(text).toContain(s.ANON_KEY);
     expect(text).toContain(s.PUBLISHABLE_KEY);
-    for (const secret of [s.SERVICE_ROLE_KEY, s.SECRET_KEY]) {
-      if (sees) expect(text).toContain(secret);
-      else expect(text).not.toContain(secret);
-    }
+    if (seesLegacy) expect(text).toContain(s.SERVICE_ROLE_KEY);
+    else expect(text).not.toContain(s.SERVICE_ROLE_KEY);
+    if (sees) expect(text).toContain(s.SECRET_KEY);
+    else expect(text).not.toContain(s.SECRET_KEY);
     if (!sees) {
       const masked = body.find((k) => k.type === "secret") as ApiKey;
       expect(masked.api_key).toMatch(/^sb_secret_[A-Za-z0-9]{4}•+$/);
