@@ -169,7 +169,7 @@ describe("help", () => {
 
 describe("login", () => {
   it("refuses a bad token with exit 2 and the API's message, storing nothing", async () => {
-    const r = await cli(["login", "--url", cp.url, "--token", "sbp_0000000000000000000000000000000000000000"]);
+    const r = await cli(["login", "--url", cp.url, "--token", `sbp_${"0".repeat(40)}`]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/HTTP 401/);
     expect(existsSync(config)).toBe(false);
