@@ -12,10 +12,9 @@
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { type Enrolled, joinHost, SimAgent } from "./sim-agent.js";
+import { ADMIN_DATABASE_URL, adminQuery, api, machineLine, percentile } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -30,23 +29,7 @@ const projectCount = Number(values.projects);
 const steadySeconds = Number(values.steady);
 const heartbeatSeconds = Number(values.heartbeat);
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ADMIN = { email: "bench-admin@example.test", password: "bench-admin-password" };
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
 
 function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -56,23 +39,10 @@ function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
   return { rssMiB: rssKb / 1024, cpuSeconds: ticks / 100 };
 }
 
-async function api<T>(base: string, path: string, init: { method?: string; token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method: init.method ?? "GET",
-    headers: {
-      "content-type": "application/json",
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-    },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
 async function runOnce(agents: number) {
   const dbName = `supamanager_fanin_${Date.now().toString(36)}`;
-  await admin(`create database "${dbName}"`);
-  const dbUrl = new URL(adminUrl);
+  await adminQuery(`create database "${dbName}"`);
+  const dbUrl = new URL(ADMIN_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
   const child = spawn(process.execPath, ["control-plane/dist/entry/node.js"], {
     env: {
@@ -197,7 +167,7 @@ async function runOnce(agents: number) {
     for (const s of sims) s.close();
     child.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 1000));
-    await admin(`drop database if exists "${dbName}" with (force)`);
+    await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }
 }
 
@@ -208,7 +178,7 @@ async function main() {
     console.log(JSON.stringify(r));
     results.push(r);
   }
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const machine = machineLine();
   mkdirSync("bench/results", { recursive: true });
   writeFileSync(
     "bench/results/fleet-fanin.json",

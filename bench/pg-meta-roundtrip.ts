@@ -11,55 +11,21 @@
  * Usage: npm run bench:pg-meta [-- --requests 1000 --block 50]
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { ensureAgentBuilt, joinAgent, runAgent } from "../test/support/agent-process.js";
 import { removeProjectLeftovers } from "../test/support/docker.js";
 import { ensureBuilt, REPO_ROOT, startEntry } from "../test/support/process.js";
+import { ADMIN_DATABASE_URL, adminQuery, api, machineLine, percentile, until } from "./support.js";
 
 const { values } = parseArgs({
   options: { requests: { type: "string", default: "1000" }, block: { type: "string", default: "50" } },
 });
 const requests = Number(values.requests);
 const block = Number(values.block);
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ADMIN = { email: "pgmeta-admin@example.test", password: "pgmeta-admin-password" };
 const QUERY = "select 1 as one";
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-async function api<T>(base: string, path: string, init: { method?: string; token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method: init.method ?? "GET",
-    headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
 
 /** One timed POST; fails loudly on anything but the expected one-row answer. */
 async function timed(url: string, headers: Record<string, string>, expectStatus: number): Promise<number> {
@@ -75,8 +41,8 @@ async function main() {
   ensureBuilt();
   ensureAgentBuilt();
   const dbName = `supamanager_pgmeta_${Date.now().toString(36)}`;
-  await admin(`create database "${dbName}"`);
-  const dbUrl = new URL(adminUrl);
+  await adminQuery(`create database "${dbName}"`);
+  const dbUrl = new URL(ADMIN_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
   const dataDir = mkdtempSync(join(tmpdir(), "sm-pgmeta-agent-"));
   const cp = await startEntry({
@@ -160,7 +126,7 @@ async function main() {
     await cp.stop("SIGTERM");
     if (ref) await removeProjectLeftovers(ref);
     rmSync(dataDir, { recursive: true, force: true });
-    await admin(`drop database if exists "${dbName}" with (force)`);
+    await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }
   studio.sort((a, b) => a - b);
   direct.sort((a, b) => a - b);
@@ -172,7 +138,7 @@ async function main() {
   });
   const s = row("Studio's path: control plane → agent → postgres-meta", studio);
   const d = row("direct postgres-meta (same container)", direct);
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const machine = machineLine();
   const result = {
     date: new Date().toISOString(),
     machine,

@@ -11,12 +11,11 @@
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import pg from "pg";
 import { joinHost, SimAgent } from "./sim-agent.js";
+import { ADMIN_DATABASE_URL, adminQuery, machineLine } from "./support.js";
 
 const { values } = parseArgs({
   options: {
@@ -29,20 +28,9 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const projectCount = Number(values.projects);
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dbName = `supamanager_bench_${Date.now().toString(36)}`;
-const dbUrl = new URL(adminUrl);
+const dbUrl = new URL(ADMIN_DATABASE_URL);
 dbUrl.pathname = `/${dbName}`;
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
@@ -50,7 +38,7 @@ async function json<T>(res: Response): Promise<T> {
 }
 
 async function main() {
-  await admin(`create database "${dbName}"`);
+  await adminQuery(`create database "${dbName}"`);
   const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
     env: {
       ...process.env,
@@ -128,7 +116,7 @@ async function main() {
       });
     }
     const base = results[0]?.rps ?? 1;
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+    const machine = machineLine();
     const report = {
       date: new Date().toISOString(),
       machine,
@@ -149,7 +137,7 @@ async function main() {
     host?.close();
     child.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 500));
-    await admin(`drop database if exists "${dbName}" with (force)`);
+    await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }
 }
 

@@ -12,56 +12,24 @@
  */
 import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import pg from "pg";
 import { ensureAgentBuilt, joinAgent, runAgent } from "../test/support/agent-process.js";
 import { ensureBuilt, REPO_ROOT, startEntry } from "../test/support/process.js";
+import { ADMIN_DATABASE_URL, adminQuery, api, machineLine, median, until } from "./support.js";
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" } } });
 const rounds = Number(values.rounds);
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ADMIN = { email: "prov-admin@example.test", password: "prov-admin-password" };
-
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-async function api<T>(base: string, path: string, init: { method?: string; token?: string; body?: unknown } = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method: init.method ?? "GET",
-    headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main() {
   ensureBuilt();
   ensureAgentBuilt();
   const dbName = `supamanager_prov_${Date.now().toString(36)}`;
-  await admin(`create database "${dbName}"`);
-  const dbUrl = new URL(adminUrl);
+  await adminQuery(`create database "${dbName}"`);
+  const dbUrl = new URL(ADMIN_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
   const dataDir = mkdtempSync(join(tmpdir(), "sm-prov-agent-"));
   const cp = await startEntry({
@@ -163,9 +131,9 @@ async function main() {
     await agent?.stop("SIGTERM");
     await cp.stop("SIGTERM");
     rmSync(dataDir, { recursive: true, force: true });
-    await admin(`drop database if exists "${dbName}" with (force)`);
+    await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const machine = machineLine();
   console.log(`machine: ${machine}`);
   console.log(
     `| rounds | SupaManager create → ACTIVE_HEALTHY (median s) | docker-compose up + healthy (median s) | ratio |`,
