@@ -184,7 +184,7 @@ export function groupHelp(path: string[], commands: CommandSpec<unknown>[], grou
   ];
   if (!path.length) {
     lines.push(
-      "Exit codes: 0 ok, 1 usage, 2 refused by the API (4xx), 3 unreachable or server error, 4 operation failed or timed out, 5 not available yet.",
+      "Exit codes: 0 ok, 1 usage, 2 refused by the API (4xx), 3 unreachable or server error, 4 operation failed or timed out (5 is reserved).",
     );
   }
   return lines.join("\n");

@@ -353,6 +353,27 @@ describe("organizations and projects", () => {
       db_port: expect.any(Number),
     });
 
+    // Logs through the control plane and the (protocol-level) agent's docker-logs rpc.
+    const logs = await cliJson<{ ref: string; lines: { text: string }[] }>([
+      "projects",
+      "logs",
+      p.ref,
+      "--service",
+      "db",
+      "--tail",
+      "20",
+    ]);
+    expect(logs).toMatchObject({ ref: p.ref, service: "db" });
+    expect(logs.lines.map((l) => l.text)).toEqual([
+      "asked /logs?tail=20&service=db",
+      "database system is ready to accept connections",
+    ]);
+    const human = await cli(["projects", "logs", p.ref]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/2026-01-01T00:00:00Z db \| asked \/logs\?tail=100\n/);
+    expect(human.stdout).toMatch(/db \(stderr\) \| database system is ready/);
+    expect((await cli(["projects", "logs", p.ref, "--tail", "0"])).code).toBe(1);
+
     expect(await cliJson(["projects", "pause", p.ref, "--wait"])).toMatchObject({ ref: p.ref, status: "INACTIVE" });
     const restore = await cli(["projects", "restore", p.ref, "--wait"]);
     expect(restore.code, restore.stderr).toBe(0);
@@ -420,11 +441,11 @@ describe("organizations and projects", () => {
     expect(r.stderr).toMatch(/HTTP 400/);
   });
 
-  it("projects logs says it is not available yet (exit 5)", async () => {
+  it("projects logs: an unknown project is exit 2 (404)", async () => {
     const r = await cli(["projects", "logs", "abcdefghijklmnopqrst", "--json"]);
-    expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(/logs are not available yet/);
-    expect(JSON.parse(r.stdout)).toMatchObject({ error: { exit_code: 5 } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/HTTP 404/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { exit_code: 2, status: 404 } });
   });
 
   it("a bad token is exit 2", async () => {

@@ -643,19 +643,45 @@ const projectsDelete: Command = {
   },
 };
 
+const LogsAnswer = z.object({
+  ref: z.string(),
+  service: z.string().optional(),
+  lines: z.array(
+    z.object({
+      service: z.string(),
+      stream: z.enum(["stdout", "stderr"]),
+      text: z.string(),
+      timestamp: z.string().optional(),
+    }),
+  ),
+});
+
 const projectsLogs: Command = {
   path: ["projects", "logs"],
-  summary: "Not available yet: the control plane has no logs endpoint (exit 5)",
+  summary: "Show the last lines of a project's container logs",
   description:
-    "Project logs are not available through the control plane yet; this command exits 5. Until then, read\n" +
-    "them on the project's host: containers are named <ref>-<service>, e.g. `docker logs <ref>-db`.",
+    "Print the last lines (default 100, at most 1000) of the project's containers, oldest first, read by\n" +
+    "its host agent. --service keeps one Compose service (db, meta, …). Exit 3 when the host is offline.",
   args: REF_ARG,
+  options: {
+    service: { type: "string", placeholder: "name", description: "Only this service's containers (e.g. db)" },
+    tail: { type: "string", placeholder: "n", description: "How many lines (1-1000, default 100)" },
+  },
+  examples: ["supamanager projects logs abcdefghijklmnopqrst --service db --tail 50"],
   run: async (ctx) => {
     const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
-    throw new CliError(
-      `logs are not available yet: the control plane has no logs endpoint. On the project's host, run \`docker logs ${ref}-<service>\` (e.g. ${ref}-db)`,
-      EXIT.notAvailable,
-    );
+    const service = stringOption(ctx.input.values, "service");
+    const tail = intOption(ctx.input.values, "tail", 1, 1000);
+    const r = await client(ctx).request(LogsAnswer, "GET", `/platform/projects/${ref}/logs`, {
+      query: { service, tail },
+    });
+    const human = r.lines
+      .map(
+        (l) =>
+          `${l.timestamp ? `${l.timestamp} ` : ""}${l.service}${l.stream === "stderr" ? " (stderr)" : ""} | ${l.text}`,
+      )
+      .join("\n");
+    return { data: r, human: human === "" ? "(no log lines)" : human };
   },
 };
 

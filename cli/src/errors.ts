@@ -13,7 +13,7 @@ export const EXIT = {
   unavailable: 3,
   /** A long operation (`--wait`) ended in a failure status or did not finish in time. */
   failed: 4,
-  /** The command exists but the control plane does not offer it yet (`projects logs`). */
+  /** Reserved: a command that exists but the control plane does not offer yet (none today). */
   notAvailable: 5,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -67,6 +67,7 @@ export class Agent {
       logger: opts.logger.child({ component: "rpc" }),
       bindAddress: opts.bindAddress ?? null,
       ...(opts.maxRpcResultBytes !== undefined ? { maxResultBytes: opts.maxRpcResultBytes } : {}),
+      logs: (ref, o) => opts.runtime.containerLogs(ref, o),
       project: async (ref) => {
         const state = await this.store.readState(ref).catch(() => null);
         return state ? { desiredState: state.desiredState, endpoints: state.endpoints } : null;

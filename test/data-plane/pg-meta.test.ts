@@ -229,6 +229,23 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     expect(head.status).toBe(503);
   });
 
+  it("GET /platform/projects/{ref}/logs reads the db container's startup lines through the agent", async () => {
+    type Logs = { ref: string; service?: string; lines: { service: string; stream: string; text: string }[] };
+    const db = await fleet.api<Logs>("GET", `/platform/projects/${ref}/logs?service=db&tail=1000`);
+    expect(db.status, db.text).toBe(200);
+    expect(db.body).toMatchObject({ ref, service: "db" });
+    expect(db.body.lines.length).toBeGreaterThan(0);
+    expect(db.body.lines.every((l) => l.service === "db")).toBe(true);
+    expect(db.body.lines.some((l) => /database system is ready to accept connections/.test(l.text))).toBe(true);
+    const two = await fleet.api<Logs>("GET", `/platform/projects/${ref}/logs?tail=2`);
+    expect(two.status, two.text).toBe(200);
+    expect(two.body.lines.length).toBeLessThanOrEqual(2);
+    // read_only members may read logs too.
+    const reader = await as<Logs>(readerToken, "GET", `/platform/projects/${ref}/logs?tail=5`);
+    expect(reader.status, reader.text).toBe(200);
+    expect((await fleet.api("GET", `/platform/projects/${ref}/logs?tail=0`)).status).toBe(400);
+  });
+
   it("no SQL, row or read-only password reached the agent's or the control plane's logs", () => {
     const agentLog = fleet.agent(HOST.agent).proc?.output.join("\n") ?? "";
     expect(agentLog).toContain('"component":"rpc"');

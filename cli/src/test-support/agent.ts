@@ -1,7 +1,8 @@
 /**
  * A protocol-level host agent for the CLI's tests (no Docker): joins with a join token, connects,
  * says hello, heartbeats, and answers applies as told — "ok" (applied and every required service
- * healthy), "fail" (applied with ok: false and an error), or "silent" (never answers).
+ * healthy), "fail" (applied with ok: false and an error), or "silent" (never answers). Outside
+ * "silent" it answers the reserved `docker-logs` rpc with two fixed lines.
  */
 import { decodeServerFrame, encodeFrame, PROTOCOL_VERSION } from "@supamanager/shared";
 import WebSocket from "ws";
@@ -57,6 +58,21 @@ export async function startAgent(
         clearTimeout(timer);
         beat = setInterval(() => send({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: SIM_CAPACITY }), 5_000);
         resolve();
+      } else if (frame.type === "rpc" && frame.service === "docker-logs" && mode !== "silent") {
+        // The reserved docker-logs rpc: two fixed lines, echoing the query so tests can check it.
+        send({
+          v: PROTOCOL_VERSION,
+          type: "rpc_result",
+          id: frame.id,
+          status: 200,
+          contentType: "application/json",
+          body: {
+            lines: [
+              { service: "db", stream: "stdout", text: `asked ${frame.path}`, timestamp: "2026-01-01T00:00:00Z" },
+              { service: "db", stream: "stderr", text: "database system is ready to accept connections" },
+            ],
+          },
+        });
       } else if (frame.type === "apply" && mode !== "silent") {
         const ok = mode === "ok";
         send({

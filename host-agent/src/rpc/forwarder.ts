@@ -1,5 +1,16 @@
-import { MAX_FRAME_BYTES, MAX_RPC_RESULT_BYTES, PROTOCOL_VERSION, type Rpc, type RpcResult } from "@supamanager/shared";
+import {
+  DOCKER_LOGS_MAX_TAIL,
+  DOCKER_LOGS_SERVICE,
+  type DockerLogLine,
+  type DockerLogsBody,
+  MAX_FRAME_BYTES,
+  MAX_RPC_RESULT_BYTES,
+  PROTOCOL_VERSION,
+  type Rpc,
+  type RpcResult,
+} from "@supamanager/shared";
 import type { Logger } from "../log.js";
+import { lastLines } from "../runtime/logs.js";
 
 /** What the forwarder needs to know about a project: its desired state and service endpoints. */
 export interface ProjectEndpoints {
@@ -16,6 +27,8 @@ export interface RpcForwarderOptions {
   /** Largest upstream body put into a result (default MAX_RPC_RESULT_BYTES). */
   maxResultBytes?: number;
   fetch?: typeof fetch;
+  /** Reads a project's container logs (the reserved `docker-logs` service); absent: refused. */
+  logs?: (ref: string, opts: { service?: string | undefined; tail: number }) => Promise<DockerLogLine[]>;
 }
 
 /** Request headers never forwarded: they belong to the hop, not to the request. */
@@ -92,6 +105,9 @@ export class RpcForwarder {
   private async forward(rpc: Rpc): Promise<RpcResult> {
     const project = await this.opts.project(rpc.ref);
     if (!project) return fail(rpc, { code: "refused", error: `this host does not run project ${rpc.ref}` });
+    // The reserved docker-logs service: answered here from the project's own containers, in any
+    // desired state (a failed or paused project's logs are the ones most wanted).
+    if (rpc.service === DOCKER_LOGS_SERVICE) return this.dockerLogs(rpc);
     if (project.desiredState !== "running") {
       return fail(rpc, { code: "refused", error: `project ${rpc.ref} is ${project.desiredState}, not running` });
     }
@@ -160,6 +176,56 @@ export class RpcForwarder {
     const frameBytes = Buffer.byteLength(JSON.stringify(result), "utf8");
     if (frameBytes > MAX_FRAME_BYTES - 1024) {
       return fail(rpc, { code: "too_large", error: `result too large (${frameBytes} bytes as a frame); add a LIMIT` });
+    }
+    return result;
+  }
+
+  /** `GET /logs?tail=<1..1000>[&service=<name>]` → `{lines, truncated?}`; log text is never logged. */
+  private async dockerLogs(rpc: Rpc): Promise<RpcResult> {
+    const logs = this.opts.logs;
+    if (!logs) return fail(rpc, { code: "refused", error: "this agent does not serve container logs" });
+    if (rpc.method !== "GET") return fail(rpc, { code: "refused", error: "docker-logs answers GET only" });
+    const [path, qs = ""] = rpc.path.split("?", 2);
+    if (path !== "/logs") return fail(rpc, { code: "refused", error: "docker-logs serves /logs only" });
+    const params = new URLSearchParams(qs);
+    const tailText = params.get("tail") ?? "100";
+    const tail = /^\d{1,4}$/.test(tailText) ? Number(tailText) : Number.NaN;
+    if (!(tail >= 1 && tail <= DOCKER_LOGS_MAX_TAIL)) {
+      return fail(rpc, { code: "refused", error: `tail must be an integer from 1 to ${DOCKER_LOGS_MAX_TAIL}` });
+    }
+    const service = params.get("service") ?? undefined;
+    if (service !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,62}$/i.test(service)) {
+      return fail(rpc, { code: "refused", error: "invalid service name" });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), rpc.timeoutMs);
+    });
+    let read: DockerLogLine[] | "timeout";
+    try {
+      read = await Promise.race([logs(rpc.ref, { service, tail }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (read === "timeout") {
+      return fail(rpc, { code: "timeout", error: `reading container logs took longer than ${rpc.timeoutMs} ms` });
+    }
+    const bounded = lastLines(read, tail);
+    const body: DockerLogsBody = { lines: bounded.lines, ...(bounded.truncated ? { truncated: true } : {}) };
+    const result: RpcResult = {
+      v: PROTOCOL_VERSION,
+      type: "rpc_result",
+      id: rpc.id,
+      status: 200,
+      contentType: "application/json",
+      body,
+    };
+    const frameBytes = Buffer.byteLength(JSON.stringify(result), "utf8");
+    if (frameBytes > MAX_FRAME_BYTES - 1024) {
+      return fail(rpc, {
+        code: "too_large",
+        error: `logs too large (${frameBytes} bytes as a frame); ask fewer lines`,
+      });
     }
     return result;
   }

@@ -1,6 +1,8 @@
+import type { DockerLogLine } from "@supamanager/shared";
 import Docker from "dockerode";
 import type { Logger } from "../log.js";
 import { run } from "./exec.js";
+import { demuxDockerLogs, toLogLines } from "./logs.js";
 import type {
   ComposeKind,
   ComposeProject,
@@ -150,6 +152,29 @@ export class DockerRuntime implements ContainerRuntime {
   async listProjectContainers(ref: string): Promise<ContainerInfo[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${ref}`] } });
     return list.map(toContainerInfo).filter((c): c is ContainerInfo => c !== null);
+  }
+
+  async containerLogs(ref: string, opts: { service?: string | undefined; tail: number }): Promise<DockerLogLine[]> {
+    const label = [`${PROJECT_LABEL}=${ref}`];
+    if (opts.service !== undefined) label.push(`${SERVICE_LABEL}=${opts.service}`);
+    const list = await this.docker.listContainers({ all: true, filters: { label } });
+    const lines: DockerLogLine[] = [];
+    for (const c of list) {
+      // Docker filtered by label already; check again so no other project's container is ever read.
+      const service = c.Labels?.[SERVICE_LABEL];
+      if (c.Labels?.[PROJECT_LABEL] !== ref || !service) continue;
+      if (opts.service !== undefined && service !== opts.service) continue;
+      const raw = (await this.docker.getContainer(c.Id).logs({
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: opts.tail,
+      })) as unknown as Buffer | string;
+      const buf = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
+      lines.push(...toLogLines(service, demuxDockerLogs(buf)));
+    }
+    return lines;
   }
 
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {

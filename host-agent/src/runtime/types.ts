@@ -1,4 +1,4 @@
-import type { ServiceHealth } from "@supamanager/shared";
+import type { DockerLogLine, ServiceHealth } from "@supamanager/shared";
 
 export type ComposeKind = "v2" | "v1";
 
@@ -49,6 +49,12 @@ export interface ContainerRuntime {
   composeRestart(project: ComposeProject): Promise<void>;
   /** Containers labelled com.docker.compose.project=<ref>, running or not. */
   listProjectContainers(ref: string): Promise<ContainerInfo[]>;
+  /**
+   * The last `tail` log lines of each of the project's containers (label
+   * com.docker.compose.project=<ref>; with `service`, only that Compose service), stdout and
+   * stderr told apart. Containers of other projects are never read.
+   */
+  containerLogs(ref: string, opts: { service?: string | undefined; tail: number }): Promise<DockerLogLine[]>;
   /** Container events of Compose projects; the subscription survives engine hiccups. */
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription;
 }

@@ -1,3 +1,4 @@
+import type { DockerLogLine } from "@supamanager/shared";
 import type {
   ComposeKind,
   ComposeProject,
@@ -18,6 +19,8 @@ export class FakeRuntime implements ContainerRuntime {
   readonly composeKind: ComposeKind = "v2";
   readonly calls: FakeCall[] = [];
   readonly containers = new Map<string, ContainerInfo[]>();
+  /** Per-project log lines, oldest first (what containerLogs reads). */
+  readonly logs = new Map<string, DockerLogLine[]>();
   /** Next call of this op fails with an ExecError carrying this stderr. */
   failNext: Partial<Record<FakeCall["op"], string>> = {};
   /** When set, calls wait for this promise (to simulate a slow Compose). */
@@ -61,6 +64,17 @@ export class FakeRuntime implements ContainerRuntime {
 
   async listProjectContainers(ref: string): Promise<ContainerInfo[]> {
     return [...(this.containers.get(ref) ?? [])];
+  }
+
+  async containerLogs(ref: string, opts: { service?: string | undefined; tail: number }): Promise<DockerLogLine[]> {
+    const all = (this.logs.get(ref) ?? []).filter((l) => opts.service === undefined || l.service === opts.service);
+    // Like Docker: the last `tail` lines of each container (service).
+    const out: DockerLogLine[] = [];
+    for (const service of new Set(all.map((l) => l.service))) {
+      const mine = all.filter((l) => l.service === service);
+      out.push(...mine.slice(Math.max(0, mine.length - opts.tail)));
+    }
+    return out;
   }
 
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {

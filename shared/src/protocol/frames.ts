@@ -201,7 +201,15 @@ export const Job = z.object({
 });
 export type Job = z.infer<typeof Job>;
 
-/** A request the agent forwards to one of a project's services (e.g. postgres-meta) and answers. */
+/**
+ * A request the agent forwards to one of a project's services (e.g. postgres-meta) and answers.
+ *
+ * Reserved service name `docker-logs` (DOCKER_LOGS_SERVICE): not forwarded anywhere; the agent
+ * itself answers `GET /logs?tail=<1..1000>[&service=<name>]` with the last `tail` lines of the
+ * project's own containers (label com.docker.compose.project=<ref>, optionally one Compose
+ * service), as `status: 200` and `body: {lines: [{service, stream, text, timestamp?}]}`
+ * (DockerLogsBody), bounded to DOCKER_LOGS_MAX_BYTES of text. See docs/agent.md.
+ */
 export const Rpc = z.object({
   v,
   type: z.literal("rpc"),
@@ -215,6 +223,27 @@ export const Rpc = z.object({
   timeoutMs: z.number().int().positive().max(300_000),
 });
 export type Rpc = z.infer<typeof Rpc>;
+
+/** The reserved rpc service name the agent answers itself with container logs (see Rpc). */
+export const DOCKER_LOGS_SERVICE = "docker-logs";
+/** Most lines one docker-logs rpc may ask for. */
+export const DOCKER_LOGS_MAX_TAIL = 1000;
+/** Most text (bytes, all lines together) in one docker-logs answer: well under MAX_FRAME_BYTES. */
+export const DOCKER_LOGS_MAX_BYTES = 1024 * 1024;
+/** One container log line of a docker-logs answer. */
+export interface DockerLogLine {
+  service: string;
+  stream: "stdout" | "stderr";
+  text: string;
+  /** RFC 3339, from Docker's timestamps, when it gave one. */
+  timestamp?: string;
+}
+/** The body of a docker-logs rpc_result. */
+export interface DockerLogsBody {
+  lines: DockerLogLine[];
+  /** True when lines were dropped to stay under DOCKER_LOGS_MAX_BYTES. */
+  truncated?: boolean;
+}
 
 // ─── both directions ─────────────────────────────────────────────────────────────────────────
 

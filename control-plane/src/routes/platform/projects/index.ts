@@ -9,6 +9,7 @@ import { createProjectRoute } from "./create-project.js";
 import { listDatabasesRoute } from "./databases.js";
 import { pauseProjectRoute, pauseStatusRoute, restartProjectRoute, restoreProjectRoute } from "./lifecycle.js";
 import { listProjectsRoute } from "./list-projects.js";
+import { projectLogsRoute } from "./logs.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
 import { getSettingsRoute } from "./settings.js";
 
@@ -34,6 +35,7 @@ export function projectRoutes() {
   app.get("/:ref/config/supavisor", getSupavisorConfigRoute);
   app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
   app.get("/:ref/databases", listDatabasesRoute);
+  app.get("/:ref/logs", projectLogsRoute);
   app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
   return app;
 }
