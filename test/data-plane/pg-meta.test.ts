@@ -68,7 +68,9 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     });
     await fleet.enroll(HOST.agent, HOST.region, HOST.bind);
     await fleet.waitForHost(HOST.agent, (h) => h.status === "online", 30_000);
-    const project = await fleet.createProject("data plane", HOST.region, "data-plane-db-password-1");
+    // `small` (1.5 CPU, 2 GiB for the stack): the 5 MB result-size case makes postgres-meta build a
+    // large answer, which under nano's CPU and memory limits is slow enough to flake on a busy host.
+    const project = await fleet.createProject("data plane", HOST.region, "data-plane-db-password-1", "small");
     ref = project.ref;
     await fleet.waitForStatus(ref, "ACTIVE_HEALTHY", 150_000);
 

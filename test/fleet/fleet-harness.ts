@@ -216,12 +216,13 @@ export class Fleet {
     );
   }
 
-  async createProject(name: string, region: string, dbPass: string): Promise<ProjectJson> {
+  async createProject(name: string, region: string, dbPass: string, size = "nano"): Promise<ProjectJson> {
     const r = await this.api<ProjectJson>("POST", "/platform/projects", {
       name,
       organization_slug: this.orgSlug,
       db_pass: dbPass,
       db_region: region,
+      desired_instance_size: size,
     });
     if (r.status !== 201) throw new Error(`create project failed: ${r.status} ${r.text}`);
     this.refs.add(r.body.ref);
