@@ -4,6 +4,7 @@ import {
   type InventoryItem,
   PROTOCOL_VERSION,
   prefixedId,
+  type Rpc,
   type ServerFrame,
 } from "@supamanager/shared";
 import { and, eq, gte, isNull } from "drizzle-orm";
@@ -57,13 +58,23 @@ export class FakeConnection {
   readonly sent: ServerFrame[] = [];
   closedWith: { code: number; reason: string } | undefined;
   readonly session: HostSession;
+  /**
+   * When set, every `rpc` frame the control plane sends is answered (on the next tick) with an
+   * `rpc_result` carrying what this returns; null leaves the rpc unanswered.
+   */
+  answerRpc: ((rpc: Rpc) => Record<string, unknown> | null) | undefined;
 
   constructor(t: TestApp, hostId: string) {
     this.session = new HostSession(t.deps, hostId, {
       send: (text) => {
         const d = decodeServerFrame(text);
         if (!d.ok) throw new Error(`control plane sent an invalid frame: ${d.error.message}`);
-        this.sent.push(d.frame);
+        const frame = d.frame;
+        this.sent.push(frame);
+        const answer = frame.type === "rpc" ? this.answerRpc?.(frame) : null;
+        if (frame.type === "rpc" && answer) {
+          setImmediate(() => void this.send({ type: "rpc_result", id: frame.id, ...answer }));
+        }
       },
       close: (code, reason) => {
         this.closedWith = { code, reason };

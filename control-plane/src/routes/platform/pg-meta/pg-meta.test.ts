@@ -28,21 +28,6 @@ let rpcs: Rpc[];
 /** How the fake agent answers an rpc (null: never answers). */
 let answer: ((rpc: Rpc) => Record<string, unknown> | null) | null;
 
-/** Make the fake agent answer rpc frames through `answer` as soon as they are sent. */
-function autoAnswer(c: FakeConnection) {
-  const push = c.sent.push.bind(c.sent);
-  c.sent.push = (...frames) => {
-    const n = push(...frames);
-    for (const f of frames) {
-      if (f.type !== "rpc") continue;
-      rpcs.push(f);
-      const a = answer?.(f);
-      if (a) setImmediate(() => void c.send({ type: "rpc_result", id: f.id, ...a }));
-    }
-    return n;
-  };
-}
-
 async function makeHealthy() {
   await conn.send({ type: "applied", ref, version: 1, desiredState: "running", ok: true });
   await conn.send({
@@ -63,7 +48,10 @@ beforeEach(async () => {
   conn = (await enrollHost(t, owner)).conn;
   rpcs = [];
   answer = () => ({ status: 200, body: [{ one: 1 }], contentType: "application/json" });
-  autoAnswer(conn);
+  conn.answerRpc = (rpc) => {
+    rpcs.push(rpc);
+    return answer?.(rpc) ?? null;
+  };
   ref = (await createProjectViaApi(t, owner, org)).ref;
   await conn.settle();
   await makeHealthy();

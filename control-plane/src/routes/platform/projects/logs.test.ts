@@ -24,20 +24,6 @@ const LINES = [
   { service: "meta", stream: "stderr", text: "warn: x" },
 ];
 
-function autoAnswer(c: FakeConnection) {
-  const push = c.sent.push.bind(c.sent);
-  c.sent.push = (...frames) => {
-    const n = push(...frames);
-    for (const f of frames) {
-      if (f.type !== "rpc") continue;
-      rpcs.push(f);
-      const a = answer?.(f);
-      if (a) setImmediate(() => void c.send({ type: "rpc_result", id: f.id, ...a }));
-    }
-    return n;
-  };
-}
-
 beforeEach(async () => {
   t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
   owner = await signUpAndLogin(t);
@@ -47,7 +33,10 @@ beforeEach(async () => {
   conn = (await enrollHost(t, owner)).conn;
   rpcs = [];
   answer = () => ({ status: 200, contentType: "application/json", body: { lines: LINES } });
-  autoAnswer(conn);
+  conn.answerRpc = (rpc) => {
+    rpcs.push(rpc);
+    return answer?.(rpc) ?? null;
+  };
   ref = (await createProjectViaApi(t, owner, org)).ref;
   await conn.settle();
 });
