@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
@@ -44,6 +45,8 @@ export class Agent {
   private readonly log: Logger;
   private state: "new" | "started" | "stopping" | "stopped" = "new";
   private readonly servicesCache = new Map<string, { version: number; services: string[] }>();
+  /** Random per process: tells the control plane whether jobs it sent before still run here. */
+  private readonly bootId = `boot_${randomUUID()}`;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger;
@@ -85,6 +88,7 @@ export class Agent {
         compose: opts.runtime.composeKind,
         capacity: readCapacity(await this.reconciler.memReservedBytes()),
         inventory: await this.reconciler.inventory(),
+        bootId: this.bootId,
       }),
       heartbeat: async () => ({
         v: PROTOCOL_VERSION,

@@ -233,6 +233,8 @@ export const hosts = pgTable(
     bindAddress: text("bind_address").notNull().default("127.0.0.1"),
     agentVersion: text("agent_version"),
     compose: text("compose"),
+    /** Random id of the agent PROCESS (hello.bootId): a change means its running jobs died. */
+    bootId: text("boot_id"),
     cpus: integer("cpus"),
     memTotalBytes: bigint("mem_total_bytes", { mode: "number" }),
     memFreeBytes: bigint("mem_free_bytes", { mode: "number" }),
@@ -276,6 +278,8 @@ export const jobs = pgTable(
       .default("queued"),
     attempts: integer("attempts").notNull().default(0),
     leaseUntil: timestamp("lease_until", { withTimezone: true }),
+    /** How long the job may run once delivered; lease_until = delivery time + this. */
+    leaseMs: integer("lease_ms").notNull().default(21_600_000),
     idempotencyKey: text("idempotency_key"),
     result: jsonb("result"),
     error: text("error"),

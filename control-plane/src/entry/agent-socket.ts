@@ -4,6 +4,7 @@ import { MAX_FRAME_BYTES } from "@supamanager/shared";
 import type { Context, Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { AppDeps, AppEnv } from "../deps.js";
+import type { SessionRegistry } from "../services/fleet/hub.js";
 import { HostSession } from "../services/fleet/session.js";
 
 /**
@@ -18,16 +19,21 @@ export const AGENT_MAX_PAYLOAD = 2 * MAX_FRAME_BYTES;
  * Node's `deps.agentUpgrade`: upgrades an authenticated /agent/v1/connect request through
  * @hono/node-server's built-in WebSocket support and drives a HostSession with the socket.
  */
-export function nodeAgentUpgrade(): NonNullable<AppDeps["agentUpgrade"]> {
+export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps["agentUpgrade"]> {
   return async (c: Context<AppEnv>, hostId: string) => {
     const deps = c.get("deps");
     let session: HostSession | undefined;
     const middleware = upgradeWebSocket(() => ({
       onOpen(_event, ws) {
-        session = new HostSession(deps, hostId, {
-          send: (text) => ws.send(text),
-          close: (code, reason) => ws.close(code, reason),
-        });
+        session = new HostSession(
+          deps,
+          hostId,
+          {
+            send: (text) => ws.send(text),
+            close: (code, reason) => ws.close(code, reason),
+          },
+          registry,
+        );
         deps.logger.info("agent connected", { hostId });
       },
       onMessage(event) {

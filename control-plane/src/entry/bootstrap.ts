@@ -59,6 +59,7 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
 
   const releases = loadReleases(env);
   const clock = opts.clock ?? systemClock;
+  const hub = new LocalHub();
   const deps: AppDeps = {
     config,
     database,
@@ -72,9 +73,9 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     passwords: opts.passwords ?? new PasswordHasher(nativeScrypt),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,
-    hub: new LocalHub(),
+    hub,
     releases,
-    agentUpgrade: nodeAgentUpgrade(),
+    agentUpgrade: nodeAgentUpgrade(hub),
     remoteAddress: (c: Context) => {
       try {
         return getConnInfo(c).remote.address;

@@ -65,22 +65,27 @@ export class FakeConnection {
   answerRpc: ((rpc: Rpc) => Record<string, unknown> | null) | undefined;
 
   constructor(t: TestApp, hostId: string) {
-    this.session = new HostSession(t.deps, hostId, {
-      send: (text) => {
-        const d = decodeServerFrame(text);
-        if (!d.ok) throw new Error(`control plane sent an invalid frame: ${d.error.message}`);
-        const frame = d.frame;
-        this.sent.push(frame);
-        const answer = frame.type === "rpc" ? this.answerRpc?.(frame) : null;
-        if (frame.type === "rpc" && answer) {
-          setImmediate(() => void this.send({ type: "rpc_result", id: frame.id, ...answer }));
-        }
+    this.session = new HostSession(
+      t.deps,
+      hostId,
+      {
+        send: (text) => {
+          const d = decodeServerFrame(text);
+          if (!d.ok) throw new Error(`control plane sent an invalid frame: ${d.error.message}`);
+          const frame = d.frame;
+          this.sent.push(frame);
+          const answer = frame.type === "rpc" ? this.answerRpc?.(frame) : null;
+          if (frame.type === "rpc" && answer) {
+            setImmediate(() => void this.send({ type: "rpc_result", id: frame.id, ...answer }));
+          }
+        },
+        close: (code, reason) => {
+          this.closedWith = { code, reason };
+          this.session.closed();
+        },
       },
-      close: (code, reason) => {
-        this.closedWith = { code, reason };
-        this.session.closed();
-      },
-    });
+      t.hub,
+    );
   }
 
   send(frame: Record<string, unknown>): Promise<void> {

@@ -29,6 +29,8 @@ export const TEST_ENCRYPTION_KEY = "00112233445566778899aabbccddeeff001122334455
 export interface TestApp {
   app: ReturnType<typeof createApp>;
   deps: AppDeps;
+  /** The process-local hub behind deps.hub (sessions register here). */
+  hub: LocalHub;
   clock: ManualClock;
   /** Every log line written during the test, for assertions (e.g. no secret is ever logged). */
   logs: string[];
@@ -62,6 +64,7 @@ export async function buildTestApp(
     ...env,
   });
   const config: Config = buildConfig(parsed, { jwtSecret: TEST_JWT_SECRET, encryptionKey: TEST_ENCRYPTION_KEY });
+  const hub = new LocalHub();
   const deps: AppDeps = {
     config,
     database,
@@ -71,9 +74,9 @@ export async function buildTestApp(
     passwords: new PasswordHasher(nativeScrypt, { ln: 10, r: 8, p: 1 }),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,
-    hub: new LocalHub(),
+    hub,
     releases: loadReleases(parsed),
-    agentUpgrade: nodeAgentUpgrade(),
+    agentUpgrade: nodeAgentUpgrade(hub),
     remoteAddress: (c) => c.req.header("x-test-remote-address") ?? "127.0.0.1",
   };
   const app = createApp(deps);
@@ -87,5 +90,5 @@ export async function buildTestApp(
       app.request(path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) }),
     );
   };
-  return { app, deps, clock, logs, request, close: onClose };
+  return { app, deps, hub, clock, logs, request, close: onClose };
 }

@@ -66,6 +66,11 @@ export const Hello = z.object({
   compose: z.enum(["v2", "v1"]),
   capacity: Capacity,
   inventory: z.array(InventoryItem).max(10_000),
+  /**
+   * Random per agent process. The control plane re-sends jobs still running to the same process
+   * after a reconnect, and fails them when the process changed (their work died with it).
+   */
+  bootId: Id.optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 

@@ -254,7 +254,7 @@ export async function removeHost(ctx: AuthedContext, id: string, force: boolean)
       details: { name: host.name, region: host.region, force, projects: n },
     });
   });
-  ctx.deps.hub.disconnect(id, CLOSE.removed, "host removed");
+  await ctx.deps.hub.disconnect(id, CLOSE.removed, "host removed");
 }
 
 export interface RegionView {

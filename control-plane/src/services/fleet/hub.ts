@@ -28,21 +28,35 @@ export type RpcRequest = Omit<Rpc, "v" | "type" | "id">;
 export const hostOffline = () =>
   new ApiError("unavailable", "The project's host is offline: its agent is not connected, try again later");
 
+/**
+ * What services see of the fleet's live connections. Every method may cross a process boundary
+ * (another Node replica, a Durable Object, API Gateway), so all of them are asynchronous; an
+ * implementation must never lose work: desired state and jobs live in Postgres, and a kick that
+ * reaches nobody is made good by the next (re)connect.
+ */
 export interface Hub {
+  /** Send the host whatever the database says it should apply or run and has not been sent yet. */
+  kick(hostId: string): Promise<void>;
+  /** Close the host's connection, wherever it is held (host removed). */
+  disconnect(hostId: string, code: number, reason: string): Promise<void>;
+  /** Whether some process holds a live, welcomed connection of the host. */
+  isConnected(hostId: string): Promise<boolean>;
+  /**
+   * Forward a request to a service of a project on the host and wait for the answer. Rejects
+   * with 503 (hostOffline) when no process holds the host's connection.
+   */
+  rpc(hostId: string, request: RpcRequest): Promise<RpcResult>;
+}
+
+/**
+ * Where a HostSession announces itself once the agent said hello, and leaves when its socket
+ * closes. On Node this is the process's LocalHub (or the replicated hub wrapping it).
+ */
+export interface SessionRegistry {
   /** A newer connection for the same host replaces (and closes) the older one. */
   register(hostId: string, conn: HostConnection): void;
   /** Forget `conn` if it is still the host's current connection. */
   unregister(hostId: string, conn: HostConnection): void;
-  kick(hostId: string): void;
-  disconnect(hostId: string, code: number, reason: string): void;
-  isConnected(hostId: string): boolean;
-  /**
-   * Forward a request to a service of a project on the host and wait for the answer. The agent
-   * must be connected to THIS process (several replicas would need to route the request to the
-   * process holding the socket — not done yet); otherwise it rejects with 503.
-   */
-  rpc(hostId: string, request: RpcRequest): Promise<RpcResult>;
-  readonly size: number;
 }
 
 /** Close codes the control plane uses. */
@@ -52,7 +66,8 @@ export const CLOSE = {
   shuttingDown: 4002,
 } as const;
 
-export class LocalHub implements Hub {
+/** The connections held by this process: the whole hub for a single Node process. */
+export class LocalHub implements Hub, SessionRegistry {
   readonly #hosts = new Map<string, HostConnection>();
 
   register(hostId: string, conn: HostConnection): void {
@@ -63,23 +78,43 @@ export class LocalHub implements Hub {
   unregister(hostId: string, conn: HostConnection): void {
     if (this.#hosts.get(hostId) === conn) this.#hosts.delete(hostId);
   }
-  kick(hostId: string): void {
-    this.#hosts.get(hostId)?.kick();
+  async kick(hostId: string): Promise<void> {
+    this.kickLocal(hostId);
   }
-  disconnect(hostId: string, code: number, reason: string): void {
+  /** Kick the host if its connection is held here; whether it was. */
+  kickLocal(hostId: string): boolean {
     const conn = this.#hosts.get(hostId);
-    if (!conn) return;
+    conn?.kick();
+    return conn !== undefined;
+  }
+  async disconnect(hostId: string, code: number, reason: string): Promise<void> {
+    this.disconnectLocal(hostId, code, reason);
+  }
+  /** Close the host's connection if it is held here; whether it was. */
+  disconnectLocal(hostId: string, code: number, reason: string): boolean {
+    const conn = this.#hosts.get(hostId);
+    if (!conn) return false;
     this.#hosts.delete(hostId);
     conn.close(code, reason);
+    return true;
   }
-  isConnected(hostId: string): boolean {
+  async isConnected(hostId: string): Promise<boolean> {
+    return this.has(hostId);
+  }
+  /** Whether this process holds the host's connection. */
+  has(hostId: string): boolean {
     return this.#hosts.has(hostId);
+  }
+  /** Host ids whose connections this process holds. */
+  hostIds(): string[] {
+    return [...this.#hosts.keys()];
   }
   rpc(hostId: string, request: RpcRequest): Promise<RpcResult> {
     const conn = this.#hosts.get(hostId);
     if (!conn) return Promise.reject(hostOffline());
     return conn.rpc(request);
   }
+  /** Connections held by this process. */
   get size(): number {
     return this.#hosts.size;
   }

@@ -16,7 +16,8 @@ import { hosts, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
 import { ApiError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
-import { CLOSE, type HostConnection, type RpcRequest } from "./hub.js";
+import { jobsToSend, loseJobsOfRestartedAgent, recordJobResult } from "../jobs/jobs.js";
+import { CLOSE, type HostConnection, type RpcRequest, type SessionRegistry } from "./hub.js";
 import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
 
 /** Extra wait beyond an RPC's own timeout, for the agent's timeout answer to arrive. */
@@ -60,6 +61,8 @@ export class HostSession implements HostConnection {
   readonly #reported = new Map<string, InventoryItem["state"]>();
   /** What this connection already sent per project, so a kick does not resend the same apply. */
   readonly #sent = new Map<string, string>();
+  /** Jobs sent on this connection (a reconnect re-sends the ones still running). */
+  readonly #sentJobs = new Set<string>();
   /** REMOVED projects the agent still reported running: they get a `deleted` apply. */
   readonly #orphans = new Set<string>();
   readonly #log: Logger;
@@ -70,6 +73,8 @@ export class HostSession implements HostConnection {
     private readonly deps: AppDeps,
     readonly hostId: string,
     private readonly transport: SessionTransport,
+    /** Where the welcomed session registers so kicks and RPCs of this process reach it. */
+    private readonly registry: SessionRegistry,
   ) {
     this.#log = deps.logger.child({ hostId });
   }
@@ -173,7 +178,7 @@ export class HostSession implements HostConnection {
   closed(): void {
     this.#state = "closed";
     this.#failPending();
-    this.deps.hub.unregister(this.hostId, this);
+    this.registry.unregister(this.hostId, this);
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
@@ -240,10 +245,14 @@ export class HostSession implements HostConnection {
       case "rpc_result":
         this.#deliver(frame);
         return;
-      case "job_result":
-        // Jobs arrive with later issues; nothing waits for these yet.
-        this.#log.debug("agent result with no waiter", { type: frame.type });
+      case "job_result": {
+        const known = await recordJobResult(this.deps, this.hostId, frame, this.#log);
+        if (!known) {
+          this.#log.warn("job result for a job not on this host", { jobId: frame.jobId });
+          this.#sendError("unauthorized", `job ${frame.jobId} is not a job of this host`);
+        }
         return;
+      }
       case "error":
         this.#log.warn("agent reported an error", { code: frame.code, message: frame.message });
         return;
@@ -269,10 +278,24 @@ export class HostSession implements HostConnection {
   }
 
   async #hello(hello: Hello): Promise<void> {
-    const live = await this.#touch(hello.capacity, { agentVersion: hello.agentVersion, compose: hello.compose });
+    const [before] = await this.deps.database.db
+      .select({ bootId: hosts.bootId })
+      .from(hosts)
+      .where(eq(hosts.id, this.hostId))
+      .limit(1);
+    const live = await this.#touch(hello.capacity, {
+      agentVersion: hello.agentVersion,
+      compose: hello.compose,
+      bootId: hello.bootId ?? null,
+    });
     if (!live) return;
+    // Another agent process (or one that cannot tell): jobs it was running are gone with the old one.
+    if (!hello.bootId || before?.bootId !== hello.bootId) {
+      const lost = await loseJobsOfRestartedAgent(this.deps, this.hostId, this.#log);
+      if (lost > 0) this.#log.warn("failed jobs of a restarted agent", { lost });
+    }
     this.#state = "ready";
-    this.deps.hub.register(this.hostId, this);
+    this.registry.register(this.hostId, this);
     this.#send({
       v: PROTOCOL_VERSION,
       type: "welcome",
@@ -368,6 +391,10 @@ export class HostSession implements HostConnection {
       } catch (err) {
         this.#log.error("could not build apply", { ref: p.ref, err });
       }
+    }
+    for (const job of await jobsToSend(db, new Date(this.deps.clock.now()), this.hostId, this.#sentJobs)) {
+      this.#send(job);
+      this.#sentJobs.add(job.jobId);
     }
     for (const ref of this.#orphans) {
       if (this.#sent.get(ref) === "orphan") continue;

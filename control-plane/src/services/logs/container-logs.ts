@@ -40,7 +40,7 @@ export async function containerLogs(
     .from(hosts)
     .where(eq(hosts.id, project.hostId))
     .limit(1);
-  if (!host || host.removedAt || !ctx.deps.hub.isConnected(host.id)) throw hostOffline();
+  if (!host || host.removedAt || !(await ctx.deps.hub.isConnected(host.id))) throw hostOffline();
   const params = new URLSearchParams({ tail: String(input.tail) });
   if (input.service !== undefined) params.set("service", input.service);
   // callService only uses hostId; the release is not needed to read logs.

@@ -75,7 +75,7 @@ export async function reachableProject(
     .from(hosts)
     .where(eq(hosts.id, project.hostId))
     .limit(1);
-  if (!host || host.removedAt || !ctx.deps.hub.isConnected(host.id)) throw hostOffline();
+  if (!host || host.removedAt || !(await ctx.deps.hub.isConnected(host.id))) throw hostOffline();
   return { project, role, hostId: host.id, bindAddress: host.bindAddress, release };
 }
 

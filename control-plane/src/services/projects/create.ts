@@ -101,6 +101,6 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
     }
     throw new Error(`could not find a free project ref after ${REF_ATTEMPTS} attempts`);
   });
-  ctx.deps.hub.kick(view.hostId as string);
+  await ctx.deps.hub.kick(view.hostId as string);
   return view;
 }

@@ -51,6 +51,6 @@ export async function deleteProject(ctx: AuthedContext, ref: string): Promise<Pr
     return current;
   });
   // The teardown goes out at once if the host is connected here; otherwise on its reconnect.
-  if (row.hostId) ctx.deps.hub.kick(row.hostId);
+  if (row.hostId) await ctx.deps.hub.kick(row.hostId);
   return toView(row, org.slug);
 }

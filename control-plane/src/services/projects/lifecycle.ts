@@ -104,7 +104,7 @@ export async function requestLifecycle(
     });
     return updated;
   });
-  if (row.hostId) ctx.deps.hub.kick(row.hostId);
+  if (row.hostId) await ctx.deps.hub.kick(row.hostId);
   return toView(row, org.slug, await hostFactsFor(ctx, row));
 }
 
