@@ -1,2 +1,3 @@
+export * from "./backups.js";
 export * from "./codec.js";
 export * from "./frames.js";
