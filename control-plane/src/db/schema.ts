@@ -264,6 +264,29 @@ export const portReservations = pgTable(
   (t) => [primaryKey({ columns: [t.hostId, t.port] }), index("port_reservations_project_idx").on(t.projectRef)],
 );
 
+/**
+ * RPCs that cross a process boundary (services/fleet/rpc-mailbox.ts): a request made where the
+ * agent's socket is not held (another Node replica, a Lambda invocation) is parked here with its
+ * answer, so the process holding the socket, or the one receiving the agent's answer, can hand
+ * it over. Rows live seconds; the waiter deletes its row.
+ */
+export const agentRpcs = pgTable(
+  "agent_rpcs",
+  {
+    id: text("id").primaryKey(),
+    hostId: text("host_id")
+      .notNull()
+      .references(() => hosts.id, { onDelete: "cascade" }),
+    /** The rpc frame without envelope (RpcRequest); null when the requester sent it itself. */
+    request: jsonb("request"),
+    /** The agent's rpc_result frame, once answered. */
+    result: jsonb("result"),
+    createdAt: createdAt(),
+    answeredAt: timestamp("answered_at", { withTimezone: true }),
+  },
+  (t) => [index("agent_rpcs_created_idx").on(t.createdAt)],
+);
+
 /** Imperative work for an agent (backups, restores, …): delivered at least once, de-duplicated by id. */
 export const jobs = pgTable(
   "jobs",
