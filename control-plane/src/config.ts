@@ -70,6 +70,8 @@ export const EnvSchema = z.object({
    * write can lift it per query (`disable_statement_timeout`); see docs/data-plane.md.
    */
   SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS: positiveInt.max(240).default(60),
+  /** How often the Node entry runs backup maintenance (schedules, retention, stuck jobs), in seconds. */
+  SUPAMANAGER_BACKUP_TICK_SECONDS: positiveInt.max(3600).default(60),
   SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -105,6 +107,8 @@ export interface Config {
   maxBodyBytes: number;
   /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
   sql: { statementTimeoutSeconds: number };
+  /** Backup maintenance (services/backups/maintenance.ts): how often a runtime's timer runs it. */
+  backups: { tickSeconds: number };
   logLevel: Env["SUPAMANAGER_LOG_LEVEL"];
 }
 
@@ -172,6 +176,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
     sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },
+    backups: { tickSeconds: env.SUPAMANAGER_BACKUP_TICK_SECONDS },
     logLevel: env.SUPAMANAGER_LOG_LEVEL,
   };
 }

@@ -166,8 +166,9 @@ describe("agent ↔ control plane (protocol level)", () => {
     await cp.until(() => cp.frames("health").length > before, "health after die");
     expect(cp.frames("health").at(-1)?.services[0]).toEqual({ name: "db", state: "exited", health: "none" });
 
-    // A job of an unknown kind and an rpc are answered, not ignored.
-    cp.send({ v: 1, type: "job", jobId: "job_1", kind: "backup", ref: REF_A });
+    // A job of an unknown kind, a malformed backup job and an rpc are answered, not ignored.
+    cp.send({ v: 1, type: "job", jobId: "job_1", kind: "vacuum", ref: REF_A });
+    cp.send({ v: 1, type: "job", jobId: "job_2", kind: "backup", ref: REF_A, params: { backupId: "b1" } });
     cp.send({
       v: 1,
       type: "rpc",
@@ -179,10 +180,20 @@ describe("agent ↔ control plane (protocol level)", () => {
       timeoutMs: 1000,
     });
     await cp.until(
-      () => cp.frames("job_result").length === 1 && cp.frames("rpc_result").length === 1,
+      () => cp.frames("job_result").length === 2 && cp.frames("rpc_result").length === 1,
       "job and rpc answers",
     );
-    expect(cp.frames("job_result")[0]).toMatchObject({ jobId: "job_1", ok: false });
+    const results = cp.frames("job_result").sort((a, b) => a.jobId.localeCompare(b.jobId));
+    expect(results[0]).toMatchObject({
+      jobId: "job_1",
+      ok: false,
+      error: expect.stringContaining('job kind "vacuum"'),
+    });
+    expect(results[1]).toMatchObject({
+      jobId: "job_2",
+      ok: false,
+      error: expect.stringMatching(/^invalid backup job params: partSizeBytes: /),
+    });
     expect(cp.frames("rpc_result")[0]).toMatchObject({ id: "rpc_1", error: expect.any(String) });
 
     // After a reconnect the inventory reflects the apply.

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
+import { cleanRestoreTmp, registerBackupJobs } from "./backups/index.js";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
 import { Jobs } from "./jobs/jobs.js";
 import type { Logger } from "./log.js";
@@ -66,6 +67,13 @@ export class Agent {
       onSettled: (ref) => void this.health.checkRef(ref, true),
     });
     this.jobs = new Jobs(opts.logger.child({ component: "jobs" }));
+    registerBackupJobs(this.jobs, {
+      exec: opts.runtime.execInService?.bind(opts.runtime),
+      controlPlaneUrl: opts.url,
+      credential: opts.credential,
+      dataDir: opts.dataDir,
+      logger: opts.logger.child({ component: "backups" }),
+    });
     this.rpc = new RpcForwarder({
       logger: opts.logger.child({ component: "rpc" }),
       bindAddress: opts.bindAddress ?? null,
@@ -113,6 +121,7 @@ export class Agent {
     if (this.state !== "new") throw new Error(`agent cannot start from state ${this.state}`);
     this.state = "started";
     await this.store.init();
+    await cleanRestoreTmp(this.opts.dataDir);
     this.health.start();
     this.session.start();
     this.log.info("agent started", { version: AGENT_VERSION, compose: this.opts.runtime.composeKind });

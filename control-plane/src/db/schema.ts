@@ -168,6 +168,11 @@ export const projects = pgTable(
     pausedAt: timestamp("paused_at", { withTimezone: true }),
     /** The requested database password, AES-256-GCM encrypted (see crypto/aes.ts). */
     dbPassEncrypted: text("db_pass_encrypted").notNull(),
+    /**
+     * The `restore` job (a backup being restored in place) while it runs: health reports and
+     * applies leave the RESTORING status alone until the job answers (services/backups/restore.ts).
+     */
+    restoreJobId: text("restore_job_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -241,12 +246,21 @@ export const hosts = pgTable(
     memReservedBytes: bigint("mem_reserved_bytes", { mode: "number" }),
     load1: text("load1"),
     lastSeenAt: timestamp("last_seen_at", { withTimezone: true }),
+    /**
+     * The API Gateway WebSocket connection id of the agent's socket when the control plane runs on
+     * AWS Lambda (entry/lambda-agent.ts, ADR 0017); null while disconnected and on other runtimes.
+     */
+    connectionId: text("connection_id"),
     cordoned: boolean("cordoned").notNull().default(false),
     draining: boolean("draining").notNull().default(false),
     removedAt: timestamp("removed_at", { withTimezone: true }),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex("hosts_credential_hash_key").on(t.credentialHash), index("hosts_region_idx").on(t.region)],
+  (t) => [
+    uniqueIndex("hosts_credential_hash_key").on(t.credentialHash),
+    index("hosts_region_idx").on(t.region),
+    uniqueIndex("hosts_connection_id_key").on(t.connectionId),
+  ],
 );
 
 /** Host ports held by projects; unique per host, so two projects can never bind the same port. */
@@ -282,6 +296,11 @@ export const agentRpcs = pgTable(
     /** The agent's rpc_result frame, once answered. */
     result: jsonb("result"),
     createdAt: createdAt(),
+    /**
+     * When the replica holding the host's socket took a parked request (Node replicas, ADR 0014):
+     * a requester withdraws a request nobody claimed within a short deadline (host offline).
+     */
+    claimedAt: timestamp("claimed_at", { withTimezone: true }),
     answeredAt: timestamp("answered_at", { withTimezone: true }),
   },
   (t) => [index("agent_rpcs_created_idx").on(t.createdAt)],
@@ -411,4 +430,122 @@ export const personalAccessTokens = pgTable(
     uniqueIndex("personal_access_tokens_token_hash_key").on(t.tokenHash),
     index("personal_access_tokens_user_idx").on(t.userId),
   ],
+);
+
+/**
+ * S3-compatible storage backups go to (ADR 0015): one per organization, or the instance's
+ * (org_id null) used by organizations without their own. The secret access key, and the
+ * client-side encryption key when encryption is on, are AES-256-GCM encrypted with AADs naming
+ * the target (services/backups/targets.ts).
+ */
+export const backupTargets = pgTable(
+  "backup_targets",
+  {
+    id: text("id").primaryKey(),
+    orgId: integer("org_id").references(() => organizations.id, { onDelete: "cascade" }),
+    /** Empty → AWS S3's regional endpoint. */
+    endpoint: text("endpoint"),
+    bucket: text("bucket").notNull(),
+    /** Key prefix without leading or trailing slash ("" → the bucket's root). */
+    prefix: text("prefix").notNull().default(""),
+    region: text("region").notNull(),
+    forcePathStyle: boolean("force_path_style").notNull().default(false),
+    accessKeyId: text("access_key_id").notNull(),
+    secretAccessKeyEncrypted: text("secret_access_key_encrypted").notNull(),
+    /** Client-side encryption of new backups. The key stays after it is switched off (older backups need it). */
+    encryptionEnabled: boolean("encryption_enabled").notNull().default(false),
+    encryptionKeyEncrypted: text("encryption_key_encrypted"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  // One target per organization and one for the instance (org ids start at 1, so 0 is free).
+  (t) => [uniqueIndex("backup_targets_owner_key").on(sql`coalesce(${t.orgId}, 0)`)],
+);
+
+/** One stored artifact of a backup (the object `<key_prefix>/<name>`). */
+export interface BackupArtifactRow {
+  name: string;
+  /** Where it came from, as the release said at backup time (a restore puts it back there). */
+  source: Record<string, unknown>;
+  /** The multipart upload, until it is completed or aborted. */
+  uploadId: string | null;
+  sizeBytes: number | null;
+  sha256: string | null;
+}
+
+/** Logical backups of projects. `id` is a number because Studio's backup list says so. */
+export const backups = pgTable(
+  "backups",
+  {
+    id: serial("id").primaryKey(),
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    projectRef: text("project_ref").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    /** Null once the target was deleted: the row stays for the history, the objects are out of reach. */
+    targetId: text("target_id").references(() => backupTargets.id, { onDelete: "set null" }),
+    status: text("status", { enum: ["PENDING", "RUNNING", "COMPLETED", "FAILED", "REMOVED"] }).notNull(),
+    trigger: text("trigger", { enum: ["manual", "scheduled"] }).notNull(),
+    /** `<target prefix>/<ref>/<id>`: every artifact is stored under it. */
+    keyPrefix: text("key_prefix").notNull().default(""),
+    artifacts: jsonb("artifacts").$type<BackupArtifactRow[]>().notNull().default([]),
+    sizeBytes: bigint("size_bytes", { mode: "number" }),
+    encrypted: boolean("encrypted").notNull().default(false),
+    jobId: text("job_id"),
+    error: text("error"),
+    createdAt: createdAt(),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("backups_project_created_idx").on(t.projectId, t.createdAt),
+    index("backups_status_idx").on(t.status),
+    uniqueIndex("backups_job_key").on(t.jobId),
+  ],
+);
+
+/** A project's automatic backups: every `interval_hours`, keeping what the retention allows. */
+export const backupSchedules = pgTable("backup_schedules", {
+  projectId: integer("project_id")
+    .primaryKey()
+    .references(() => projects.id, { onDelete: "cascade" }),
+  enabled: boolean("enabled").notNull().default(true),
+  intervalHours: integer("interval_hours").notNull(),
+  /** Keep at most this many COMPLETED backups (null → no count limit). */
+  retentionCount: integer("retention_count"),
+  /** Remove COMPLETED backups older than this (null → no age limit). */
+  retentionDays: integer("retention_days"),
+  nextRunAt: timestamp("next_run_at", { withTimezone: true }).notNull(),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/**
+ * Restores of a backup into a project: in place (RUNNING at once), or into a new project created
+ * for it (WAITING until that project is ACTIVE_HEALTHY; the maintenance tick starts it).
+ */
+export const backupRestores = pgTable(
+  "backup_restores",
+  {
+    id: serial("id").primaryKey(),
+    backupId: integer("backup_id")
+      .notNull()
+      .references(() => backups.id, { onDelete: "cascade" }),
+    /** The project restored INTO. */
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    projectRef: text("project_ref").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    status: text("status", { enum: ["WAITING", "RUNNING", "COMPLETED", "FAILED"] }).notNull(),
+    jobId: text("job_id"),
+    error: text("error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("backup_restores_status_idx").on(t.status), uniqueIndex("backup_restores_job_key").on(t.jobId)],
 );

@@ -81,4 +81,10 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
     },
   },
   files: [{ path: "db/init-read-only.sql", template: READ_ONLY_ROLE_SQL, mode: 0o644 }],
+  // The superuser the image creates (POSTGRES_USER) dumps its one database (POSTGRES_DB).
+  backup: {
+    artifacts: [
+      { name: "db.dump", source: { kind: "pg_dump", service: "db", database: "postgres", user: "postgres" } },
+    ],
+  },
 };

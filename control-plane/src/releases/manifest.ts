@@ -1,3 +1,4 @@
+import { ArtifactName, ArtifactSource } from "@supamanager/shared";
 import { z } from "zod";
 
 /**
@@ -117,6 +118,19 @@ export const ReleaseManifest = z
       )
       .max(32)
       .default([]),
+    /**
+     * What a logical backup of a project on this release consists of (ADR 0015): each artifact is
+     * one object in the backup, produced by the agent from `source` and put back there on restore.
+     * Absent → projects on this release cannot be backed up.
+     */
+    backup: z
+      .strictObject({
+        artifacts: z
+          .array(z.strictObject({ name: ArtifactName, source: ArtifactSource }))
+          .min(1)
+          .max(8),
+      })
+      .optional(),
   })
   .superRefine((m, ctx) => {
     const names = new Set(Object.keys(m.services));
@@ -148,6 +162,24 @@ export const ReleaseManifest = z
           ctx.addIssue({ code: "custom", path: ["services", name, "mounts"], message: `unknown file ${mount.file}` });
         }
       }
+    }
+    const artifactNames = new Set<string>();
+    for (const [i, a] of (m.backup?.artifacts ?? []).entries()) {
+      if (!names.has(a.source.service)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["backup", "artifacts", i, "source", "service"],
+          message: `unknown service ${a.source.service}`,
+        });
+      }
+      if (artifactNames.has(a.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["backup", "artifacts", i, "name"],
+          message: `artifact ${a.name} is listed twice`,
+        });
+      }
+      artifactNames.add(a.name);
     }
     if (share > 1.0001)
       ctx.addIssue({ code: "custom", path: ["services"], message: "memory shares add up to more than 1" });

@@ -77,6 +77,20 @@ function bodyFor(method: string, path: string): unknown {
     "POST /platform/projects": { name: "Sneaky", organization_slug: team.slug, db_pass: "a-fine-password-1" },
     "PATCH /v1/projects/:ref": { name: "Renamed" },
     "POST /v1/projects": { name: "Sneaky", organization_id: team.slug, db_pass: "a-fine-password-1" },
+    "POST /platform/organizations/:slug/backup-targets": {
+      bucket: "sneaky-bucket",
+      access_key_id: "AKIDEXAMPLE",
+      secret_access_key: "not-a-real-secret",
+    },
+    "PATCH /platform/organizations/:slug/backup-targets/:id": { bucket: "sneaky-bucket" },
+    "POST /platform/database/:ref/backups/restore": { id: 1 },
+    "POST /platform/database/:ref/backups/download": { id: 1 },
+    "POST /platform/database/:ref/backups/restore-to-new-project": {
+      id: 1,
+      name: "Sneaky",
+      db_pass: "a-fine-password-1",
+    },
+    "PUT /platform/database/:ref/backups/schedule": { interval_hours: 24, retention_count: 7 },
   };
   return bodies[key] ?? (method === "GET" || method === "HEAD" || method === "DELETE" ? undefined : {});
 }
@@ -210,6 +224,16 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /v1/projects/:ref/pause",
     "POST /v1/projects/:ref/restore",
     "POST /v1/projects/:ref/restart",
+    // Backups: taking and downloading need backups.manage, the rest backups.admin.
+    "POST /platform/database/:ref/backups",
+    "POST /platform/database/:ref/backups/download",
+    "POST /platform/organizations/:slug/backup-targets",
+    "PATCH /platform/organizations/:slug/backup-targets/:id",
+    "DELETE /platform/organizations/:slug/backup-targets/:id",
+    "POST /platform/organizations/:slug/backup-targets/:id/test",
+    "POST /platform/database/:ref/backups/restore",
+    "POST /platform/database/:ref/backups/restore-to-new-project",
+    "PUT /platform/database/:ref/backups/schedule",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -228,6 +252,14 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /v1/projects/:ref",
     "POST /v1/projects/:ref/pause",
     "POST /v1/projects/:ref/restore",
+    // Restores, schedules and the storage target are backups.admin (owner/administrator).
+    "POST /platform/organizations/:slug/backup-targets",
+    "PATCH /platform/organizations/:slug/backup-targets/:id",
+    "DELETE /platform/organizations/:slug/backup-targets/:id",
+    "POST /platform/organizations/:slug/backup-targets/:id/test",
+    "POST /platform/database/:ref/backups/restore",
+    "POST /platform/database/:ref/backups/restore-to-new-project",
+    "PUT /platform/database/:ref/backups/schedule",
   ],
 };
 

@@ -3,12 +3,14 @@ import Docker from "dockerode";
 import type { Logger } from "../log.js";
 import { run } from "./exec.js";
 import { demuxDockerLogs, toLogLines } from "./logs.js";
+import { execInService } from "./service-exec.js";
 import type {
   ComposeKind,
   ComposeProject,
   ContainerInfo,
   ContainerRuntime,
   RuntimeEvent,
+  ServiceExec,
   Subscription,
 } from "./types.js";
 
@@ -175,6 +177,10 @@ export class DockerRuntime implements ContainerRuntime {
       lines.push(...toLogLines(service, demuxDockerLogs(buf)));
     }
     return lines;
+  }
+
+  execInService(ref: string, service: string, cmd: readonly string[], opts: { stdin: boolean }): Promise<ServiceExec> {
+    return execInService(this.docker, ref, service, cmd, opts);
   }
 
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {

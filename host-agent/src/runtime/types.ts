@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { DockerLogLine, ServiceHealth } from "@supamanager/shared";
 
 export type ComposeKind = "v2" | "v1";
@@ -57,6 +58,19 @@ export interface ContainerRuntime {
   containerLogs(ref: string, opts: { service?: string | undefined; tail: number }): Promise<DockerLogLine[]>;
   /** Container events of Compose projects; the subscription survives engine hiccups. */
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription;
+  /**
+   * Runs a command (argv) in the running container of one service of project `ref` (backups and
+   * restores). Optional: a runtime without it cannot run backup jobs.
+   */
+  execInService?(ref: string, service: string, cmd: readonly string[], opts: { stdin: boolean }): Promise<ServiceExec>;
+}
+
+/** A command running inside a container. */
+export interface ServiceExec {
+  /** Docker's multiplexed stdout/stderr frames; with stdin, writes go to the command's stdin. */
+  stream: Duplex;
+  /** Resolves once the command has exited (null when Docker never reports an exit). */
+  exitCode(): Promise<number | null>;
 }
 
 /** A command that failed: what ran (argv, never a shell string) and the tail of its stderr. */

@@ -349,4 +349,13 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       cpuShare: 0.06,
     },
   },
+  // ADR 0015: the `postgres` database (dumped as supabase_admin, which owns the Supabase schemas),
+  // the db-config volume (pgsodium root key, custom config) and the storage service's files.
+  backup: {
+    artifacts: [
+      { name: "db.dump", source: { kind: "pg_dump", service: "db", database: "postgres", user: "supabase_admin" } },
+      { name: "db-config.tar", source: { kind: "tar", service: "db", path: "/etc/postgresql-custom" } },
+      { name: "storage.tar", source: { kind: "tar", service: "storage", path: "/var/lib/storage" } },
+    ],
+  },
 };

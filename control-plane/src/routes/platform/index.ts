@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
+import { deleteInstanceTarget, getInstanceTarget, putInstanceTarget, testInstanceTarget } from "./backup-targets.js";
+import { databaseBackupRoutes } from "./database/backups.js";
 import { fleetRoutes } from "./fleet/index.js";
 import { organizationRoutes } from "./organizations/index.js";
 import { pgMetaRoutes } from "./pg-meta/index.js";
@@ -19,6 +21,12 @@ export function platformRoutes() {
   app.route("/projects", projectRoutes());
   app.route("/pg-meta", pgMetaRoutes());
   app.route("/fleet", fleetRoutes());
+  app.route("/database", databaseBackupRoutes());
+  // The instance's backup target (instance admin); organizations' are under /organizations/{slug}.
+  app.get("/backup-target", getInstanceTarget);
+  app.put("/backup-target", putInstanceTarget);
+  app.delete("/backup-target", deleteInstanceTarget);
+  app.post("/backup-target/test", testInstanceTarget);
   app.route("/", stubRoutes());
   return app;
 }

@@ -4,8 +4,9 @@ import { z } from "zod";
 import type { AppEnv } from "../../deps.js";
 import { authed } from "../../lib/context.js";
 import { jsonBody, param, shape } from "../../lib/validate.js";
-import { projectForMember } from "../../services/organizations/access.js";
+import { listBackups } from "../../services/backups/index.js";
 import { runQuery } from "../../services/pg-meta/query.js";
+import { studioStatus } from "../platform/database/backups.js";
 import { RefParam } from "../platform/projects/schemas.js";
 
 const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
@@ -60,18 +61,22 @@ export const V1BackupsResponse = z.object({
 });
 
 /**
- * GET /v1/projects/:ref/database/backups — STUB until backups exist (a later issue): members with
- * backups.read get the document's shape with the project's region and an empty `backups` list;
- * WAL-G and PITR are reported off because nothing takes backups yet.
+ * GET /v1/projects/:ref/database/backups — the project's logical backups (docs/backups.md) for
+ * members with backups.read. WAL-G and PITR are reported off: SupaManager takes logical backups
+ * only. A backup being written reads PENDING (the document has no RUNNING).
  */
 async function listBackupsRoute(c: Context<AppEnv>): Promise<Response> {
-  const { project } = await projectForMember(authed(c), refOf(c), "backups.read");
+  const { project, rows } = await listBackups(authed(c), refOf(c));
   return c.json(
     shape(V1BackupsResponse, {
       region: project.region,
       walg_enabled: false,
       pitr_enabled: false,
-      backups: [],
+      backups: rows.map((b) => ({
+        is_physical_backup: false,
+        status: studioStatus(b.status),
+        inserted_at: b.createdAt.toISOString(),
+      })),
       physical_backup_data: {},
     }),
   );

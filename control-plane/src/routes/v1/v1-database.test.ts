@@ -10,7 +10,7 @@ import { expectMatchesOperation } from "../../test-support/openapi.js";
 import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../test-support/projects-factory.js";
 
 /**
- * /v1 database routes (query, query/read-only, backups stub, types/typescript) against a fake
+ * /v1 database routes (query, query/read-only, backups list, types/typescript) against a fake
  * agent answering rpc frames; each answer checked against the v1 OpenAPI document. The real
  * postgres-meta path is exercised by test/cli/supabase-cli.test.ts (`gen types typescript`).
  */
@@ -130,7 +130,7 @@ describe("POST /v1/projects/:ref/database/query/read-only", () => {
   });
 });
 
-describe("GET /v1/projects/:ref/database/backups (stub: no backups yet)", () => {
+describe("GET /v1/projects/:ref/database/backups (a project without backups)", () => {
   it("answers the document's shape with the project's region and an empty list, for every role", async () => {
     for (const user of [owner, developer, readOnly]) {
       const res = await get("/database/backups", user);

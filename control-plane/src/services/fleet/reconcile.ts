@@ -67,6 +67,8 @@ export function outcomePatch(
   if (p.status === "REMOVED" || r.version !== p.specVersion || r.desiredState !== p.desiredState) {
     return { patch, removed: false };
   }
+  // A backup is being restored in place: its job, not the apply, ends RESTORING (ADR 0015).
+  if (p.restoreJobId && r.desiredState === "running") return { patch, removed: false };
   const status = p.status as ProjectStatus;
   if (r.ok) {
     patch.statusReason = null;
@@ -108,6 +110,8 @@ export function outcomePatch(
 /** What a health report does to a running project's status once its current spec is applied. */
 export function healthPatch(p: ProjectRow, services: Health["services"], required: readonly string[]): Patch {
   if (p.desiredState !== "running" || p.appliedVersion < p.specVersion) return {};
+  // While a backup is restored in place the services restart: only the restore job ends RESTORING.
+  if (p.restoreJobId) return {};
   const healthy = requiredHealthy(services, required);
   const status = p.status as ProjectStatus;
   if (healthy && ["COMING_UP", "RESTORING", "RESTARTING", "ACTIVE_UNHEALTHY"].includes(status)) {

@@ -38,6 +38,17 @@ export interface SessionTransport {
   close(code: number, reason: string): void;
 }
 
+export interface SessionOptions {
+  /**
+   * Resume a connection that was already welcomed by an earlier instance of this session (a
+   * Durable Object evicted while its hibernated socket stayed open): start as ready without a
+   * new hello. What the lost instance remembered (sent applies, reported states, sent jobs) is
+   * gone, so a later kick may send an apply or a running job again; both are idempotent on the
+   * agent (applies by version, jobs by id).
+   */
+  resumeReady?: boolean;
+}
+
 type Capacity = Hello["capacity"];
 
 const capacityColumns = (c: Capacity) => ({
@@ -75,8 +86,13 @@ export class HostSession implements HostConnection {
     private readonly transport: SessionTransport,
     /** Where the welcomed session registers so kicks and RPCs of this process reach it. */
     private readonly registry: SessionRegistry,
+    opts: SessionOptions = {},
   ) {
     this.#log = deps.logger.child({ hostId });
+    if (opts.resumeReady) {
+      this.#state = "ready";
+      this.registry.register(hostId, this);
+    }
   }
 
   get ready(): boolean {
@@ -392,7 +408,7 @@ export class HostSession implements HostConnection {
         this.#log.error("could not build apply", { ref: p.ref, err });
       }
     }
-    for (const job of await jobsToSend(db, new Date(this.deps.clock.now()), this.hostId, this.#sentJobs)) {
+    for (const job of await jobsToSend(db, new Date(this.deps.clock.now()), this.hostId, this.#sentJobs, this.deps)) {
       this.#send(job);
       this.#sentJobs.add(job.jobId);
     }

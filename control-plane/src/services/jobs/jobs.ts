@@ -25,6 +25,12 @@ export interface JobKindHandler {
   onResult(deps: AppDeps, job: JobRow, result: JobResult): Promise<void>;
   /** The job failed without an answer (agent restarted, lease expired, host removed). */
   onLost(deps: AppDeps, job: JobRow, reason: string): Promise<void>;
+  /**
+   * The params as sent to the agent, built at delivery from the stored ones. Lets a kind keep
+   * secrets and short-lived credentials (an encryption key, presigned URLs) out of the stored
+   * row. Throwing fails the job at once (onLost runs).
+   */
+  deliver?(deps: AppDeps, job: JobRow): Promise<Record<string, unknown>>;
 }
 
 const handlers = new Map<string, JobKindHandler>();
@@ -77,6 +83,7 @@ export async function jobsToSend(
   now: Date,
   hostId: string,
   sentHere: ReadonlySet<string>,
+  deps?: AppDeps,
 ): Promise<Job[]> {
   const rows = await db
     .select()
@@ -99,13 +106,25 @@ export async function jobsToSend(
         .returning({ id: jobs.id });
       if (!claimed) continue; // another process took it
     }
+    const deliver = deps ? handlers.get(r.kind)?.deliver : undefined;
+    let params = r.params;
+    if (deps && deliver) {
+      try {
+        params = await deliver(deps, r);
+      } catch (err) {
+        deps.logger.error("could not build a job's params", { jobId: r.id, kind: r.kind, err });
+        // Unsendable now means unsendable later (e.g. its target was deleted): fail it at once.
+        await loseJobs(deps, eq(jobs.id, r.id), "the job could not be prepared for sending", deps.logger);
+        continue;
+      }
+    }
     out.push({
       v: PROTOCOL_VERSION,
       type: "job",
       jobId: r.id,
       kind: r.kind,
       ...(r.projectRef ? { ref: r.projectRef } : {}),
-      params: r.params,
+      params,
     });
   }
   return out;

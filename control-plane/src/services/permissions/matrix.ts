@@ -34,8 +34,13 @@ export const ACTIONS = [
   /** Service-role key, JWT secret, connection secrets. */
   "projects.read_secrets",
   "backups.read",
-  /** Take, download and restore backups. */
+  /** Take a backup, download one. */
   "backups.manage",
+  /**
+   * Restore a backup (in place, or into a new project), set the backup schedule and retention,
+   * manage the organization's backup storage target.
+   */
+  "backups.admin",
   /** Read data through the SQL editor / table editor (read-only runs SELECT only). */
   "sql.read",
   /** Write data and schema through the SQL editor / table editor. */

@@ -101,6 +101,7 @@ const CHECKS: Check[] = [
   { ui: "edit tables", action: "tenant:Sql:Admin:Write", resource: "tables", ours: ["sql.write"] },
   { ui: "read tables", action: "tenant:Sql:Admin:Read", resource: "tables", ours: ["sql.read"] },
   { ui: "download backup", action: "write:Create", resource: "back_ups", ours: ["backups.manage"] },
+  { ui: "restore backup", action: "infra:Execute", resource: "queue_job.restore.prepare", ours: ["backups.admin"] },
   ...ORG_ROLES.flatMap((r): Check[] => {
     const owners: Action[] = r === "owner" ? ["members.manage_owners"] : [];
     const data = { resource: { role_id: ROLE_IDS[r] } };

@@ -42,6 +42,8 @@ function notActive(ref: string, status: string): ApiError {
     RESTARTING: "it is restarting",
     GOING_DOWN: "it is being deleted",
     INIT_FAILED: "it failed to start",
+    // A failed restore leaves the old data serving on the database port (ADR 0015); say how back.
+    RESTORE_FAILED: "a restore failed and the database kept its data: restore a backup again, or press Restore",
   };
   return conflict(
     `Project ${ref} is ${status}: its database can be reached only while the project is active (${why[status] ?? "try again once it is ACTIVE_HEALTHY"})`,

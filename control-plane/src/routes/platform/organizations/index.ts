@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
+import { createOrgTarget, deleteOrgTarget, listOrgTargets, testOrgTarget, updateOrgTarget } from "../backup-targets.js";
 import { getAudit } from "./audit.js";
 import { entitlements, subscription, usage } from "./billing.js";
 import { createOrg } from "./create-organization.js";
@@ -46,6 +47,12 @@ export function organizationRoutes() {
   app.delete("/:slug/members/:gotrue_id/roles/:role_id", deleteMemberRole);
 
   app.get("/:slug/audit", getAudit);
+
+  app.get("/:slug/backup-targets", listOrgTargets);
+  app.post("/:slug/backup-targets", createOrgTarget);
+  app.patch("/:slug/backup-targets/:id", updateOrgTarget);
+  app.delete("/:slug/backup-targets/:id", deleteOrgTarget);
+  app.post("/:slug/backup-targets/:id/test", testOrgTarget);
 
   app.get("/:slug/billing/subscription", subscription);
   app.get("/:slug/entitlements", entitlements);

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { jsonBody, param, shape } from "../../../lib/validate.js";
+import { latestDownloadableBackupId } from "../../../services/backups/index.js";
 import { pauseStatus, requestLifecycle } from "../../../services/projects/lifecycle.js";
 import { POSTGRES_MAJOR } from "../../../services/projects/model.js";
 import { lifecycleResponse, RefParam } from "./schemas.js";
@@ -51,13 +52,14 @@ const PauseStatusResponse = z.object({
 
 /** GET /platform/projects/:ref/pause/status (PauseStatusResponse). */
 export async function pauseStatusRoute(c: Context<AppEnv>): Promise<Response> {
-  const s = await pauseStatus(authed(c), refOf(c));
+  const ctx = authed(c);
+  const ref = refOf(c);
+  const s = await pauseStatus(ctx, ref);
   return c.json(
     shape(PauseStatusResponse, {
       can_restore: s.canRestore,
       last_paused_on: s.lastPausedOn?.toISOString() ?? null,
-      // Backups arrive with a later issue.
-      latest_downloadable_backup_id: null,
+      latest_downloadable_backup_id: await latestDownloadableBackupId(ctx.db, ref),
       max_days_till_restore_disabled: s.maxDaysTillRestoreDisabled,
       remaining_days_till_restore_disabled: s.remainingDaysTillRestoreDisabled,
     }),

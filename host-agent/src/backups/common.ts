@@ -1,0 +1,105 @@
+import type { ArtifactSource, Encryption, Job } from "@supamanager/shared";
+import type { z } from "zod";
+import type { Logger } from "../log.js";
+import { scrubTail } from "../runtime/exec.js";
+import type { ServiceExec } from "../runtime/types.js";
+import type { Fetch, RetryPolicy } from "./parts.js";
+
+export type ExecInService = (
+  ref: string,
+  service: string,
+  cmd: readonly string[],
+  opts: { stdin: boolean },
+) => Promise<ServiceExec>;
+
+/** What the backup and restore handlers need from the agent. */
+export interface BackupDeps {
+  /** Runs a command in a project's service container; absent when the runtime cannot. */
+  exec: ExecInService | undefined;
+  /** The control plane's base URL (http/https) and this host's credential, for upload URLs. */
+  controlPlaneUrl: string;
+  credential: string;
+  /** The agent's data directory: restores download into `<dataDir>/restore-tmp/`. */
+  dataDir: string;
+  logger: Logger;
+  fetch?: Fetch;
+  retry?: RetryPolicy;
+  /** Upload URLs asked for per request. */
+  urlBatch?: number;
+}
+
+/** The job's project and its params, or a clear error for a bad job. */
+export function parseJob<T extends z.ZodType>(job: Job, schema: T, what: string): { ref: string; params: z.infer<T> } {
+  if (!job.ref) throw new Error(`a ${what} job needs the project ref`);
+  const parsed = schema.safeParse(job.params);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new Error(`invalid ${what} job params: ${path}${issue?.message ?? "bad params"}`);
+  }
+  return { ref: job.ref, params: parsed.data };
+}
+
+export function requireExec(deps: BackupDeps): ExecInService {
+  if (!deps.exec) throw new Error("this agent's container runtime cannot run commands in containers");
+  return deps.exec;
+}
+
+export function keyOf(encryption: Encryption | undefined): Buffer | null {
+  if (!encryption) return null;
+  const key = Buffer.from(encryption.keyBase64, "base64");
+  if (key.length !== 32) throw new Error("the encryption key is not 32 bytes");
+  return key;
+}
+
+/** Commands are argv arrays run by Docker directly: no shell, so no quoting of names. */
+export function dumpCommand(source: ArtifactSource): string[] {
+  return source.kind === "pg_dump"
+    ? ["pg_dump", "--format=custom", "--no-password", "-U", source.user, "-d", source.database]
+    : ["tar", "-C", source.path, "-cf", "-", "."];
+}
+
+export function restoreCommand(source: ArtifactSource): string[] {
+  return source.kind === "pg_dump"
+    ? [
+        "pg_restore",
+        "--single-transaction",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-password",
+        "-U",
+        source.user,
+        "-d",
+        source.database,
+      ]
+    : ["tar", "-C", source.path, "-xf", "-"];
+}
+
+export function describeSource(source: ArtifactSource): string {
+  return source.kind === "pg_dump"
+    ? `pg_dump of database "${source.database}" (service ${source.service})`
+    : `tar of ${source.path} (service ${source.service})`;
+}
+
+/** stderr is scrubbed of the secrets we know of and cut to its tail before it reaches a result. */
+export function stderrDetail(stderr: string, secrets: readonly string[]): string {
+  const tail = scrubTail(stderr, secrets, 1500);
+  return tail ? `: ${tail}` : "";
+}
+
+/** One job at a time per project: a restore never overlaps a backup of the same database. */
+export class PerProjectLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(ref: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(ref) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(ref, tail);
+    void tail.then(() => {
+      if (this.tails.get(ref) === tail) this.tails.delete(ref);
+    });
+    return next;
+  }
+}
