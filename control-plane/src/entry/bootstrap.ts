@@ -17,6 +17,7 @@ import type { Metrics } from "../metrics.js";
 import { buildReleaseCatalog, ReleaseConfigError } from "../releases/catalog.js";
 import { ensureAdmin } from "../services/accounts/signup.js";
 import { LocalHub } from "../services/fleet/hub.js";
+import { ReplicatedHub } from "../services/fleet/replicated-hub.js";
 import { nodeAgentUpgrade } from "./agent-socket.js";
 import { createNodeMetrics } from "./node-metrics.js";
 import { resolveSecrets } from "./secrets-file.js";
@@ -59,7 +60,14 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
 
   const releases = loadReleases(env);
   const clock = opts.clock ?? systemClock;
-  const hub = new LocalHub();
+  const localHub = new LocalHub();
+  // On PostgreSQL several replicas may share the database (ADR 0014): kicks, disconnects and RPCs
+  // for hosts held by another replica go through LISTEN/NOTIFY. Harmless with one replica; PGlite
+  // is single-process, so there the process's own connections are the whole fleet.
+  const replicatedHub = config.databaseUrl
+    ? new ReplicatedHub(localHub, { database, clock, config, logger }, { url: config.databaseUrl })
+    : undefined;
+  const hub = replicatedHub ?? localHub;
   const deps: AppDeps = {
     config,
     database,
@@ -86,7 +94,8 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
   };
   const admin = await ensureAdmin(deps);
   if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });
-  return { deps, app: createApp(deps) };
+  await replicatedHub?.start();
+  return { deps, app: createApp(deps), hubs: { local: localHub, replicated: replicatedHub } };
 }
 
 function readJson(variable: string, path: string): unknown {

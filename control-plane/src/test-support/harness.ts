@@ -13,6 +13,7 @@ import { loadReleases, nativeScrypt } from "../entry/bootstrap.js";
 import { createLogger } from "../logger.js";
 import { noopMetrics } from "../metrics.js";
 import { LocalHub } from "../services/fleet/hub.js";
+import { ReplicatedHub, type ReplicatedHubOptions } from "../services/fleet/replicated-hub.js";
 
 /** A clock tests can move. */
 export class ManualClock {
@@ -31,6 +32,10 @@ export interface TestApp {
   deps: AppDeps;
   /** The process-local hub behind deps.hub (sessions register here). */
   hub: LocalHub;
+  /** deps.hub when the app is one of several replicas on one database (createReplicaTestApps). */
+  replicated?: ReplicatedHub;
+  /** The database's URL (replicas only; for tests that open their own connection to it). */
+  databaseUrl?: string;
   clock: ManualClock;
   /** Every log line written during the test, for assertions (e.g. no secret is ever logged). */
   logs: string[];
@@ -51,10 +56,41 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   });
 }
 
+/**
+ * `count` control planes sharing ONE fresh database, each with its own pool and a ReplicatedHub
+ * (as bootstrap builds it on PostgreSQL): replicas of one deployment, for ADR 0014's tests.
+ * The database is dropped when the last of them is closed.
+ */
+export async function createReplicaTestApps(
+  count: number,
+  env: Record<string, string> = {},
+  hubOptions: Omit<ReplicatedHubOptions, "url"> = {},
+): Promise<TestApp[]> {
+  const fresh = await freshDatabase(inject("templateDatabase"));
+  let open = count;
+  const apps: TestApp[] = [];
+  for (let i = 0; i < count; i++) {
+    const database = openPostgres(fresh.url, 5);
+    apps.push(
+      await buildTestApp(
+        database,
+        env,
+        async () => {
+          await database.close();
+          if (--open === 0) await fresh.drop();
+        },
+        { replicated: { ...hubOptions, url: fresh.url } },
+      ),
+    );
+  }
+  return apps;
+}
+
 export async function buildTestApp(
   database: DatabaseHandle,
   env: Record<string, string>,
   onClose: () => Promise<void>,
+  opts: { replicated?: ReplicatedHubOptions } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock();
   const logs: string[] = [];
@@ -65,18 +101,22 @@ export async function buildTestApp(
   });
   const config: Config = buildConfig(parsed, { jwtSecret: TEST_JWT_SECRET, encryptionKey: TEST_ENCRYPTION_KEY });
   const hub = new LocalHub();
+  const logger = createLogger("debug", (line) => logs.push(line));
+  const replicated = opts.replicated
+    ? new ReplicatedHub(hub, { database, clock, config, logger }, opts.replicated)
+    : undefined;
   const deps: AppDeps = {
     config,
     database,
-    logger: createLogger("debug", (line) => logs.push(line)),
+    logger,
     metrics: noopMetrics,
     secretBox: await SecretBox.create(config.encryptionKey),
     passwords: new PasswordHasher(nativeScrypt, { ln: 10, r: 8, p: 1 }),
     accessTokens: new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds, () => clock.now()),
     clock,
-    hub,
+    hub: replicated ?? hub,
     releases: loadReleases(parsed),
-    agentUpgrade: nodeAgentUpgrade(hub),
+    agentUpgrade: nodeAgentUpgrade(replicated ?? hub),
     remoteAddress: (c) => c.req.header("x-test-remote-address") ?? "127.0.0.1",
   };
   const app = createApp(deps);
@@ -90,5 +130,19 @@ export async function buildTestApp(
       app.request(path, { ...rest, headers: h, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) }),
     );
   };
-  return { app, deps, hub, clock, logs, request, close: onClose };
+  await replicated?.start();
+  const close = async () => {
+    await replicated?.stop();
+    await onClose();
+  };
+  return {
+    app,
+    deps,
+    hub,
+    ...(replicated && opts.replicated ? { replicated, databaseUrl: opts.replicated.url } : {}),
+    clock,
+    logs,
+    request,
+    close,
+  };
 }

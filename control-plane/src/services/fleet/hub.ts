@@ -5,8 +5,8 @@ import { ApiError } from "../../errors.js";
  * The hub maps connected host ids to their live sessions in THIS process, so an API request that
  * changes desired state can `kick` the host and the apply goes out at once. It holds nothing
  * durable: when the host is not connected here the work simply waits in Postgres and is sent
- * on the next (re)connect. (Several Node replicas would forward kicks through LISTEN/NOTIFY; a
- * Workers deployment has one Durable Object per host. Both implement this interface.)
+ * on the next (re)connect. (Several Node replicas forward kicks through LISTEN/NOTIFY, see
+ * replicated-hub.ts; a Workers deployment has one Durable Object per host. Both implement this interface.)
  */
 export interface HostConnection {
   /** Send whatever the database says this host should apply and has not been sent yet. */

@@ -26,6 +26,49 @@ export async function parkedRequest(db: Executor, id: string, hostId: string): P
 }
 
 /**
+ * Take a parked request for `hostId` (the replica holding its socket, ADR 0014). Only one taker
+ * wins; the request is returned to it, null to everyone else (claimed, answered, withdrawn, or
+ * a request of another host).
+ */
+export async function claimRpc(db: Executor, id: string, hostId: string, now: Date): Promise<RpcRequest | null> {
+  const [row] = await db
+    .update(agentRpcs)
+    .set({ claimedAt: now })
+    .where(
+      and(
+        eq(agentRpcs.id, id),
+        eq(agentRpcs.hostId, hostId),
+        isNull(agentRpcs.claimedAt),
+        isNull(agentRpcs.answeredAt),
+      ),
+    )
+    .returning({ request: agentRpcs.request });
+  return (row?.request as RpcRequest | null | undefined) ?? null;
+}
+
+/** Whether the row was claimed (or already answered); false when it is gone. */
+export async function rpcClaimed(db: Executor, id: string): Promise<boolean> {
+  const [row] = await db
+    .select({ claimedAt: agentRpcs.claimedAt, answeredAt: agentRpcs.answeredAt })
+    .from(agentRpcs)
+    .where(eq(agentRpcs.id, id))
+    .limit(1);
+  return row !== undefined && (row.claimedAt !== null || row.answeredAt !== null);
+}
+
+/**
+ * Delete the row if nobody claimed it yet; whether it was deleted. Atomic against claimRpc: after
+ * `true` no holder can take the request, after `false` one already has.
+ */
+export async function withdrawUnclaimedRpc(db: Executor, id: string): Promise<boolean> {
+  const rows = await db
+    .delete(agentRpcs)
+    .where(and(eq(agentRpcs.id, id), isNull(agentRpcs.claimedAt), isNull(agentRpcs.answeredAt)))
+    .returning({ id: agentRpcs.id });
+  return rows.length > 0;
+}
+
+/**
  * Store an agent's answer. Only an unanswered row of the SAME host takes it, so one host cannot
  * answer another host's request. Returns whether a waiter's row took it.
  */

@@ -1,0 +1,17 @@
+import type { AppDeps } from "../deps.js";
+import { type MaintenanceReport, runBackupMaintenance } from "./backups/index.js";
+import { sweepRpcs } from "./fleet/rpc-mailbox.js";
+
+/** RPC mailbox rows older than this belong to waiters that died without cleaning up. */
+const ABANDONED_RPC_MS = 15 * 60_000;
+
+/**
+ * The control plane's periodic work, the same on every runtime: the Node entry runs it on a timer
+ * (SUPAMANAGER_BACKUP_TICK_SECONDS), Workers from a cron trigger, Lambda from a schedule. Safe
+ * to run on several replicas at once (see runBackupMaintenance).
+ */
+export async function runMaintenance(deps: AppDeps): Promise<MaintenanceReport> {
+  const report = await runBackupMaintenance(deps);
+  await sweepRpcs(deps.database.db, new Date(deps.clock.now() - ABANDONED_RPC_MS));
+  return report;
+}
