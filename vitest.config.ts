@@ -22,6 +22,13 @@ export default defineConfig({
         "**/*.test.ts",
         "**/test-support/**",
         "control-plane/src/entry/node.ts",
+        // Run inside workerd (test/edge/workers*.test.ts), out of reach of this process's v8 coverage.
+        "control-plane/src/entry/worker.ts",
+        "control-plane/src/entry/worker-deps.ts",
+        "control-plane/src/entry/worker-hub.ts",
+        "control-plane/src/entry/host-object.ts",
+        "control-plane/src/entry/workers-types.ts",
+        "control-plane/src/db/neon.ts",
         "host-agent/src/cli.ts",
         "cli/src/cli.ts",
       ],
