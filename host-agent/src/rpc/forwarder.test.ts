@@ -189,6 +189,32 @@ describe("RpcForwarder", () => {
     expect(r.body).toBeUndefined();
   });
 
+  it("honours the control plane's maxResultBytes (API Gateway's 128 KiB messages) for the whole frame", async () => {
+    const body = JSON.stringify([{ big: "x".repeat(20_000) }]);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(body);
+    };
+    const { f } = forwarder();
+    // Under the limit: answered in full.
+    const fits = await f.handle(rpc({ maxResultBytes: 64 * 1024 }));
+    expect(fits.status).toBe(200);
+    expect(Buffer.byteLength(JSON.stringify(fits))).toBeLessThanOrEqual(64 * 1024);
+    // The body alone is over what the control plane can take: refused before the frame is built.
+    const tooBig = await f.handle(rpc({ maxResultBytes: 16 * 1024 }));
+    expect(tooBig).toMatchObject({ code: "too_large" });
+    expect(tooBig.error).toMatch(/the limit is 15360\); add a LIMIT/);
+    // Escaping grows the frame past the limit although the body fits: the frame check catches it.
+    const quotes = '"'.repeat(12_000);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(quotes);
+    };
+    const escaped = await f.handle(rpc({ maxResultBytes: 16 * 1024 }));
+    expect(escaped.code).toBe("too_large");
+    expect(escaped.error).toMatch(/bytes as a frame, the limit is 16384\)/);
+  });
+
   it("an unreachable service is answered as such", async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));

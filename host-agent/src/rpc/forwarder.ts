@@ -148,7 +148,8 @@ export class RpcForwarder {
       return fail(rpc, { code: "unreachable", error: `service "${rpc.service}" is unreachable: ${describe(err)}` });
     }
     const contentType = res.headers.get("content-type") ?? undefined;
-    const read = await this.readBody(res, signal);
+    const limits = this.limits(rpc);
+    const read = await this.readBody(res, signal, limits.body);
     if (read.kind === "timeout") return fail(rpc, timedOut);
     if (read.kind === "error") {
       return fail(rpc, { code: "unreachable", error: `reading the answer of "${rpc.service}" failed: ${read.error}` });
@@ -156,7 +157,7 @@ export class RpcForwarder {
     if (read.kind === "too_large") {
       return fail(rpc, {
         code: "too_large",
-        error: `result too large (${read.bytes} bytes, the limit is ${this.maxResultBytes}); add a LIMIT`,
+        error: `result too large (${read.bytes} bytes, the limit is ${limits.body}); add a LIMIT`,
       });
     }
     const result: RpcResult = { v: PROTOCOL_VERSION, type: "rpc_result", id: rpc.id, status: res.status };
@@ -174,8 +175,11 @@ export class RpcForwarder {
     }
     // The body was within the limit, but re-encoding can grow it (escapes): check the frame itself.
     const frameBytes = Buffer.byteLength(JSON.stringify(result), "utf8");
-    if (frameBytes > MAX_FRAME_BYTES - 1024) {
-      return fail(rpc, { code: "too_large", error: `result too large (${frameBytes} bytes as a frame); add a LIMIT` });
+    if (frameBytes > limits.frame) {
+      return fail(rpc, {
+        code: "too_large",
+        error: `result too large (${frameBytes} bytes as a frame, the limit is ${limits.frame}); add a LIMIT`,
+      });
     }
     return result;
   }
@@ -221,10 +225,11 @@ export class RpcForwarder {
       body,
     };
     const frameBytes = Buffer.byteLength(JSON.stringify(result), "utf8");
-    if (frameBytes > MAX_FRAME_BYTES - 1024) {
+    const { frame: frameLimit } = this.limits(rpc);
+    if (frameBytes > frameLimit) {
       return fail(rpc, {
         code: "too_large",
-        error: `logs too large (${frameBytes} bytes as a frame); ask fewer lines`,
+        error: `logs too large (${frameBytes} bytes as a frame, the limit is ${frameLimit}); ask fewer lines`,
       });
     }
     return result;
@@ -249,10 +254,23 @@ export class RpcForwarder {
     return url;
   }
 
+  /**
+   * How big an answer to `rpc` may be: the upstream body, and the whole rpc_result frame. The
+   * control plane may ask for less than the protocol allows (`maxResultBytes`, API Gateway's
+   * 128 KiB messages); a frame over what it can receive would cost the connection.
+   */
+  private limits(rpc: Rpc): { body: number; frame: number } {
+    const frame = Math.min(MAX_FRAME_BYTES - 1024, rpc.maxResultBytes ?? Number.POSITIVE_INFINITY);
+    // The frame's own fields and JSON escaping need room beyond the body.
+    const body = Math.min(this.maxResultBytes, rpc.maxResultBytes !== undefined ? frame - 1024 : this.maxResultBytes);
+    return { body, frame };
+  }
+
   /** Read the body up to the limit; past it, keep counting (bounded by the timeout) to say how big it was. */
   private async readBody(
     res: Response,
     signal: AbortSignal,
+    limit: number,
   ): Promise<
     | { kind: "ok"; text: string }
     | { kind: "too_large"; bytes: number }
@@ -260,7 +278,7 @@ export class RpcForwarder {
     | { kind: "error"; error: string }
   > {
     const declared = Number(res.headers.get("content-length") ?? Number.NaN);
-    if (Number.isFinite(declared) && declared > this.maxResultBytes) {
+    if (Number.isFinite(declared) && declared > limit) {
       await res.body?.cancel().catch(() => undefined);
       return { kind: "too_large", bytes: declared };
     }
@@ -273,14 +291,14 @@ export class RpcForwarder {
         const { done, value } = await reader.read();
         if (done) break;
         bytes += value.byteLength;
-        if (bytes <= this.maxResultBytes) chunks.push(value);
+        if (bytes <= limit) chunks.push(value);
         else chunks.length = 0;
       }
     } catch (err) {
       if (signal.aborted) return { kind: "timeout" };
       return { kind: "error", error: describe(err) };
     }
-    if (bytes > this.maxResultBytes) return { kind: "too_large", bytes };
+    if (bytes > limit) return { kind: "too_large", bytes };
     return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
   }
 }

@@ -12,6 +12,30 @@ import WebSocket from "ws";
 import type { Logger } from "../log.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 
+/**
+ * Largest WebSocket frame the agent sends. A longer message goes out fragmented (RFC 6455 §5.4)
+ * into frames of at most this many bytes: API Gateway WebSocket APIs (the control plane on AWS
+ * Lambda, ADR 0017) close a connection on any client frame over 32 KiB, and every other peer
+ * (`ws` on Node) reassembles fragments into the same message.
+ */
+export const MAX_OUTGOING_FRAGMENT_BYTES = 32 * 1024;
+
+/** `text` as UTF-8 pieces of at most `max` bytes, never splitting a character. */
+export function utf8Fragments(text: string, max: number): Buffer[] {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= max) return [bytes];
+  const out: Buffer[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    let end = Math.min(start + max, bytes.length);
+    // A continuation byte (10xxxxxx) belongs to the character before it: cut before that character.
+    while (end < bytes.length && ((bytes[end] as number) & 0xc0) === 0x80) end -= 1;
+    out.push(bytes.subarray(start, end));
+    start = end;
+  }
+  return out;
+}
+
 /** `https://cp.example.com/base` → `wss://cp.example.com/base/agent/v1/connect`. */
 export function connectUrl(controlPlane: string): string {
   const u = new URL(controlPlane);
@@ -96,7 +120,13 @@ export class Session {
       this.log.error("refusing to send an invalid frame", { type: frame.type, err });
       return false;
     }
-    ws.send(text);
+    const pieces = utf8Fragments(text, MAX_OUTGOING_FRAGMENT_BYTES);
+    if (pieces.length === 1) {
+      ws.send(text);
+      return true;
+    }
+    // Sent back to back, so no other message can come between the fragments (pings may; RFC 6455 allows it).
+    for (const [i, piece] of pieces.entries()) ws.send(piece, { binary: false, fin: i === pieces.length - 1 });
     return true;
   }
 

@@ -226,6 +226,13 @@ export const Rpc = z.object({
   headers: z.record(z.string(), z.string()).default({}),
   body: z.unknown().optional(),
   timeoutMs: z.number().int().positive().max(300_000),
+  /**
+   * The largest `rpc_result` frame (bytes of UTF-8 JSON) the control plane can receive, when it is
+   * less than MAX_FRAME_BYTES: behind API Gateway (ADR 0017) a message may not exceed 128 KiB. The
+   * agent answers a bigger result with `code: "too_large"` instead of sending it. Absent: the
+   * protocol's own limit.
+   */
+  maxResultBytes: z.number().int().min(4096).max(MAX_FRAME_BYTES).optional(),
 });
 export type Rpc = z.infer<typeof Rpc>;
 
