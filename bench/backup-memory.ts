@@ -31,13 +31,10 @@ import {
   newProjectRef,
   RESTORE_JOB_KIND,
 } from "@supamanager/shared";
-import Docker from "dockerode";
-import { registerBackupJobs } from "../host-agent/src/backups/index.js";
 import { Jobs } from "../host-agent/src/jobs/jobs.js";
 import { createLogger } from "../host-agent/src/log.js";
-import { PROJECT_LABEL, SERVICE_LABEL } from "../host-agent/src/runtime/docker.js";
 import { run } from "../host-agent/src/runtime/exec.js";
-import { execInService } from "../host-agent/src/runtime/service-exec.js";
+import { psqlIn, registerDockerBackupJobs, startPostgresService } from "../host-agent/src/test-support/backup-rig.js";
 import { FakeUploadUrlServer, presignGet, startS3rver } from "../host-agent/src/test-support/s3.js";
 import { REPO_ROOT } from "../test/support/process.js";
 import { machineLine } from "./support.js";
@@ -87,32 +84,10 @@ async function main() {
   const name = `sm-bench-backup-${ref}`;
   const s3 = await startS3rver();
   const dataDir = await mkdtemp(join(tmpdir(), "bench-backup-"));
-  const psql = async (sql: string) =>
-    (
-      await run("docker", ["exec", name, "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "app", "-tAc", sql], {
-        timeoutMs: 30 * 60_000,
-      })
-    ).trim();
+  const psql = (sql: string) => psqlIn(name, sql, { timeoutMs: 30 * 60_000 });
   const cps: FakeUploadUrlServer[] = [];
   try {
-    await run("docker", [
-      "run",
-      "-d",
-      "--name",
-      name,
-      "--label",
-      `${PROJECT_LABEL}=${ref}`,
-      "--label",
-      `${SERVICE_LABEL}=db`,
-      "-e",
-      "POSTGRES_PASSWORD=bench",
-      "-e",
-      "POSTGRES_DB=app",
-      image,
-    ]);
-    while ((await run("docker", ["inspect", "-f", "{{.State.Health.Status}}", name])).trim() !== "healthy") {
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    await startPostgresService({ name, ref, image, password: "bench" });
     // 1 KB of random bytes per row: pg_dump writes bytea as hex and compresses it back to about
     // the raw size, so the dump is about `mb` MB whatever the compression.
     const rows = targetMb * 1000;
@@ -130,18 +105,7 @@ async function main() {
 
     let current: FakeUploadUrlServer | null = null;
     const jobs = new Jobs(createLogger({ level: "warn" }));
-    const docker = new Docker();
-    registerBackupJobs(jobs, {
-      exec: (r, service, cmd, opts) => execInService(docker, r, service, cmd, opts),
-      get controlPlaneUrl() {
-        return current?.url ?? "";
-      },
-      get credential() {
-        return current?.credential ?? "";
-      },
-      dataDir,
-      logger: createLogger({ level: "warn" }),
-    });
+    registerDockerBackupJobs(jobs, () => current, { dataDir, logger: createLogger({ level: "warn" }) });
 
     const results: Record<string, unknown>[] = [];
     let n = 0;

@@ -1,6 +1,15 @@
 import { pipeline } from "node:stream/promises";
 import { BackupJobParams, BackupJobResult, type Job } from "@supamanager/shared";
-import { type BackupDeps, describeSource, dumpCommand, keyOf, parseJob, requireExec, stderrDetail } from "./common.js";
+import {
+  type BackupDeps,
+  describeSource,
+  dumpCommand,
+  keyOf,
+  parseJob,
+  requireExec,
+  stderrDetail,
+  sweepOrphans,
+} from "./common.js";
 import { EncryptStream } from "./crypto.js";
 import { ExecOutput } from "./exec-output.js";
 import { ControlPlaneUrls, PartUploader } from "./parts.js";
@@ -21,6 +30,7 @@ export async function runBackup(job: Job, deps: BackupDeps): Promise<BackupJobRe
   for (const artifact of params.artifacts) {
     const what = describeSource(artifact.source);
     const started = Date.now();
+    await sweepOrphans(exec, ref, artifact.source, log);
     const session = await exec(ref, artifact.source.service, dumpCommand(artifact.source), { stdin: false });
     // The exit code is checked before the stream ends, so the last part of a failed dump is never uploaded.
     const output = new ExecOutput(async (out) => {

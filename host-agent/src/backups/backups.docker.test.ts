@@ -15,13 +15,11 @@ import {
   RESTORE_JOB_KIND,
   type RestoreJobParams,
 } from "@supamanager/shared";
-import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Jobs } from "../jobs/jobs.js";
 import { memoryLogger } from "../log.js";
-import { PROJECT_LABEL, SERVICE_LABEL } from "../runtime/docker.js";
 import { run } from "../runtime/exec.js";
-import { execInService } from "../runtime/service-exec.js";
+import { psqlIn, registerDockerBackupJobs, startPostgresService } from "../test-support/backup-rig.js";
 import {
   FakeUploadUrlServer,
   getObjectBytes,
@@ -31,7 +29,6 @@ import {
   sha256,
   startS3rver,
 } from "../test-support/s3.js";
-import { registerBackupJobs } from "./index.js";
 import { restoreTmpDir } from "./restore.js";
 
 /**
@@ -63,10 +60,7 @@ describe.skipIf(!runnable && !inCi)("backup and restore jobs on a real PostgreSQ
   const cps: FakeUploadUrlServer[] = [];
   let currentCp: FakeUploadUrlServer | null = null;
 
-  const psql = async (sql: string, db = "app") =>
-    (
-      await run("docker", ["exec", name, "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", db, "-tAc", sql])
-    ).trim();
+  const psql = (sql: string, db = "app") => psqlIn(name, sql, { db });
   const sh = async (script: string) => (await run("docker", ["exec", name, "sh", "-c", script])).trim();
 
   beforeAll(async () => {
@@ -76,26 +70,7 @@ describe.skipIf(!runnable && !inCi)("backup and restore jobs on a real PostgreSQ
     if (!image) throw new Error("images/manifest.local.json has no postgres image");
     s3 = await startS3rver();
     dataDir = await mkdtemp(join(tmpdir(), "agent-backups-"));
-    await run("docker", [
-      "run",
-      "-d",
-      "--name",
-      name,
-      "--label",
-      `${PROJECT_LABEL}=${ref}`,
-      "--label",
-      `${SERVICE_LABEL}=db`,
-      "-e",
-      `POSTGRES_PASSWORD=${PASSWORD}`,
-      "-e",
-      "POSTGRES_DB=app",
-      image,
-    ]);
-    const deadline = Date.now() + 60_000;
-    while ((await run("docker", ["inspect", "-f", "{{.State.Health.Status}}", name])).trim() !== "healthy") {
-      if (Date.now() > deadline) throw new Error("postgres did not become healthy");
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    await startPostgresService({ name, ref, image, password: PASSWORD });
     await psql("create extension pgcrypto");
     // Random bytes as base64: pg_dump's compression leaves ~6 MB, so the dump spans two parts.
     await psql(
@@ -103,17 +78,8 @@ describe.skipIf(!runnable && !inCi)("backup and restore jobs on a real PostgreSQ
         "insert into items select g, encode(gen_random_bytes(750) || gen_random_bytes(750), 'base64') from generate_series(1, 5000) g",
     );
     await sh("mkdir -p /srv/files/sub && printf 'hello' > /srv/files/a.txt && printf 'deep' > /srv/files/sub/b.txt");
-    const docker = new Docker();
     jobs = new Jobs(memoryLogger());
-    registerBackupJobs(jobs, {
-      exec: (r, service, cmd, opts) => execInService(docker, r, service, cmd, opts),
-      // Resolved per job: each job gets its own control plane (multipart uploads).
-      get controlPlaneUrl() {
-        return currentCp?.url ?? "http://127.0.0.1:1";
-      },
-      get credential() {
-        return currentCp?.credential ?? "none";
-      },
+    registerDockerBackupJobs(jobs, () => currentCp, {
       dataDir,
       logger: memoryLogger(),
       retry: { attempts: 2, baseDelayMs: 10 },
@@ -297,6 +263,31 @@ describe.skipIf(!runnable && !inCi)("backup and restore jobs on a real PostgreSQ
     const deadline = Date.now() + 10_000;
     while ((await running()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(await running()).toBe(0);
+  });
+
+  it("ends the connections a killed agent's pg_dump left behind before it dumps or restores", async () => {
+    // Stands in for an orphaned pg_dump: a session of ours that holds a lock on `items` and
+    // never finishes (what a pg_dump blocked on a pipe nobody reads looks like to PostgreSQL).
+    await run("docker", [
+      "exec",
+      "-d",
+      name,
+      "psql",
+      "-U",
+      "postgres",
+      "-d",
+      "dbname=app application_name=supamanager-backup",
+      "-c",
+      "begin; lock table items in access share mode; select pg_sleep(600);",
+    ]);
+    const orphans = () =>
+      psql("select count(*) from pg_stat_activity where application_name = 'supamanager-backup'", "postgres");
+    const deadline = Date.now() + 10_000;
+    while ((await orphans()) !== "1" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await orphans()).toBe("1");
+
+    await storedBackup({ artifacts: [{ name: "db.dump", source: db }] });
+    expect(await orphans()).toBe("0");
   });
 
   it("fails clearly for a service without a running container", async () => {

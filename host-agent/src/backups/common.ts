@@ -1,8 +1,10 @@
+import { pipeline } from "node:stream/promises";
 import type { ArtifactSource, Encryption, Job } from "@supamanager/shared";
 import type { z } from "zod";
 import type { Logger } from "../log.js";
 import { scrubTail } from "../runtime/exec.js";
 import type { ServiceExec } from "../runtime/types.js";
+import { ExecOutput } from "./exec-output.js";
 import type { Fetch, RetryPolicy } from "./parts.js";
 
 export type ExecInService = (
@@ -52,11 +54,77 @@ export function keyOf(encryption: Encryption | undefined): Buffer | null {
   return key;
 }
 
+/**
+ * The application_name of every connection the agent's backups and restores open, so the
+ * connections of a killed agent can be found again (see orphanSweepCommand).
+ */
+export const BACKUP_APPLICATION_NAME = "supamanager-backup";
+
+/** A libpq connection string naming the database and our application name (values quoted). */
+export function conninfo(database: string, applicationName = BACKUP_APPLICATION_NAME): string {
+  const quote = (v: string) => `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  return `dbname=${quote(database)} application_name=${quote(applicationName)}`;
+}
+
 /** Commands are argv arrays run by Docker directly: no shell, so no quoting of names. */
 export function dumpCommand(source: ArtifactSource): string[] {
   return source.kind === "pg_dump"
-    ? ["pg_dump", "--format=custom", "--no-password", "-U", source.user, "-d", source.database]
+    ? ["pg_dump", "--format=custom", "--no-password", "-U", source.user, "-d", conninfo(source.database)]
     : ["tar", "-C", source.path, "-cf", "-", "."];
+}
+
+/**
+ * Ends the backup/restore connections a previous agent process left behind. A SIGKILLed agent
+ * drops its Docker exec connection, but Docker does not always end the command: a pg_dump can
+ * stay blocked writing to a pipe nobody reads, holding its locks (blocking DDL and restores)
+ * until someone ends it. Jobs of one project run one at a time in an agent, so every such
+ * connection found when a job starts belongs to a dead process.
+ */
+export function orphanSweepCommand(source: Extract<ArtifactSource, { kind: "pg_dump" }>): string[] {
+  return [
+    "psql",
+    "--no-password",
+    "-X",
+    "-A",
+    "-t",
+    "-U",
+    source.user,
+    "-d",
+    conninfo(source.database, `${BACKUP_APPLICATION_NAME}-sweep`),
+    "-c",
+    `select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = '${BACKUP_APPLICATION_NAME}'`,
+  ];
+}
+
+/**
+ * Runs orphanSweepCommand before a pg_dump or pg_restore; best effort (a failure is logged and
+ * the job goes on: the dump or restore itself reports what is really wrong).
+ */
+export async function sweepOrphans(
+  exec: ExecInService,
+  ref: string,
+  source: ArtifactSource,
+  log: Logger,
+): Promise<number> {
+  if (source.kind !== "pg_dump") return 0;
+  try {
+    const session = await exec(ref, source.service, orphanSweepCommand(source), { stdin: false });
+    const output = new ExecOutput();
+    const chunks: Buffer[] = [];
+    output.on("data", (c: Buffer) => chunks.push(c));
+    await pipeline(session.stream, output);
+    const code = await session.exitCode();
+    const ended = Number.parseInt(Buffer.concat(chunks).toString("utf8").trim(), 10);
+    if (code !== 0 || !Number.isFinite(ended)) {
+      log.warn("could not look for connections of an earlier agent", { code, stderr: output.stderrTail().slice(-500) });
+      return 0;
+    }
+    if (ended > 0) log.warn("ended backup connections left by an earlier agent process", { ended });
+    return ended;
+  } catch (err) {
+    log.warn("could not look for connections of an earlier agent", { err });
+    return 0;
+  }
 }
 
 export function restoreCommand(source: ArtifactSource): string[] {
@@ -71,7 +139,7 @@ export function restoreCommand(source: ArtifactSource): string[] {
         "-U",
         source.user,
         "-d",
-        source.database,
+        conninfo(source.database),
       ]
     : ["tar", "-C", source.path, "-xf", "-"];
 }

@@ -13,6 +13,7 @@ import {
   requireExec,
   restoreCommand,
   stderrDetail,
+  sweepOrphans,
 } from "./common.js";
 import { DecryptStream } from "./crypto.js";
 import { ExecOutput } from "./exec-output.js";
@@ -66,6 +67,8 @@ export async function runRestore(job: Job, deps: BackupDeps): Promise<RestoreJob
     log.info("artifacts downloaded and verified", { artifacts: params.artifacts.length, bytes: needed });
     for (const [i, artifact] of params.artifacts.entries()) {
       const started = Date.now();
+      // pg_restore --clean would wait forever for the locks of a dead agent's pg_dump.
+      await sweepOrphans(exec, ref, artifact.source, log);
       await apply(ref, artifact, files[i] as string, key, exec);
       log.info("artifact restored", { artifact: artifact.name, bytes: artifact.sizeBytes, ms: Date.now() - started });
     }

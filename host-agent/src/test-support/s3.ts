@@ -1,26 +1,24 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { UploadUrlsRequest } from "@supamanager/shared";
+import { startS3rver as startS3rverWithBuckets } from "../../../control-plane/src/test-support/s3.js";
 
 /**
- * A real S3-protocol server for tests: s3rver in a child process (it needs
- * `--openssl-legacy-provider`, which only works as a process flag), on a random loopback port,
- * storing under a temporary directory. See environment.md "Object storage for tests".
+ * A real S3-protocol server for the agent's tests and benchmarks, seen as one bucket: the
+ * control plane's s3rver starter (control-plane/src/test-support/s3.ts, a child process on a
+ * random loopback port that checks header signatures and implements AbortMultipartUpload), so
+ * both packages test against the same server. See environment.md "Object storage for tests".
  */
 export interface S3Server {
   endpoint: string;
@@ -29,56 +27,9 @@ export interface S3Server {
   close(): Promise<void>;
 }
 
-const SCRIPT = `
-const S3rver = require("s3rver");
-const s = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: process.argv[1],
-  configureBuckets: [{ name: process.argv[2] }] });
-s.run().then((a) => process.stdout.write(JSON.stringify({ port: a.port }) + "\\n"),
-  (e) => { console.error(e); process.exit(1); });
-`;
-
 export async function startS3rver(bucket = "backups"): Promise<S3Server> {
-  const dir = await mkdtemp(join(tmpdir(), "s3rver-"));
-  const child: ChildProcess = spawn(process.execPath, ["--openssl-legacy-provider", "-e", SCRIPT, dir, bucket], {
-    cwd: process.cwd(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
-    });
-    child.stderr?.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on("exit", (code) => reject(new Error(`s3rver exited (${code}): ${err}`)));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
-  return {
-    endpoint,
-    bucket,
-    client,
-    close: async () => {
-      client.destroy();
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const s3 = await startS3rverWithBuckets({ buckets: [bucket] });
+  return { endpoint: s3.endpoint, bucket, client: s3.client, close: () => s3.stop() };
 }
 
 export async function getObjectBytes(s3: S3Server, key: string): Promise<Buffer> {
