@@ -9,28 +9,18 @@
  * Usage: npm run bench:platform [-- --seconds 10 --connections 10 --projects 1000]
  * Needs PostgreSQL on 127.0.0.1:5432 (TEST_DATABASE_URL to change).
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { joinHost, SimAgent } from "./sim-agent.js";
-import { ADMIN_DATABASE_URL, adminQuery, machineLine } from "./support.js";
+import { adminQuery, databaseUrl, machineLine, numberOptions, startPlatformServer } from "./support.js";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "10" },
-    connections: { type: "string", default: "10" },
-    projects: { type: "string", default: "1000" },
-  },
-});
-const seconds = Number(values.seconds);
-const connections = Number(values.connections);
-const projectCount = Number(values.projects);
+const {
+  seconds,
+  connections,
+  projects: projectCount,
+} = numberOptions({ seconds: "10", connections: "10", projects: "1000" });
 
 const dbName = `supamanager_bench_${Date.now().toString(36)}`;
-const dbUrl = new URL(ADMIN_DATABASE_URL);
-dbUrl.pathname = `/${dbName}`;
 
 async function json<T>(res: Response): Promise<T> {
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
@@ -39,25 +29,11 @@ async function json<T>(res: Response): Promise<T> {
 
 async function main() {
   await adminQuery(`create database "${dbName}"`);
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: dbUrl.toString(),
-      SUPAMANAGER_JWT_SECRET: "bench-jwt-secret-0123456789abcdef0123456789",
-      SUPAMANAGER_ENCRYPTION_KEY: "ab".repeat(32),
-      NODE_ENV: "production",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  let server: Awaited<ReturnType<typeof startPlatformServer>> | undefined;
   let host: SimAgent | undefined;
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout });
-      rl.once("line", resolve);
-      child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
-      setTimeout(() => reject(new Error("bench server did not start in 60 s")), 60_000).unref();
-    });
-    const { controlPlane, baseline } = JSON.parse(line) as { controlPlane: string; baseline: string };
+    server = await startPlatformServer(databaseUrl(dbName));
+    const { controlPlane, baseline } = server;
 
     // Setup through the real API: the first account is the instance admin, which enrolls one
     // simulated host (projects need an online host to be placed on).
@@ -135,8 +111,7 @@ async function main() {
     }
   } finally {
     host?.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 500));
+    await server?.stop();
     await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }
 }

@@ -1,6 +1,21 @@
-/** Helpers every benchmark script shares: the admin database, the API, waits, the machine line. */
+/**
+ * Helpers every benchmark script shares: options, the admin database, the platform server, the
+ * API, waits, the machine line.
+ */
+import { spawn } from "node:child_process";
 import { cpus, totalmem } from "node:os";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
 import pg from "pg";
+
+/** Numeric command-line options (`--name value`), each with its default; unknown options throw. */
+export function numberOptions<K extends string>(defaults: Record<K, string>): Record<K, number> {
+  const names = Object.keys(defaults) as K[];
+  const options: Record<string, { type: "string"; default: string }> = {};
+  for (const k of names) options[k] = { type: "string", default: defaults[k] };
+  const { values } = parseArgs({ options });
+  return Object.fromEntries(names.map((k) => [k, Number(values[k])])) as Record<K, number>;
+}
 
 /** The PostgreSQL server benchmarks create their throwaway databases on. */
 export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -21,6 +36,43 @@ export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** The secrets of the benchmarks' control planes (loopback only, thrown away with the database). */
+export const BENCH_SECRETS = {
+  SUPAMANAGER_JWT_SECRET: "bench-jwt-secret-0123456789abcdef0123456789",
+  SUPAMANAGER_ENCRYPTION_KEY: "ab".repeat(32),
+};
+
+/**
+ * Starts bench/platform-server.ts in a child process: the real Node control plane (it migrates the
+ * database at start) on `databaseUrl`, and a bare Hono route as a baseline. Resolves with both
+ * URLs once they listen; `stop()` ends the child.
+ */
+export async function startPlatformServer(
+  databaseUrl: string,
+): Promise<{ controlPlane: string; baseline: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
+    env: { ...process.env, ...BENCH_SECRETS, DATABASE_URL: databaseUrl, NODE_ENV: "production" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 500));
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const rl = createInterface({ input: child.stdout });
+      rl.once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+      setTimeout(() => reject(new Error("bench server did not start in 60 s")), 60_000).unref();
+    });
+    const { controlPlane, baseline } = JSON.parse(line) as { controlPlane: string; baseline: string };
+    return { controlPlane, baseline, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 /** A JSON API call that throws with the answer's text on any non-2xx status. */

@@ -8,31 +8,24 @@
  * Usage: npm run bench:workers [-- --seconds 10 --connections 10 --rounds 2]
  * Needs PostgreSQL on 127.0.0.1:5432 (TEST_DATABASE_URL to change). Loopback only.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { startNeonProxy } from "../test/support/neon-proxy.js";
 import { bundleWorker, removeBundle } from "../test/support/worker-bundle.js";
 import { startLocalWorker } from "../test/support/worker-runtime.js";
-import { ADMIN_DATABASE_URL, adminQuery, api, machineLine, median } from "./support.js";
+import {
+  adminQuery,
+  api,
+  BENCH_SECRETS,
+  databaseUrl,
+  machineLine,
+  median,
+  numberOptions,
+  startPlatformServer,
+} from "./support.js";
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "10" },
-    connections: { type: "string", default: "10" },
-    rounds: { type: "string", default: "2" },
-  },
-});
-const seconds = Number(values.seconds);
-const connections = Number(values.connections);
-const rounds = Number(values.rounds);
+const { seconds, connections, rounds } = numberOptions({ seconds: "10", connections: "10", rounds: "2" });
 
-const SECRETS = {
-  SUPAMANAGER_JWT_SECRET: "bench-jwt-secret-0123456789abcdef0123456789",
-  SUPAMANAGER_ENCRYPTION_KEY: "ab".repeat(32),
-};
 /** Defaults of docs/configuration.md, the inputs of the cost model. */
 const HEARTBEAT_SECONDS = 15;
 const OFFLINE_SECONDS = 45;
@@ -76,32 +69,23 @@ function costModel() {
 
 async function main() {
   const dbName = `supamanager_bench_${Date.now().toString(36)}`;
-  const dbUrl = new URL(ADMIN_DATABASE_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const dbUrl = databaseUrl(dbName);
   await adminQuery(`create database "${dbName}"`);
   const proxy = await startNeonProxy();
-  // The Node entry migrates the database at start (bootstrap); the Worker never does.
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
-    env: { ...process.env, ...SECRETS, DATABASE_URL: dbUrl.toString(), NODE_ENV: "production" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  let server: Awaited<ReturnType<typeof startPlatformServer>> | undefined;
   let worker: Awaited<ReturnType<typeof startLocalWorker>> | undefined;
   let bundle: string | undefined;
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout });
-      rl.once("line", resolve);
-      child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
-      setTimeout(() => reject(new Error("bench server did not start in 60 s")), 60_000).unref();
-    });
-    const node = (JSON.parse(line) as { controlPlane: string }).controlPlane;
+    // The Node entry migrates the database at start (bootstrap); the Worker never does.
+    server = await startPlatformServer(dbUrl);
+    const node = server.controlPlane;
     const bundleStarted = performance.now();
     bundle = await bundleWorker();
     const bundleSeconds = (performance.now() - bundleStarted) / 1000;
     worker = await startLocalWorker(bundle, {
-      ...SECRETS,
+      ...BENCH_SECRETS,
       NODE_ENV: "production",
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: dbUrl,
       SUPAMANAGER_NEON_WS_PROXY: proxy.wsProxy,
       SUPAMANAGER_NEON_INSECURE: "true",
       SUPAMANAGER_LOG_LEVEL: "silent",
@@ -172,8 +156,7 @@ async function main() {
   } finally {
     await worker?.dispose();
     if (bundle) await removeBundle(bundle);
-    child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 500));
+    await server?.stop();
     await proxy.close();
     await adminQuery(`drop database if exists "${dbName}" with (force)`);
   }

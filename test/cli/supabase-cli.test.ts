@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Fleet, prerequisites } from "../fleet/fleet-harness.js";
+import { Fleet, prerequisites, request } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
 import {
   type CliOptions,
@@ -56,22 +56,8 @@ const needRef = () => {
 };
 
 /** A /v1 call with the personal access token, as any script would make it. */
-async function v1(method: string, path: string, json?: unknown): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(new URL(path, fleet.url), {
-    method,
-    headers: { authorization: `Bearer ${pat}`, ...(json !== undefined ? { "content-type": "application/json" } : {}) },
-    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body };
-}
+const v1 = (method: string, path: string, json?: unknown) =>
+  request({ url: fleet.url, token: pat }, method, path, json);
 
 describe.skipIf(!pre.ok && !CI)(`the official supabase CLI ${SUPABASE_CLI_VERSION} against SupaManager`, () => {
   beforeAll(async () => {

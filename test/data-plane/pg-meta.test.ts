@@ -1,6 +1,6 @@
 import { ROLE_IDS } from "@supamanager/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiResult, Fleet, prerequisites, sleep } from "../fleet/fleet-harness.js";
+import { type ApiResult, Fleet, prerequisites, request, sleep } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
 
 /**
@@ -30,24 +30,8 @@ const fleet = new Fleet();
 let ref = "";
 let readerToken = "";
 
-async function as<T = unknown>(token: string, method: string, path: string, json?: unknown): Promise<ApiResult<T>> {
-  const headers = new Headers(token ? { authorization: `Bearer ${token}` } : {});
-  if (json !== undefined) headers.set("content-type", "application/json");
-  const res = await fetch(new URL(path, fleet.url), {
-    method,
-    headers,
-    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: body as T, text };
-}
+const as = <T = unknown>(token: string, method: string, path: string, json?: unknown): Promise<ApiResult<T>> =>
+  request<T>({ url: fleet.url, token }, method, path, json);
 
 const sql = <T = Record<string, unknown>[]>(query: string, extra: Record<string, unknown> = {}, token = fleet.token) =>
   as<T>(token, "POST", `/platform/pg-meta/${ref}/query?key=e2e`, { query, ...extra });

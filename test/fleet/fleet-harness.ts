@@ -49,6 +49,35 @@ export interface ApiResult<T = unknown> {
   text: string;
 }
 
+/**
+ * One HTTP call to the control plane at `to.url`, as `to.token` (a bearer token; none when empty),
+ * with `json` as the body when given. The body is parsed as JSON when it is JSON, else kept as text.
+ */
+export async function request<T = unknown>(
+  to: { url: string; token?: string; timeoutMs?: number },
+  method: string,
+  path: string,
+  json?: unknown,
+): Promise<ApiResult<T>> {
+  const headers = new Headers();
+  if (to.token) headers.set("authorization", `Bearer ${to.token}`);
+  if (json !== undefined) headers.set("content-type", "application/json");
+  const res = await fetch(new URL(path, to.url), {
+    method,
+    headers,
+    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+    signal: AbortSignal.timeout(to.timeoutMs ?? 30_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: body as T, text };
+}
+
 interface AgentSlot {
   name: string;
   region: string;
@@ -136,24 +165,8 @@ export class Fleet {
     if (cp) await cp.stop(signal, 15_000);
   }
 
-  async api<T = unknown>(method: string, path: string, json?: unknown): Promise<ApiResult<T>> {
-    const headers = new Headers();
-    if (this.token) headers.set("authorization", `Bearer ${this.token}`);
-    if (json !== undefined) headers.set("content-type", "application/json");
-    const res = await fetch(new URL(path, this.url), {
-      method,
-      headers,
-      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, body: body as T, text };
+  api<T = unknown>(method: string, path: string, json?: unknown): Promise<ApiResult<T>> {
+    return request<T>({ url: this.url, token: this.token, timeoutMs: 15_000 }, method, path, json);
   }
 
   /** Enroll an agent through a join token (the built CLI's `join`) and start `run`. */

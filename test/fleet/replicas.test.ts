@@ -7,7 +7,7 @@ import { removeProjectLeftovers } from "../support/docker.js";
 import { freshDatabase } from "../support/pg.js";
 import { type EntryProcess, killAll, startEntry } from "../support/process.js";
 import { startFailoverProxy, type TcpProxy } from "../support/tcp-proxy.js";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, LOCAL_IMAGES_FILE, prerequisites, sleep } from "./fleet-harness.js";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, LOCAL_IMAGES_FILE, prerequisites, request, sleep } from "./fleet-harness.js";
 
 /**
  * Two BUILT control-plane processes (replicas A and B) on ONE PostgreSQL database, behind a
@@ -42,24 +42,9 @@ let token = "";
 let orgSlug = "";
 let ref = "";
 
+/** A call to replica `cp` (as the admin once logged in); `at` is when its answer was read. */
 async function api<T = unknown>(cp: EntryProcess, method: string, path: string, json?: unknown) {
-  const headers = new Headers();
-  if (token) headers.set("authorization", `Bearer ${token}`);
-  if (json !== undefined) headers.set("content-type", "application/json");
-  const res = await fetch(new URL(path, cp.url), {
-    method,
-    headers,
-    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: body as T, text, at: Date.now() };
+  return { ...(await request<T>({ url: cp.url, token }, method, path, json)), at: Date.now() };
 }
 
 function explain(headline: string): string {

@@ -229,26 +229,24 @@ const unavailable = (status: number) => ({
   isBase64Encoded: false,
 });
 
-export async function handler(event: LambdaEvent, context?: LambdaContext) {
-  let rt: LambdaRuntime;
+/** The runtime, or null once the reason it could not start is logged (the caller answers 503). */
+async function startedRuntime(): Promise<LambdaRuntime | null> {
   try {
-    rt = await runtime();
+    return await runtime();
   } catch (err) {
     reportStartFailure(err);
-    return unavailable(503);
+    return null;
   }
-  return rt.http(event, context);
+}
+
+export async function handler(event: LambdaEvent, context?: LambdaContext) {
+  const rt = await startedRuntime();
+  return rt ? rt.http(event, context) : unavailable(503);
 }
 
 export async function agentHandler(event: unknown): Promise<WebSocketResult> {
-  let rt: LambdaRuntime;
-  try {
-    rt = await runtime();
-  } catch (err) {
-    reportStartFailure(err);
-    return unavailable(503);
-  }
-  return rt.agent(event);
+  const rt = await startedRuntime();
+  return rt ? rt.agent(event) : unavailable(503);
 }
 
 export async function migrateHandler(): Promise<{ ok: true; migrationsFolder: string }> {

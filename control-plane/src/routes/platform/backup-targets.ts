@@ -105,20 +105,10 @@ function view(row: TargetRow) {
   });
 }
 
-function toInput(b: z.output<typeof CreateTargetBody>): TargetInput {
-  return {
-    endpoint: b.endpoint,
-    bucket: b.bucket,
-    prefix: b.prefix,
-    region: b.region,
-    forcePathStyle: b.force_path_style,
-    accessKeyId: b.access_key_id,
-    secretAccessKey: b.secret_access_key,
-    clientSideEncryption: b.client_side_encryption,
-  };
-}
-
-function toPatch(b: z.output<typeof UpdateTargetBody>): TargetPatch {
+/** The service's names for a create body (every field) or an update body (the fields sent). */
+function toInput(b: z.output<typeof CreateTargetBody>): TargetInput;
+function toInput(b: z.output<typeof UpdateTargetBody>): TargetPatch;
+function toInput(b: z.output<typeof UpdateTargetBody>): TargetPatch {
   return {
     endpoint: b.endpoint,
     bucket: b.bucket,
@@ -156,7 +146,7 @@ export async function updateOrgTarget(c: Context<AppEnv>): Promise<Response> {
   await ownerOf(ctx, scope, true);
   const id = targetId(c);
   const body = await jsonBody(c, UpdateTargetBody);
-  return c.json(view(await updateTarget(ctx, scope, id, toPatch(body))));
+  return c.json(view(await updateTarget(ctx, scope, id, toInput(body))));
 }
 
 export async function deleteOrgTarget(c: Context<AppEnv>): Promise<Response> {
@@ -189,7 +179,7 @@ export async function putInstanceTarget(c: Context<AppEnv>): Promise<Response> {
   const [existing] = await listTargets(ctx, INSTANCE);
   if (existing) {
     const body = await jsonBody(c, UpdateTargetBody);
-    return c.json({ target: view(await updateTarget(ctx, INSTANCE, null, toPatch(body))) });
+    return c.json({ target: view(await updateTarget(ctx, INSTANCE, null, toInput(body))) });
   }
   const body = await jsonBody(c, CreateTargetBody);
   return c.json({ target: view(await createTarget(ctx, INSTANCE, toInput(body))) }, 201);
