@@ -8,6 +8,12 @@ import type { Hub, RpcRequest } from "../services/fleet/hub.js";
 import type { DurableObjectNamespace, DurableObjectStub } from "./workers-types.js";
 
 /**
+ * The largest upstream answer the agent may put into an rpc_result on Workers: the runtime's
+ * 1 MiB message limit (WORKERS_MAX_MESSAGE_BYTES in host-object.ts) minus room for the frame's
+ * own fields and JSON escaping.
+ */
+export const WORKERS_MAX_RPC_RESULT_BYTES = 1024 * 1024 - 64 * 1024;
+/**
  * The Workers hub: every host has ONE Durable Object (HostObject, `idFromName(hostId)`) that holds
  * its agent's socket, so "the process holding the connection" is always that object and the hub
  * only has to address it. The Worker talks to the object over its internal fetch interface
@@ -80,10 +86,16 @@ export class DurableObjectHub implements Hub {
   }
 
   async rpc(hostId: string, request: RpcRequest): Promise<RpcResult> {
+    // The agent answers a result over this with `too_large` (a clear 413) instead of a frame
+    // the Workers runtime would refuse by closing the socket.
+    const maxResultBytes = Math.min(
+      request.maxResultBytes ?? WORKERS_MAX_RPC_RESULT_BYTES,
+      WORKERS_MAX_RPC_RESULT_BYTES,
+    );
     const res = await stub(this.ns, hostId).fetch(`${OBJECT_ORIGIN}/rpc`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
+      body: JSON.stringify({ ...request, maxResultBytes }),
     });
     if (!res.ok) throw await objectFailure(res);
     // The rpc_result frame the object received (validated there by the session, and here again).
