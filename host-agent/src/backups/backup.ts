@@ -31,7 +31,9 @@ export async function runBackup(job: Job, deps: BackupDeps): Promise<BackupJobRe
     const what = describeSource(artifact.source);
     const started = Date.now();
     await sweepOrphans(exec, ref, artifact.source, log);
-    const session = await exec(ref, artifact.source.service, dumpCommand(artifact.source), { stdin: false });
+    const session = await exec(ref, artifact.source.service, dumpCommand(artifact.source, deps.lockWaitMs), {
+      stdin: false,
+    });
     // The exit code is checked before the stream ends, so the last part of a failed dump is never uploaded.
     const output = new ExecOutput(async (out) => {
       const code = await session.exitCode();

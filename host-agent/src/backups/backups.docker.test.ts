@@ -290,6 +290,53 @@ describe.skipIf(!runnable && !inCi)("backup and restore jobs on a real PostgreSQ
     expect(await orphans()).toBe("0");
   });
 
+  it("gives up on a table another session keeps locked, with pg_dump's message, instead of waiting forever", async () => {
+    const impatient = new Jobs(memoryLogger());
+    registerDockerBackupJobs(impatient, () => currentCp, { dataDir, logger: memoryLogger(), lockWaitMs: 500 });
+    await run("docker", [
+      "exec",
+      "-d",
+      name,
+      "psql",
+      "-U",
+      "postgres",
+      "-d",
+      "dbname=app application_name=test-locker",
+      "-c",
+      "begin; lock table items in access exclusive mode; select pg_sleep(600);",
+    ]);
+    const lockers = () =>
+      psql(
+        "select count(*) from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'items' and l.mode = 'AccessExclusiveLock' and l.granted",
+        "app",
+      );
+    const deadline = Date.now() + 10_000;
+    while ((await lockers()) !== "1" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await lockers()).toBe("1");
+    try {
+      const jobId = `job_backup_${++n}`;
+      const cp = new FakeUploadUrlServer(s3, jobId, `backups/${jobId}`);
+      cps.push(cp);
+      await cp.start(["db.dump"]);
+      currentCp = cp;
+      const answer = await impatient.run({
+        v: 1,
+        type: "job",
+        jobId,
+        kind: BACKUP_JOB_KIND,
+        ref,
+        params: { backupId: `bk_${n}`, partSizeBytes: MIN_PART_BYTES, artifacts: [{ name: "db.dump", source: db }] },
+      });
+      expect(answer.ok).toBe(false);
+      expect(answer.error).toMatch(/statement timeout[\s\S]*LOCK TABLE public\.items IN ACCESS SHARE MODE/);
+    } finally {
+      await psql(
+        "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'test-locker'",
+        "postgres",
+      );
+    }
+  });
+
   it("fails clearly for a service without a running container", async () => {
     const { answer } = await backup({ artifacts: [{ name: "db.dump", source: { ...db, service: "ghost" } }] });
     expect(answer).toMatchObject({ ok: false, error: `service "ghost" of project ${ref} has no running container` });

@@ -28,7 +28,18 @@ export interface BackupDeps {
   retry?: RetryPolicy;
   /** Upload URLs asked for per request. */
   urlBatch?: number;
+  /** How long pg_dump waits for its table locks before failing (DEFAULT_LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
+
+/**
+ * pg_dump takes a share lock on every table it dumps; a session holding an exclusive lock (a
+ * long migration, a forgotten transaction) would make it wait forever — and, since a project's
+ * jobs run one at a time, every later backup and restore of the project behind it. Ten minutes,
+ * then the backup fails with pg_dump's message (PostgreSQL 15: "canceling statement due to
+ * statement timeout … LOCK TABLE … IN ACCESS SHARE MODE").
+ */
+export const DEFAULT_LOCK_WAIT_MS = 10 * 60 * 1000;
 
 /** The job's project and its params, or a clear error for a bad job. */
 export function parseJob<T extends z.ZodType>(job: Job, schema: T, what: string): { ref: string; params: z.infer<T> } {
@@ -67,9 +78,18 @@ export function conninfo(database: string, applicationName = BACKUP_APPLICATION_
 }
 
 /** Commands are argv arrays run by Docker directly: no shell, so no quoting of names. */
-export function dumpCommand(source: ArtifactSource): string[] {
+export function dumpCommand(source: ArtifactSource, lockWaitMs = DEFAULT_LOCK_WAIT_MS): string[] {
   return source.kind === "pg_dump"
-    ? ["pg_dump", "--format=custom", "--no-password", "-U", source.user, "-d", conninfo(source.database)]
+    ? [
+        "pg_dump",
+        "--format=custom",
+        "--no-password",
+        `--lock-wait-timeout=${Math.max(1, Math.round(lockWaitMs))}`,
+        "-U",
+        source.user,
+        "-d",
+        conninfo(source.database),
+      ]
     : ["tar", "-C", source.path, "-cf", "-", "."];
 }
 
