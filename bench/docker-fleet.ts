@@ -24,7 +24,12 @@ export interface BenchFleet {
   stop(): Promise<void>;
 }
 
-export async function startBenchFleet(name: string, portRange: string): Promise<BenchFleet> {
+/** `env` adds to (or overrides) the control plane's environment. */
+export async function startBenchFleet(
+  name: string,
+  portRange: string,
+  env: Record<string, string> = {},
+): Promise<BenchFleet> {
   ensureBuilt();
   ensureAgentBuilt();
   const admin = { email: `${name}-admin@example.test`, password: `${name}-admin-password` };
@@ -42,6 +47,7 @@ export async function startBenchFleet(name: string, portRange: string): Promise<
     SUPAMANAGER_LOCAL_IMAGES_FILE: join(REPO_ROOT, "images/manifest.local.json"),
     SUPAMANAGER_PORT_RANGE: portRange,
     SUPAMANAGER_LOG_LEVEL: "warn",
+    ...env,
   });
   const stop = async () => {
     await agent?.stop("SIGTERM");

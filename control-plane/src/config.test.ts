@@ -17,7 +17,11 @@ describe("parseEnv", () => {
       SUPAMANAGER_HOST_OFFLINE_SECONDS: 45,
       SUPAMANAGER_RELEASE: "local",
       SUPAMANAGER_PORT_RANGE: [54000, 54999],
+      SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "deny",
     });
+    expect(parseEnv({ SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "allow" }).SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS).toBe(
+      "allow",
+    );
   });
 
   it("treats empty strings as unset", () => {
@@ -34,6 +38,7 @@ describe("parseEnv", () => {
     [{ SUPAMANAGER_PORT_RANGE: "60000-50000" }, /SUPAMANAGER_PORT_RANGE/],
     [{ SUPAMANAGER_RELEASE: "Not A Name" }, /SUPAMANAGER_RELEASE/],
     [{ SUPAMANAGER_HOST_OFFLINE_SECONDS: "0" }, /SUPAMANAGER_HOST_OFFLINE_SECONDS/],
+    [{ SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "yes" }, /SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS/],
   ])("names the variable in error %#", (env, message) => {
     expect(() => parseEnv(env)).toThrow(ConfigError);
     expect(() => parseEnv(env)).toThrow(message);

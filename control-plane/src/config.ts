@@ -72,6 +72,11 @@ export const EnvSchema = z.object({
   SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS: positiveInt.max(240).default(60),
   /** How often the Node entry runs backup maintenance (schedules, retention, stuck jobs), in seconds. */
   SUPAMANAGER_BACKUP_TICK_SECONDS: positiveInt.max(3600).default(60),
+  /**
+   * `deny`: organizations' backup targets may not point at loopback, private, link-local or other
+   * non-public addresses (the control plane calls them). `allow`: any endpoint (docs/security.md).
+   */
+  SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: z.enum(["deny", "allow"]).default("deny"),
   SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -107,8 +112,11 @@ export interface Config {
   maxBodyBytes: number;
   /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
   sql: { statementTimeoutSeconds: number };
-  /** Backup maintenance (services/backups/maintenance.ts): how often a runtime's timer runs it. */
-  backups: { tickSeconds: number };
+  /**
+   * Backups: how often a runtime's timer runs maintenance (services/backups/maintenance.ts), and
+   * whether organizations' targets may use non-public endpoints (services/backups/endpoint-guard.ts).
+   */
+  backups: { tickSeconds: number; privateEndpoints: Env["SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS"] };
   logLevel: Env["SUPAMANAGER_LOG_LEVEL"];
 }
 
@@ -176,7 +184,10 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
     sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },
-    backups: { tickSeconds: env.SUPAMANAGER_BACKUP_TICK_SECONDS },
+    backups: {
+      tickSeconds: env.SUPAMANAGER_BACKUP_TICK_SECONDS,
+      privateEndpoints: env.SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS,
+    },
     logLevel: env.SUPAMANAGER_LOG_LEVEL,
   };
 }

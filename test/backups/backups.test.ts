@@ -138,7 +138,12 @@ describe.skipIf(!pre.ok && !CI)("backups to S3 and restores (local release, real
     await fleet.start();
     await fleet.stopControlPlane();
     // A 1-second maintenance tick (its minimum), so retention runs while we wait.
-    await fleet.startControlPlane({ SUPAMANAGER_PORT_RANGE: PORT_RANGE, SUPAMANAGER_BACKUP_TICK_SECONDS: "1" });
+    await fleet.startControlPlane({
+      SUPAMANAGER_PORT_RANGE: PORT_RANGE,
+      SUPAMANAGER_BACKUP_TICK_SECONDS: "1",
+      // The organization's target is s3rver on loopback, which the default (deny) refuses.
+      SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "allow",
+    });
     await fleet.enroll(HOST.agent, HOST.region, HOST.bind);
     await fleet.waitForHost(HOST.agent, (h) => h.status === "online", 30_000);
     // `small` (1.5 CPU, 2 GiB): pg_dump compresses ~400 MB of COPY text in the big-database step.

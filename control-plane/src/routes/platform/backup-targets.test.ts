@@ -23,7 +23,9 @@ afterAll(async () => {
   await s3.stop();
 });
 beforeEach(async () => {
-  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
+  // s3rver listens on loopback: organization targets may use it only when private endpoints
+  // are allowed (the default refusal is tested in backup-targets-endpoints.test.ts).
+  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "allow" });
   team = await createTeam(t); // the owner signs up first: instance admin
 });
 afterEach(async () => {

@@ -10,7 +10,9 @@ import { expectMatchesOperation } from "../../test-support/openapi.js";
 import { auditActions, createTeam, json, type TeamFixture } from "../../test-support/org-fixtures.js";
 import { createProjectViaApi } from "../../test-support/projects-factory.js";
 import { type S3rverHandle, startS3rver } from "../../test-support/s3.js";
+import { artifactKey } from "./backups.js";
 import { runBackupMaintenance } from "./index.js";
+import { ObjectStore } from "./s3.js";
 
 /**
  * Backups and restores end to end on the control-plane side: a real S3 server (s3rver), the real
@@ -75,7 +77,8 @@ async function addTarget(extra: Record<string, unknown> = {}) {
 }
 
 beforeEach(async () => {
-  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
+  // The organization's target is the s3rver on loopback, a private endpoint.
+  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: "allow" });
   team = await createTeam(t);
   host = await enrollHost(t, team.members.owner);
   ref = (await createProjectViaApi(t, team.members.owner, team)).ref;
@@ -263,6 +266,47 @@ describe("taking a backup", () => {
       await t.request(base(), { token: team.members.owner.token }),
     );
     expect(list.backups[0]?.status).toBe("FAILED");
+  });
+
+  it("checks an organization's private endpoint at each use: under `deny` no storage call is sent", async () => {
+    await addTarget();
+    const { id, job } = await startBackup();
+    expect(await s3.pendingUploads(BUCKET)).toHaveLength(1);
+    // As after a restart with the default setting: the target was saved under `allow`, and is
+    // checked again before each call (the same path a changed DNS answer takes).
+    t.deps.config.backups.privateEndpoints = "deny";
+    // Presigned URLs are still handed out (the agent fetches them, not the control plane), but the
+    // completion is refused, and so is the abort: the upload stays open in the bucket.
+    await agentUploads(job, { "db.dump": Buffer.from("PGDMP refused") });
+    const failed = await backupRow(id);
+    expect(failed?.status).toBe("FAILED");
+    expect(failed?.error).toContain("127.0.0.1 is a loopback address");
+    expect(failed?.error).toContain("SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS=allow");
+    expect(await s3.pendingUploads(BUCKET)).toHaveLength(1);
+    expect(await s3.listKeys(BUCKET, `${prefix}/`)).toEqual([]);
+
+    // A new backup is refused before it opens an upload, and no job is sent.
+    const jobsBefore = host.conn.ofType("job").length;
+    const res = await t.request(base(), { method: "POST", token: team.members.owner.token });
+    expect(res.status).toBe(400);
+    expect((await json<{ message: string }>(res)).message).toMatch(/SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS=allow/);
+    await host.conn.settle();
+    expect(host.conn.ofType("job")).toHaveLength(jobsBefore);
+    const open = await s3.pendingUploads(BUCKET);
+    expect(open).toHaveLength(1);
+
+    // Tidy up for the next tests (they share the bucket): abort it directly, unguarded.
+    const store = new ObjectStore({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: BUCKET,
+      forcePathStyle: true,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: SECRET,
+    });
+    await store.abortUpload(artifactKey(failed as NonNullable<typeof failed>, "db.dump"), open[0] as string);
+    store.close();
+    expect(await s3.pendingUploads(BUCKET)).toEqual([]);
   });
 
   it("fails when the stored size differs from what the agent reports, deleting the object", async () => {

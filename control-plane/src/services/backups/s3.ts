@@ -73,6 +73,19 @@ export function s3Failure(operation: string, err: unknown): S3Failure {
   return new S3Failure(operation, code, e.$metadata?.httpStatusCode);
 }
 
+/**
+ * The control plane refused to call a target's endpoint (endpoint-guard.ts). An S3Failure so that
+ * every path that handles a failed storage call (failing the backup, retrying retention, the
+ * test's audit row) handles this one too; `message` is the user-facing sentence.
+ */
+export class EndpointRefused extends S3Failure {
+  override name = "EndpointRefused";
+  constructor(operation: string, reason: string) {
+    super(operation, "PrivateEndpointRefused", undefined);
+    this.message = reason;
+  }
+}
+
 async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -81,11 +94,29 @@ async function call<T>(operation: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Object storage at one location, with the operations backups need. */
+/**
+ * Object storage at one location, with the operations backups need.
+ *
+ * `guard` (when given) says why the endpoint must not be called, or null. It runs once per store,
+ * right before the first request the control plane itself sends; stores live for one operation, so
+ * that is at the time of use, not at the time the target was saved. Presigning is not guarded: it
+ * is local computation, and the URLs are fetched by agents and browsers, not by the control plane.
+ */
 export class ObjectStore {
   readonly client: S3Client;
-  constructor(readonly loc: S3Location) {
+  #verdict: Promise<string | null> | undefined;
+  constructor(
+    readonly loc: S3Location,
+    private readonly guard?: () => Promise<string | null>,
+  ) {
     this.client = s3Client(loc);
+  }
+
+  async #allowed(operation: string): Promise<void> {
+    if (!this.guard) return;
+    this.#verdict ??= this.guard();
+    const refusal = await this.#verdict;
+    if (refusal) throw new EndpointRefused(operation, refusal);
   }
 
   close(): void {
@@ -93,6 +124,7 @@ export class ObjectStore {
   }
 
   async createUpload(key: string): Promise<string> {
+    await this.#allowed("CreateMultipartUpload");
     const out = await call("CreateMultipartUpload", () =>
       this.client.send(
         new CreateMultipartUploadCommand({
@@ -117,6 +149,7 @@ export class ObjectStore {
   }
 
   async completeUpload(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void> {
+    await this.#allowed("CompleteMultipartUpload");
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     await call("CompleteMultipartUpload", () =>
       this.client.send(
@@ -131,6 +164,7 @@ export class ObjectStore {
   }
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.#allowed("AbortMultipartUpload");
     await call("AbortMultipartUpload", () =>
       this.client.send(new AbortMultipartUploadCommand({ Bucket: this.loc.bucket, Key: key, UploadId: uploadId })),
     );
@@ -138,6 +172,7 @@ export class ObjectStore {
 
   /** The stored object's size, or null when it does not exist. */
   async sizeOf(key: string): Promise<number | null> {
+    await this.#allowed("HeadObject");
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: key }));
       return out.ContentLength ?? 0;
@@ -165,6 +200,7 @@ export class ObjectStore {
   /** Delete objects (absent ones count as deleted). */
   async deleteObjects(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
+    await this.#allowed("DeleteObjects");
     const out = await call("DeleteObjects", () =>
       this.client.send(
         new DeleteObjectsCommand({
@@ -179,6 +215,7 @@ export class ObjectStore {
 
   /** Put and delete a small object: proves the endpoint, bucket and credentials allow writing. */
   async probe(key: string): Promise<void> {
+    await this.#allowed("PutObject");
     await call("PutObject", () =>
       this.client.send(
         new PutObjectCommand({

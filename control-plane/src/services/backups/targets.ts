@@ -7,7 +7,8 @@ import type { AppDeps, AuthedContext } from "../../deps.js";
 import { ApiError, conflict, forbidden, notFound } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
 import { orgForMember } from "../organizations/access.js";
-import { joinKey, ObjectStore, S3Failure, type S3Location } from "./s3.js";
+import { type EndpointTarget, endpointRefusal } from "./endpoint-guard.js";
+import { EndpointRefused, joinKey, ObjectStore, S3Failure, type S3Location } from "./s3.js";
 
 /**
  * Backup targets (ADR 0015): S3-compatible storage, one per organization and one for the whole
@@ -71,6 +72,22 @@ export async function listTargets(ctx: AuthedContext, scope: TargetScope): Promi
   return row ? [row] : [];
 }
 
+/**
+ * Whether the control plane must check where an endpoint points before calling it: organization
+ * targets, unless the operator allows private endpoints. The instance's target is the instance
+ * admin's own configuration, like the control plane's other settings.
+ */
+function endpointChecked(deps: AppDeps, orgId: number | null): boolean {
+  return orgId !== null && deps.config.backups.privateEndpoints === "deny";
+}
+
+/** 400 when an organization's target would point the control plane at a non-public address. */
+async function assertEndpointAllowed(deps: AppDeps, orgId: number | null, target: EndpointTarget): Promise<void> {
+  if (!endpointChecked(deps, orgId)) return;
+  const refusal = await endpointRefusal(target);
+  if (refusal) throw new ApiError("bad_request", refusal);
+}
+
 function auditScope(owner: Owner) {
   return { orgId: owner.orgId };
 }
@@ -89,6 +106,7 @@ function auditDetails(row: TargetRow, changed?: string[]) {
 
 export async function createTarget(ctx: AuthedContext, scope: TargetScope, input: TargetInput): Promise<TargetRow> {
   const owner = await ownerOf(ctx, scope, true);
+  await assertEndpointAllowed(ctx.deps, owner.orgId, input);
   const id = prefixedId("bkt");
   const now = new Date(ctx.deps.clock.now());
   return ctx.db.transaction(async (tx) => {
@@ -160,6 +178,11 @@ export async function updateTarget(
   patch: TargetPatch,
 ): Promise<TargetRow> {
   const { owner, row } = await scopedTarget(ctx, scope, id, true);
+  await assertEndpointAllowed(ctx.deps, owner.orgId, {
+    endpoint: patch.endpoint !== undefined ? patch.endpoint : row.endpoint,
+    bucket: patch.bucket ?? row.bucket,
+    forcePathStyle: patch.forcePathStyle ?? row.forcePathStyle,
+  });
   const changed = Object.entries(patch)
     .filter(([, v]) => v !== undefined)
     .map(([k]) => k);
@@ -234,8 +257,16 @@ export async function locationOf(deps: AppDeps, row: TargetRow): Promise<S3Locat
   };
 }
 
+/**
+ * The one way the control plane reaches a target's storage (tests, backups, restores, retention).
+ * For organization targets the endpoint is checked again right before each store's first request,
+ * so a host name whose DNS answer changed after the target was saved is caught at use
+ * (endpoint-guard.ts; the remaining gap between that check and the SDK's own lookup is in
+ * docs/security.md).
+ */
 export async function storeFor(deps: AppDeps, row: TargetRow): Promise<ObjectStore> {
-  return new ObjectStore(await locationOf(deps, row));
+  const guard = endpointChecked(deps, row.orgId) ? () => endpointRefusal(row) : undefined;
+  return new ObjectStore(await locationOf(deps, row), guard);
 }
 
 /** The target's client-side encryption key (base64), when it has one. */
@@ -246,6 +277,8 @@ export async function encryptionKeyOf(deps: AppDeps, row: TargetRow): Promise<st
 
 /** A user-facing sentence for a failed S3 call: the operation and S3's error code, never a credential. */
 export function describeS3Failure(row: Pick<TargetRow, "bucket" | "prefix">, err: S3Failure): string {
+  // Refused by SupaManager, not by the storage: the refusal is the whole sentence.
+  if (err instanceof EndpointRefused) return err.message;
   const where = `s3://${row.bucket}/${row.prefix}`;
   const hint: Record<string, string> = {
     SignatureDoesNotMatch: "the secret access key is wrong",
