@@ -15,16 +15,6 @@ export async function parkRpc(db: Executor, id: string, hostId: string, request:
   await db.insert(agentRpcs).values({ id, hostId, request });
 }
 
-/** The parked request for `hostId`, if it is still waiting for an answer. */
-export async function parkedRequest(db: Executor, id: string, hostId: string): Promise<RpcRequest | null> {
-  const [row] = await db
-    .select({ request: agentRpcs.request })
-    .from(agentRpcs)
-    .where(and(eq(agentRpcs.id, id), eq(agentRpcs.hostId, hostId), isNull(agentRpcs.answeredAt)))
-    .limit(1);
-  return (row?.request as RpcRequest | null | undefined) ?? null;
-}
-
 /**
  * Take a parked request for `hostId` (the replica holding its socket, ADR 0014). Only one taker
  * wins; the request is returned to it, null to everyone else (claimed, answered, withdrawn, or

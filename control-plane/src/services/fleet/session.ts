@@ -263,6 +263,7 @@ export class HostSession implements HostConnection {
         return;
       case "job_result": {
         const known = await recordJobResult(this.deps, this.hostId, frame, this.#log);
+        this.#sentJobs.delete(frame.jobId); // answered: it is never re-sent, so stop remembering it
         if (!known) {
           this.#log.warn("job result for a job not on this host", { jobId: frame.jobId });
           this.#sendError("unauthorized", `job ${frame.jobId} is not a job of this host`);
@@ -408,7 +409,7 @@ export class HostSession implements HostConnection {
         this.#log.error("could not build apply", { ref: p.ref, err });
       }
     }
-    for (const job of await jobsToSend(db, new Date(this.deps.clock.now()), this.hostId, this.#sentJobs, this.deps)) {
+    for (const job of await jobsToSend(this.deps, this.hostId, this.#sentJobs)) {
       this.#send(job);
       this.#sentJobs.add(job.jobId);
     }

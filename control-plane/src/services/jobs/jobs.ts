@@ -78,13 +78,9 @@ export async function enqueueJob(db: Executor, now: Date, job: NewJob): Promise<
  * The `job` frames a connection should send now: queued jobs of the host (marked running), and
  * running jobs this connection has not sent yet (`sentHere`), i.e. a re-delivery after a reconnect.
  */
-export async function jobsToSend(
-  db: Executor,
-  now: Date,
-  hostId: string,
-  sentHere: ReadonlySet<string>,
-  deps?: AppDeps,
-): Promise<Job[]> {
+export async function jobsToSend(deps: AppDeps, hostId: string, sentHere: ReadonlySet<string>): Promise<Job[]> {
+  const db = deps.database.db;
+  const now = new Date(deps.clock.now());
   const rows = await db
     .select()
     .from(jobs)
@@ -106,9 +102,9 @@ export async function jobsToSend(
         .returning({ id: jobs.id });
       if (!claimed) continue; // another process took it
     }
-    const deliver = deps ? handlers.get(r.kind)?.deliver : undefined;
+    const deliver = handlers.get(r.kind)?.deliver;
     let params = r.params;
-    if (deps && deliver) {
+    if (deliver) {
       try {
         params = await deliver(deps, r);
       } catch (err) {
@@ -131,13 +127,13 @@ export async function jobsToSend(
 }
 
 async function settle(
-  db: Executor,
+  deps: AppDeps,
   where: ReturnType<typeof and>,
   patch: Partial<typeof jobs.$inferInsert>,
 ): Promise<JobRow[]> {
-  return db
+  return deps.database.db
     .update(jobs)
-    .set({ ...patch, updatedAt: new Date() })
+    .set({ ...patch, updatedAt: new Date(deps.clock.now()) })
     .where(where)
     .returning();
 }
@@ -155,7 +151,7 @@ export async function recordJobResult(deps: AppDeps, hostId: string, frame: JobR
     .where(and(eq(jobs.id, frame.jobId), eq(jobs.hostId, hostId)))
     .limit(1);
   if (!row) return false;
-  const [updated] = await settle(db, and(eq(jobs.id, row.id), eq(jobs.status, "running")), {
+  const [updated] = await settle(deps, and(eq(jobs.id, row.id), eq(jobs.status, "running")), {
     status: frame.ok ? "succeeded" : "failed",
     result: frame.ok ? (frame.result ?? null) : null,
     error: frame.ok ? null : (frame.error ?? "the agent reported a failure without a message"),
@@ -164,7 +160,7 @@ export async function recordJobResult(deps: AppDeps, hostId: string, frame: JobR
     log.debug("job result for a job that is not running", { jobId: row.id, status: row.status });
     return true;
   }
-  await runHook(deps, updated, log, (h) => h.onResult(deps, updated, frame));
+  await runHook(updated, log, (h) => h.onResult(deps, updated, frame));
   return true;
 }
 
@@ -175,11 +171,11 @@ export async function loseJobs(
   reason: string,
   log: Logger,
 ): Promise<number> {
-  const lost = await settle(deps.database.db, and(eq(jobs.status, "running"), where), {
+  const lost = await settle(deps, and(eq(jobs.status, "running"), where), {
     status: "failed",
     error: reason,
   });
-  for (const job of lost) await runHook(deps, job, log, (h) => h.onLost(deps, job, reason));
+  for (const job of lost) await runHook(job, log, (h) => h.onLost(deps, job, reason));
   return lost.length;
 }
 
@@ -198,12 +194,7 @@ export function loseExpiredJobs(deps: AppDeps, log: Logger): Promise<number> {
   );
 }
 
-async function runHook(
-  _deps: AppDeps,
-  job: JobRow,
-  log: Logger,
-  call: (h: JobKindHandler) => Promise<void>,
-): Promise<void> {
+async function runHook(job: JobRow, log: Logger, call: (h: JobKindHandler) => Promise<void>): Promise<void> {
   const handler = handlers.get(job.kind);
   if (!handler) return;
   try {
