@@ -5,6 +5,7 @@ import { badRequest } from "../../errors.js";
 import { computeSizeAllowed } from "../../releases/compute.js";
 import { releasePorts as releasePortNames } from "../../releases/render.js";
 import { recordAudit } from "../audit/record.js";
+import { matchRegion, regionLabel } from "../fleet/region-names.js";
 import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling.js";
 import { orgForMember } from "../organizations/access.js";
 import { generateProjectSecrets } from "../secrets/generate.js";
@@ -17,7 +18,10 @@ export interface CreateProjectInput {
   /** Plaintext; only ever stored encrypted and never echoed, logged or audited. */
   dbPass: string;
   cloudProvider: string;
-  /** A region with enrolled hosts; absent → wherever the best host is, in any region. */
+  /**
+   * A region with enrolled hosts, by code or by the label Studio shows for it ("East US (North
+   * Virginia)"); absent → wherever the best host is, in any region.
+   */
   region?: string | undefined;
   computeSize: ComputeSize;
 }
@@ -33,16 +37,7 @@ const REF_ATTEMPTS = 5;
  */
 export async function createProject(ctx: AuthedContext, input: CreateProjectInput): Promise<ProjectView> {
   const { org } = await orgForMember(ctx, input.organizationSlug, "projects.create");
-  if (input.region !== undefined) {
-    const regions = await enrolledRegions(ctx.db);
-    if (!regions.includes(input.region)) {
-      throw badRequest(
-        regions.length === 0
-          ? `Unknown region ${JSON.stringify(input.region)}: no host is enrolled yet (the instance admin enrolls hosts with a join token)`
-          : `Unknown region ${JSON.stringify(input.region)}; valid regions: ${regions.join(", ")}`,
-      );
-    }
-  }
+  const region = input.region === undefined ? undefined : await resolveRegion(ctx, input.region);
   const release = ctx.deps.releases.get(ctx.deps.releases.defaultRelease);
   if (!release) throw new Error(`default release ${ctx.deps.releases.defaultRelease} is missing`);
   const fits = computeSizeAllowed(release, input.computeSize);
@@ -50,7 +45,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   const now = new Date(ctx.deps.clock.now());
 
   const view = await ctx.db.transaction(async (tx) => {
-    const host = await placeProject(tx, ctx.deps, input.region);
+    const host = await placeProject(tx, ctx.deps, region);
     for (let attempt = 0; attempt < REF_ATTEMPTS; attempt++) {
       const ref = newProjectRef();
       // The AAD names the ref, so the ciphertext is re-made for every candidate ref.
@@ -103,4 +98,23 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   });
   await ctx.deps.hub.kick(view.hostId as string);
   return view;
+}
+
+/** The enrolled region `value` names (a code or Studio's label for it), or a 400 that lists them. */
+async function resolveRegion(ctx: AuthedContext, value: string): Promise<string> {
+  const regions = await enrolledRegions(ctx.db);
+  if (regions.length === 0) {
+    throw badRequest(
+      `Unknown region ${JSON.stringify(value)}: no host is enrolled yet (the instance admin enrolls hosts with a join token)`,
+    );
+  }
+  const match = matchRegion(value, regions);
+  if (match.kind === "region") return match.code;
+  const valid = regions.map((r) => (regionLabel(r) === r ? r : `${regionLabel(r)} (${r})`)).join(", ");
+  if (match.kind === "not-enrolled") {
+    throw badRequest(
+      `Region ${JSON.stringify(match.label)} (${match.code}) has no host in this fleet; choose one of: ${valid}`,
+    );
+  }
+  throw badRequest(`Unknown region ${JSON.stringify(value)}; valid regions: ${valid}`);
 }

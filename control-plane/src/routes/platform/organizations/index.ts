@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { createOrgTarget, deleteOrgTarget, listOrgTargets, testOrgTarget, updateOrgTarget } from "../backup-targets.js";
 import { getAudit } from "./audit.js";
+import { availableVersions } from "./available-versions.js";
 import { entitlements, subscription, usage } from "./billing.js";
 import { createOrg } from "./create-organization.js";
 import { deleteOrg } from "./delete-organization.js";
@@ -33,6 +34,7 @@ export function organizationRoutes() {
   app.delete("/:slug", deleteOrg);
 
   app.get("/:slug/projects", listOrgProjects);
+  app.post("/:slug/available-versions", availableVersions);
 
   app.get("/:slug/roles", getRoles);
   app.get("/:slug/members", getMembers);
