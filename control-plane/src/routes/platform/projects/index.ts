@@ -10,6 +10,7 @@ import { listDatabasesRoute } from "./databases.js";
 import { pauseProjectRoute, pauseStatusRoute, restartProjectRoute, restoreProjectRoute } from "./lifecycle.js";
 import { listProjectsRoute } from "./list-projects.js";
 import { projectLogsRoute } from "./logs.js";
+import { observabilityRoutes } from "./observability/index.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
 import { getSettingsRoute } from "./settings.js";
 
@@ -37,5 +38,6 @@ export function projectRoutes() {
   app.get("/:ref/databases", listDatabasesRoute);
   app.get("/:ref/logs", projectLogsRoute);
   app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
+  app.route("/:ref", observabilityRoutes());
   return app;
 }
