@@ -1,6 +1,13 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../../deps.js";
 import { advisorExceptionsRoute, runLintsRoute } from "./advisors.js";
+import {
+  apiCountsRoute,
+  apiRequestsCountRoute,
+  infraMonitoringRoute,
+  logsAllRoute,
+  projectMetricsRoute,
+} from "./analytics.js";
 
 /**
  * Studio's Advisors, Logs and Observability pages of one project (docs/studio-pages.md), mounted
@@ -10,5 +17,11 @@ export function observabilityRoutes() {
   const app = new Hono<AppEnv>();
   app.get("/run-lints", runLintsRoute);
   app.get("/notifications/advisor/exceptions", advisorExceptionsRoute);
+  app.get("/analytics/endpoints/logs.all", logsAllRoute);
+  app.post("/analytics/endpoints/logs.all", logsAllRoute);
+  app.get("/analytics/endpoints/usage.api-counts", apiCountsRoute);
+  app.get("/analytics/endpoints/usage.api-requests-count", apiRequestsCountRoute);
+  app.get("/analytics/endpoints/project.metrics", projectMetricsRoute);
+  app.get("/infra-monitoring", infraMonitoringRoute);
   return app;
 }

@@ -1,0 +1,107 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../../../../deps.js";
+import { ApiError } from "../../../../errors.js";
+import { authed } from "../../../../lib/context.js";
+import { jsonBody, param, query } from "../../../../lib/validate.js";
+import { infraMonitoring } from "../../../../services/analytics/infra-monitoring.js";
+import { logsAll } from "../../../../services/analytics/logs.js";
+import { apiCounts, apiRequestsCount, projectMetrics } from "../../../../services/analytics/usage.js";
+import { RefParam } from "../schemas.js";
+
+const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
+
+const IsoTime = z
+  .string()
+  .max(64)
+  .refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO 8601 time");
+
+/** Studio's `{sql, iso_timestamp_start, iso_timestamp_end}` (data/logs/execute-analytics-sql.ts), as query or body. */
+const LogsAllParams = z.object({
+  sql: z.string().min(1, "sql is required").max(100_000),
+  iso_timestamp_start: IsoTime.optional(),
+  iso_timestamp_end: IsoTime.optional(),
+  // Older Studio builds also send the ref as `project`; the path's ref is the one that counts.
+  project: z.string().max(64).optional(),
+});
+
+/** GET|POST /platform/projects/:ref/analytics/endpoints/logs.all → `{result: [...]}` from container logs. */
+export async function logsAllRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const p = c.req.method === "GET" ? query(c, LogsAllParams) : await jsonBody(c, LogsAllParams);
+  const answer = await logsAll(authed(c), ref, p.sql, { start: p.iso_timestamp_start, end: p.iso_timestamp_end });
+  return c.json(answer);
+}
+
+/** GET /platform/projects/:ref/analytics/endpoints/usage.api-counts?interval= (home page request charts). */
+export async function apiCountsRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const q = query(c, z.object({ interval: z.string().max(16).default("1day") }));
+  return c.json(await apiCounts(authed(c), ref, q.interval, c.var.deps.clock.now()));
+}
+
+/** GET /platform/projects/:ref/analytics/endpoints/usage.api-requests-count → `{result: [{count}]}`. */
+export async function apiRequestsCountRoute(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await apiRequestsCount(authed(c), refOf(c)));
+}
+
+/** GET /platform/projects/:ref/analytics/endpoints/project.metrics → rows per service, current and previous window. */
+export async function projectMetricsRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const q = query(
+    c,
+    z.object({
+      iso_timestamp_start: IsoTime,
+      iso_timestamp_end: IsoTime,
+      interval: z.enum(["1hr", "1day", "7day"]).optional(),
+    }),
+  );
+  const rows = await projectMetrics(authed(c), ref, q.iso_timestamp_start, q.iso_timestamp_end, q.interval);
+  return c.json({ result: rows });
+}
+
+const Attribute = z.string().regex(/^[a-z0-9_]{1,64}$/, "attributes are metric names such as ram_usage");
+
+/**
+ * GET /platform/projects/:ref/infra-monitoring?attributes=…&attributes=…&startDate&endDate&interval
+ * (or the older single `attribute=`) → Studio's multi-attribute response.
+ */
+export async function infraMonitoringRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const q = query(
+    c,
+    z.object({
+      startDate: IsoTime,
+      endDate: IsoTime,
+      interval: z.string().max(8).default("1h"),
+      databaseIdentifier: z.string().max(64).optional(),
+    }),
+  );
+  const raw = [
+    ...(c.req.queries("attributes") ?? []),
+    ...(c.req.queries("attributes[]") ?? []),
+    ...(c.req.queries("attribute") ?? []),
+  ]
+    .flatMap((a) => a.split(","))
+    .filter((a) => a !== "");
+  const attributes = z
+    .array(Attribute)
+    .min(1, "attributes: name at least one metric")
+    .max(32)
+    .safeParse([...new Set(raw)]);
+  if (!attributes.success) {
+    throw new ApiError("validation_failed", attributes.error.issues[0]?.message ?? "attributes are invalid");
+  }
+  const answer = await infraMonitoring(authed(c), ref, attributes.data, q.interval, c.var.deps.clock.now());
+  // The older single-attribute call (`attribute=`) reads the series' metadata at the top level.
+  const single = c.req.query("attribute");
+  if (single !== undefined && c.req.query("attributes") === undefined) {
+    const meta = answer.series[single];
+    return c.json({
+      data: answer.data.map((d) => ({ period_start: d.period_start, [single]: d.values[single] })),
+      ...(meta ?? { format: "", total: 0, totalAverage: 0, yAxisLimit: 0 }),
+      ...(answer.errors ? { errors: answer.errors } : {}),
+    });
+  }
+  return c.json(answer);
+}

@@ -1,0 +1,151 @@
+import type { AuthedContext } from "../../deps.js";
+import { badRequest } from "../../errors.js";
+import { type LogEvent, projectRelease, serviceEvents } from "./logs.js";
+
+/**
+ * Request counts for Studio's project home and Observability pages, counted from the access log
+ * lines of the project's API gateway (the container logs the agent reads: at most the last
+ * DOCKER_LOGS_MAX_TAIL lines). A request is attributed by its path: /rest/v1 (and /graphql/v1)
+ * to the Data API, /auth/v1 to Auth, /storage/v1 to Storage, /realtime/v1 to Realtime,
+ * /functions/v1 to Edge Functions.
+ */
+
+/** `"GET /rest/v1/todos?select=* HTTP/1.1" 200 ` in nginx's and Kong's access log lines. */
+const ACCESS = /"([A-Z]+) (\/[^ "?]*)(?:\?[^ "]*)? HTTP\/[\d.]+" (\d{3}) /;
+
+type Area = "rest" | "auth" | "storage" | "realtime" | "functions";
+const AREAS: [RegExp, Area][] = [
+  [/^\/(rest|graphql)\/v1(\/|$)/, "rest"],
+  [/^\/auth\/v1(\/|$)/, "auth"],
+  [/^\/storage\/v1(\/|$)/, "storage"],
+  [/^\/realtime\/v1(\/|$)/, "realtime"],
+  [/^\/functions\/v1(\/|$)/, "functions"],
+];
+
+interface Request {
+  timestamp: number;
+  area: Area | null;
+  status: number;
+}
+
+async function gatewayRequests(ctx: AuthedContext, ref: string, needFor: string): Promise<Request[]> {
+  const release = await projectRelease(ctx, ref);
+  const { events } = await serviceEvents(ctx, ref, release, "gateway", needFor);
+  return events.flatMap((e: LogEvent) => {
+    const m = ACCESS.exec(e.event_message);
+    if (!m) return [];
+    const path = m[2] as string;
+    return [{ timestamp: e.timestamp, status: Number(m[3]), area: AREAS.find(([re]) => re.test(path))?.[1] ?? null }];
+  });
+}
+
+/** Studio's api-counts intervals (old and new spellings) → the window they cover and the bucket size. */
+const INTERVALS: Record<string, { windowMinutes: number; bucket: "minute" | "hour" | "day" }> = {
+  minutely: { windowMinutes: 60, bucket: "minute" },
+  hourly: { windowMinutes: 24 * 60, bucket: "hour" },
+  daily: { windowMinutes: 7 * 24 * 60, bucket: "day" },
+  "15min": { windowMinutes: 15, bucket: "minute" },
+  "30min": { windowMinutes: 30, bucket: "minute" },
+  "1hr": { windowMinutes: 60, bucket: "minute" },
+  "3hr": { windowMinutes: 180, bucket: "hour" },
+  "1day": { windowMinutes: 24 * 60, bucket: "hour" },
+  "3day": { windowMinutes: 3 * 24 * 60, bucket: "day" },
+  "7day": { windowMinutes: 7 * 24 * 60, bucket: "day" },
+};
+const BUCKET_US = { minute: 60e6, hour: 3600e6, day: 86_400e6 } as const;
+
+/** GET …/analytics/endpoints/usage.api-counts?interval= → `{result: [{timestamp, total_*_requests}]}`. */
+export async function apiCounts(ctx: AuthedContext, ref: string, interval: string, nowMs: number) {
+  const spec = INTERVALS[interval];
+  if (!spec) throw badRequest(`interval must be one of ${Object.keys(INTERVALS).join(", ")}`);
+  const requests = await gatewayRequests(ctx, ref, "request counts");
+  const since = (nowMs - spec.windowMinutes * 60_000) * 1000;
+  const size = BUCKET_US[spec.bucket];
+  const buckets = new Map<number, Record<Area, number>>();
+  for (const r of requests) {
+    if (r.timestamp < since || r.area === null) continue;
+    const t = Math.floor(r.timestamp / size) * size;
+    const b = buckets.get(t) ?? { rest: 0, auth: 0, storage: 0, realtime: 0, functions: 0 };
+    b[r.area]++;
+    buckets.set(t, b);
+  }
+  const result = [...buckets.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([t, b]) => ({
+      timestamp: new Date(t / 1000).toISOString(),
+      total_rest_requests: b.rest,
+      total_auth_requests: b.auth,
+      total_storage_requests: b.storage,
+      total_realtime_requests: b.realtime,
+      total_functions_requests: b.functions,
+    }));
+  return { result };
+}
+
+/** GET …/analytics/endpoints/usage.api-requests-count → `{result: [{count}]}` (every request the gateway logged). */
+export async function apiRequestsCount(ctx: AuthedContext, ref: string) {
+  const requests = await gatewayRequests(ctx, ref, "request counts");
+  return { result: [{ count: requests.length }] };
+}
+
+/** project.metrics' service names (apps/studio/data/analytics/project-metrics-query.ts). */
+const METRIC_SERVICE: Record<Area, "db" | "auth" | "storage" | "realtime" | "functions"> = {
+  rest: "db",
+  auth: "auth",
+  storage: "storage",
+  realtime: "realtime",
+  functions: "functions",
+};
+
+/**
+ * GET …/analytics/endpoints/project.metrics?iso_timestamp_start&iso_timestamp_end&interval → rows of
+ * `{timestamp (µs), service, time_window: current|previous, ok_count, warning_count, error_count}`:
+ * the gateway's requests per service and bucket, for the window and the one before it.
+ */
+export async function projectMetrics(ctx: AuthedContext, ref: string, start: string, end: string, interval?: string) {
+  const from = Date.parse(start);
+  const to = Date.parse(end);
+  if (Number.isNaN(from) || Number.isNaN(to) || to <= from) {
+    throw badRequest("iso_timestamp_start and iso_timestamp_end must be ISO 8601 times, start before end");
+  }
+  const size = interval === "7day" ? BUCKET_US.day : interval === "1day" ? BUCKET_US.hour : BUCKET_US.minute;
+  const span = (to - from) * 1000;
+  const requests = await gatewayRequests(ctx, ref, "request metrics");
+  const rows = new Map<
+    string,
+    {
+      timestamp: number;
+      service: string;
+      time_window: string;
+      ok_count: number;
+      warning_count: number;
+      error_count: number;
+    }
+  >();
+  for (const r of requests) {
+    if (r.area === null) continue;
+    const window =
+      r.timestamp >= from * 1000 && r.timestamp <= to * 1000
+        ? "current"
+        : r.timestamp >= from * 1000 - span && r.timestamp < from * 1000
+          ? "previous"
+          : null;
+    if (window === null) continue;
+    const t = Math.floor(r.timestamp / size) * size;
+    const service = METRIC_SERVICE[r.area];
+    const key = `${t}|${service}|${window}`;
+    const row = rows.get(key) ?? {
+      timestamp: t,
+      service,
+      time_window: window,
+      ok_count: 0,
+      warning_count: 0,
+      error_count: 0,
+    };
+    if (r.status >= 500) row.error_count++;
+    else if (r.status >= 400) row.warning_count++;
+    else row.ok_count++;
+    rows.set(key, row);
+  }
+  return [...rows.values()].sort((a, b) => a.timestamp - b.timestamp);
+}
