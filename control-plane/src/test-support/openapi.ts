@@ -38,6 +38,22 @@ function rebase(value: unknown): unknown {
   return out;
 }
 
+/**
+ * OpenAPI 3.0 lets `nullable: true` stand without a `type` (the value may then be anything, null
+ * included); ajv refuses that combination, so such a `nullable` is dropped (it restricts nothing).
+ */
+function dropUntypedNullable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropUntypedNullable);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  const untyped = !("type" in value);
+  for (const [k, v] of Object.entries(value)) {
+    if (k === "nullable" && untyped) continue;
+    out[k] = dropUntypedNullable(v);
+  }
+  return out;
+}
+
 function load(): { ajv: Ajv; doc: OpenApiDoc } | null {
   if (loaded !== undefined) return loaded;
   const path = fileURLToPath(DOC_URL);
@@ -49,7 +65,7 @@ function load(): { ajv: Ajv; doc: OpenApiDoc } | null {
   // OpenAPI 3.0 schemas: `nullable` is a keyword there; unknown keywords (x-…, example) are ignored.
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats(ajv);
-  ajv.addSchema({ $id: COMPONENTS_ID, components: doc.components });
+  ajv.addSchema({ $id: COMPONENTS_ID, components: dropUntypedNullable(doc.components) });
   loaded = { ajv, doc };
   return loaded;
 }
@@ -72,7 +88,7 @@ export function expectMatchesOperation(method: string, path: string, status: num
     if (!op) throw new Error(`No operation ${method} ${path} in api_v1_openapi.json`);
     const schema = op.responses?.[String(status)]?.content?.["application/json"]?.schema;
     if (!schema) throw new Error(`${method} ${path} declares no JSON response for status ${status}`);
-    validate = contracts.ajv.compile(rebase(schema) as object);
+    validate = contracts.ajv.compile(rebase(dropUntypedNullable(schema)) as object);
     compiled.set(key, validate);
   }
   if (validate(body)) return;

@@ -58,7 +58,7 @@ export async function json<T = unknown>(res: Response): Promise<T> {
 }
 
 export interface AuditItem {
-  action: { name: string; metadata: Record<string, unknown> };
+  action: { name: string; metadata: Record<string, unknown>[] };
   actor: { user_id?: string; email?: string };
   organization_slug: string;
   timestamp: number;

@@ -15,6 +15,9 @@ import { stubRoutes } from "./stubs/index.js";
 export function platformRoutes() {
   const app = new Hono<AppEnv>();
   app.post("/signup", signup);
+  // STUB, before requireAuth: Studio asks for its feature flags on the sign-in page too. There are
+  // none (an empty map makes Studio use its built-in defaults), and a 401 made it retry.
+  app.get("/telemetry/feature-flags", (c) => c.json({}));
   app.use("*", requireAuth());
   app.route("/profile", profileRoutes());
   app.route("/organizations", organizationRoutes());

@@ -25,7 +25,7 @@ export interface ApiKeyView {
  * A deterministic UUID (version 8 layout) for a project's key, so ids are stable across reads
  * without storing them: SHA-256 of `<ref>:<key name>`.
  */
-async function keyId(ref: string, key: string): Promise<string> {
+export async function keyId(ref: string, key: string): Promise<string> {
   const h = (await sha256Hex(`api-key:${ref}:${key}`)).slice(0, 32).split("");
   h[12] = "8";
   h[16] = ((Number.parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);

@@ -25,7 +25,7 @@ async function insertRow(orgId: number | null, action: string, at: string) {
 }
 
 describe("GET /platform/organizations/:slug/audit", () => {
-  it("returns only this organization's rows, newest first, in Studio's V2 shape", async () => {
+  it("returns only this organization's rows, newest first, in Studio's shape", async () => {
     const team = await createTeam(t);
     await t.request(`/platform/organizations/${team.slug}`, {
       method: "PATCH",
@@ -46,9 +46,28 @@ describe("GET /platform/organizations/:slug/audit", () => {
     const [latest] = page.result;
     expect(latest).toMatchObject({
       organization_slug: team.slug,
-      action: { name: "org.update", status: 200, method: "", route: "" },
-      actor: { token_type: "user", user_id: team.owner.userId, email: team.owner.email },
+      // What Studio's audit page reads: occurred_at, action.metadata[0], actor.id/metadata[0], target.
+      occurred_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      action: {
+        name: "org.update",
+        status: 200,
+        method: "",
+        route: "",
+        metadata: [{ status: 200, outcome: "success" }],
+      },
+      actor: {
+        id: team.owner.userId,
+        type: "user",
+        metadata: [{ email: team.owner.email }],
+        token_type: "user",
+        user_id: team.owner.userId,
+        email: team.owner.email,
+      },
+      target: { metadata: { org_slug: team.slug } },
     });
+    expect(new Date((latest as unknown as { occurred_at: string }).occurred_at).getTime() * 1000).toBe(
+      latest?.timestamp,
+    );
     expect(typeof latest?.request_id).toBe("string");
     // Microseconds since the epoch.
     expect(latest?.timestamp).toBeGreaterThan(Date.UTC(2020, 0, 1) * 1000);
@@ -93,5 +112,33 @@ describe("GET /platform/organizations/:slug/audit", () => {
     const team = await createTeam(t);
     for (const user of Object.values(team.members)) expect((await audit(team.slug, user.token)).status).toBe(200);
     expect((await audit(team.slug, team.outsider.token)).status).toBe(404);
+  });
+});
+
+describe("GET /platform/profile/audit", () => {
+  it("returns the caller's own rows across organizations, in the same shape, and nobody else's", async () => {
+    const team = await createTeam(t);
+    await t.request(`/platform/organizations/${team.slug}`, {
+      method: "PATCH",
+      token: team.owner.token,
+      json: { name: "Renamed" },
+    });
+    const res = await t.request("/platform/profile/audit?iso_timestamp_start=2020-01-01T00:00:00Z", {
+      token: team.owner.token,
+    });
+    expect(res.status).toBe(200);
+    const page = await json<Page>(res);
+    expect(page.retention_period).toBeGreaterThan(0);
+    expect(page.result.length).toBeGreaterThan(0);
+    expect(page.result.every((r) => r.actor.user_id === team.owner.userId)).toBe(true);
+    const update = page.result.find((r) => r.action.name === "org.update");
+    expect(update).toMatchObject({ organization_slug: team.slug, actor: { id: team.owner.userId } });
+    // Another member's account page shows none of the owner's rows.
+    const other = await json<Page>(await t.request("/platform/profile/audit", { token: team.outsider.token }));
+    expect(other.result.some((r) => r.actor.user_id === team.owner.userId)).toBe(false);
+    expect((await t.request("/platform/profile/audit")).status).toBe(401);
+    expect(
+      (await t.request("/platform/profile/audit?iso_timestamp_start=nope", { token: team.owner.token })).status,
+    ).toBe(400);
   });
 });

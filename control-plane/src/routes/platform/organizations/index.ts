@@ -22,6 +22,7 @@ import {
   reachedFreeProjectLimit,
   revokeInvitation,
 } from "./members.js";
+import { listOAuthApps } from "./oauth-apps.js";
 import { updateOrg } from "./update-organization.js";
 
 /** /platform/organizations — organizations, members and roles, audit, billing answers. */
@@ -49,6 +50,7 @@ export function organizationRoutes() {
   app.delete("/:slug/members/:gotrue_id/roles/:role_id", deleteMemberRole);
 
   app.get("/:slug/audit", getAudit);
+  app.get("/:slug/oauth/apps", listOAuthApps);
 
   app.get("/:slug/backup-targets", listOrgTargets);
   app.post("/:slug/backup-targets", createOrgTarget);

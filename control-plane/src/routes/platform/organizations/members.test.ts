@@ -112,7 +112,7 @@ describe("POST members/invitations (adds existing accounts)", () => {
     expect(list.map((o) => o.slug)).toEqual([org.slug]);
 
     const audit = await auditActions(t, org.slug, owner.token);
-    expect(audit.filter((x) => x.action.name === "member.add").map((x) => x.action.metadata.email)).toEqual(
+    expect(audit.filter((x) => x.action.name === "member.add").map((x) => x.action.metadata[0]?.email)).toEqual(
       expect.arrayContaining([a.email, b.email, c.email]),
     );
   });
@@ -208,10 +208,12 @@ describe("changing roles", () => {
     expect(await roleOf(team, dev)).toEqual([ROLE_IDS.administrator]);
 
     const audit = await auditActions(t, team.slug, team.owner.token);
-    expect(audit.slice(0, 2).map((a) => [a.action.name, a.action.metadata.from, a.action.metadata.to])).toEqual([
-      ["member.role_change", "read_only", "administrator"],
-      ["member.role_change", "developer", "read_only"],
-    ]);
+    expect(audit.slice(0, 2).map((a) => [a.action.name, a.action.metadata[0]?.from, a.action.metadata[0]?.to])).toEqual(
+      [
+        ["member.role_change", "read_only", "administrator"],
+        ["member.role_change", "developer", "read_only"],
+      ],
+    );
   });
 
   it.each([

@@ -13,6 +13,7 @@ import { projectLogsRoute } from "./logs.js";
 import { observabilityRoutes } from "./observability/index.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
 import { getSettingsRoute } from "./settings.js";
+import { loadBalancersRoute, projectAddonsRoute, secretsUpdateStatusRoute } from "./studio-extras.js";
 
 export function projectRoutes() {
   const app = new Hono<AppEnv>();
@@ -39,5 +40,8 @@ export function projectRoutes() {
   app.get("/:ref/logs", projectLogsRoute);
   app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
   app.route("/:ref", observabilityRoutes());
+  app.get("/:ref/billing/addons", projectAddonsRoute);
+  app.get("/:ref/load-balancers", loadBalancersRoute);
+  app.get("/:ref/config/secrets/update-status", secretsUpdateStatusRoute);
   return app;
 }

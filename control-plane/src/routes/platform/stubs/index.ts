@@ -43,8 +43,7 @@ export function stubRoutes() {
   // STUB: an organization's installed integrations: none (registered after the fixed paths above).
   app.get("/integrations/:slug", (c) => c.json([]));
 
-  // STUB: no feature flags; Studio reads a flag-name → value map and falls back to its defaults.
-  app.get("/telemetry/feature-flags", (c) => c.json({}));
+  // (GET /telemetry/feature-flags is answered before sign-in, in ../index.ts.)
   // STUB: telemetry events (event, identify, page, page-leave, groups/*, feature-flags/track) are dropped.
   app.post("/telemetry/*", (c) => c.json({}));
 

@@ -67,11 +67,26 @@ describe("Studio stubs", () => {
     expect(await res.json()).toEqual(status === 200 ? body : { ...(body as object), requestId: expect.any(String) });
   });
 
-  it.each(STUBS)("%s %s needs a session (401 without a token)", async (method, path) => {
-    const res = await t.request(path, { method });
-    expect(res.status).toBe(401);
-    expect(((await res.json()) as { code: string }).code).toBe("unauthorized");
-  });
+  const beforeSignIn = (method: Method, path: string) =>
+    method === "GET" && path.startsWith("/platform/telemetry/feature-flags");
+
+  it.each(STUBS.filter(([m, p]) => !beforeSignIn(m, p)))(
+    "%s %s needs a session (401 without a token)",
+    async (method, path) => {
+      const res = await t.request(path, { method });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { code: string }).code).toBe("unauthorized");
+    },
+  );
+
+  it.each(STUBS.filter(([m, p]) => beforeSignIn(m, p)))(
+    "%s %s answers before sign-in too (Studio asks on the sign-in page)",
+    async (method, path) => {
+      const res = await t.request(path, { method });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({});
+    },
+  );
 
   it("rejects an invalid token on a stub", async () => {
     const res = await t.request("/platform/notifications", { token: `${user.token}x` });

@@ -3,6 +3,15 @@ import type { AppEnv } from "../../../deps.js";
 import { getApiKeyRoute, legacyApiKeysRoute, listApiKeysRoute } from "./api-keys.js";
 import { projectHealthRoute } from "./health.js";
 import { v1ProjectManagementRoutes } from "./manage.js";
+import {
+  legacySigningKeyRoute,
+  listBranchesRoute,
+  listSigningKeysRoute,
+  networkBansRoute,
+  networkRestrictionsRoute,
+  sslEnforcementRoute,
+  upgradeStatusRoute,
+} from "./studio-extras.js";
 
 export function v1ProjectRoutes() {
   const app = new Hono<AppEnv>();
@@ -12,5 +21,12 @@ export function v1ProjectRoutes() {
   app.get("/:ref/api-keys/legacy", legacyApiKeysRoute);
   app.get("/:ref/api-keys/:id", getApiKeyRoute);
   app.get("/:ref/health", projectHealthRoute);
+  app.get("/:ref/branches", listBranchesRoute);
+  app.get("/:ref/upgrade/status", upgradeStatusRoute);
+  app.get("/:ref/ssl-enforcement", sslEnforcementRoute);
+  app.get("/:ref/network-restrictions", networkRestrictionsRoute);
+  app.post("/:ref/network-bans/retrieve", networkBansRoute);
+  app.get("/:ref/config/auth/signing-keys", listSigningKeysRoute);
+  app.get("/:ref/config/auth/signing-keys/legacy", legacySigningKeyRoute);
   return app;
 }
