@@ -20,6 +20,8 @@ const PUBLIC = new Set([
   "GET /metrics",
   "POST /auth/v1/token",
   "POST /platform/signup",
+  // Studio asks for its (empty) feature flags on the sign-in page (docs/studio-stubs.md).
+  "GET /platform/telemetry/feature-flags",
   // The join token in the body is the authentication (tested in routes/agent and routes/platform/fleet).
   "POST /agent/v1/join",
 ]);
@@ -291,6 +293,10 @@ describe("roles", () => {
       "POST /platform/projects/:ref/content/folders",
       "DELETE /platform/projects/:ref/content/folders",
       "PATCH /platform/projects/:ref/content/folders/:id",
+      // Reads that Studio sends as POST: the Postgres versions a new project gets, and the (empty)
+      // ban list of a project.
+      "POST /platform/organizations/:slug/available-versions",
+      "POST /v1/projects/:ref/network-bans/retrieve",
     ]);
     const unplaced = mutating.filter((k) => !FORBIDDEN.read_only.includes(k) && !openToMembers.has(k));
     expect(unplaced).toEqual([]);
