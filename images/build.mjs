@@ -6,7 +6,8 @@
 //
 // Each image is a Debian rootfs made by `debootstrap --variant=minbase` plus a few files, fed to
 // `docker import`. Tags are `supamanager/<name>:<hash of the recipe>`; an image whose tag exists is
-// not rebuilt. Debootstrapped rootfs tarballs and the postgres-meta node_modules are cached under
+// not rebuilt. Each built (or found) image is also tagged `supamanager/<name>:local`, the name the
+// built-in `local` release runs (ADR 0018), so the last build on a host is what its projects use. Debootstrapped rootfs tarballs and the postgres-meta node_modules are cached under
 // /var/cache/supamanager-images (SUPAMANAGER_IMAGES_CACHE), keyed by their own recipe hash.
 // --prune removes supamanager/* images whose tag is not in the manifest. See docs/test-images.md.
 // Needs root, docker and debootstrap; runs .ci/start-docker when either is missing.
@@ -322,6 +323,9 @@ async function buildPostgresMetaModules() {
   });
 }
 
+/** The tag the built-in `local` release refers to; it follows the last build of the image. */
+const localAlias = (name) => `supamanager/${name}:local`;
+
 function imageTag(name, mirror) {
   const img = IMAGES[name];
   const files = img.files.map(([src, dest, mode]) => [dest, mode, fileHash(resolve(HERE, src))]);
@@ -471,9 +475,14 @@ async function main() {
 
   const sorted = Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => a.localeCompare(b)));
   await writeFile(MANIFEST, `${JSON.stringify(sorted, null, 2)}\n`);
+  // The stable names the `local` release runs (control-plane/src/releases/local.ts).
+  for (const name of wanted) {
+    await run("docker", ["tag", sorted[name], localAlias(name)]);
+    log(`${name}: tagged ${localAlias(name)}`);
+  }
 
   if (prune) {
-    const keep = new Set(Object.values(sorted));
+    const keep = new Set([...Object.values(sorted), ...Object.keys(IMAGES).map(localAlias)]);
     const listed = spawnSync("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "supamanager/*"], {
       encoding: "utf8",
     }).stdout;

@@ -3,10 +3,12 @@ import type { ReleaseManifest } from "./manifest.js";
 import { interpolate } from "./render.js";
 
 /**
- * The `local` release: images built on the machine by `npm run images:test` (no registry is
- * reachable), see docs/test-images.md. Their tags are recipe hashes, so the release reads them
- * from images/manifest.local.json when SUPAMANAGER_LOCAL_IMAGES_FILE points at it (`imageKey`);
- * the `:local` tags here are the fallback names.
+ * The `local` release: images built on each host by `npm run images:test` (or by `npm start`
+ * on first use), never pulled (ADR 0018), see docs/test-images.md. The build tags every image
+ * both by its recipe hash and as `supamanager/<name>:local`, the names below, so whatever the last
+ * build on a host produced is what its projects run. SUPAMANAGER_LOCAL_IMAGES_FILE (the build's
+ * images/manifest.local.json) may pin the exact recipe tags instead (`imageKey`); the tests do.
+ * Services carrying an `imageKey` render with `pull_policy: never`.
  *
  * - db: a real PostgreSQL 15 (the image's entrypoint initialises $PGDATA on first start, and
  *   runs our init SQL: the read-only login role, see READ_ONLY_ROLE_SQL);

@@ -80,6 +80,8 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
         : Math.max(MIN_CPUS, Math.round(input.cpus * (svc.cpuShare ?? svc.memoryShare) * 100) / 100);
     services[name] = {
       image: svc.image,
+      // A locally built image (the `local` release) exists only on the host: never try a registry.
+      ...(svc.imageKey ? { pull_policy: "never" } : {}),
       container_name: `${input.ref}-${name}`,
       init: true,
       restart: "unless-stopped",

@@ -2,6 +2,7 @@ import type { DockerLogLine } from "@supamanager/shared";
 import Docker from "dockerode";
 import type { Logger } from "../log.js";
 import { run } from "./exec.js";
+import { ensureImages } from "./images.js";
 import { demuxDockerLogs, toLogLines } from "./logs.js";
 import { execInService } from "./service-exec.js";
 import type {
@@ -138,8 +139,11 @@ export class DockerRuntime implements ContainerRuntime {
     this.opts.logger.debug("compose finished", { ref: p.ref, command: sub[0], ms: Date.now() - started });
   }
 
-  composeUp(p: ComposeProject): Promise<void> {
-    return this.compose(p, ["up", "-d", "--remove-orphans"]);
+  async composeUp(p: ComposeProject): Promise<void> {
+    // Images first: a missing local-only image or an unreachable registry fails with a message
+    // naming the image and what to do, instead of Compose's pull output (ADR 0018).
+    await ensureImages(this.docker, p.composeFile, this.opts.logger.child({ ref: p.ref }));
+    await this.compose(p, ["up", "-d", "--remove-orphans"]);
   }
   composeStop(p: ComposeProject): Promise<void> {
     return this.compose(p, ["stop"]);
