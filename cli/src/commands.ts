@@ -176,6 +176,41 @@ const logout: Command = {
   },
 };
 
+const SignedUp = z.looseObject({ id: z.union([z.string(), z.number()]), email: z.string() });
+
+const signup: Command = {
+  path: ["signup"],
+  summary: "Create a dashboard account (the first one becomes the instance admin)",
+  description:
+    "Create a dashboard account on a control plane (POST /platform/signup). The very first account is\n" +
+    "the instance admin and may always sign up; later ones only when the control plane allows sign-up\n" +
+    "(SUPAMANAGER_ALLOW_SIGNUP). Nothing is stored: log in afterwards with `supamanager login`.",
+  options: {
+    email: { type: "string", placeholder: "email", description: "Account email" },
+    password: {
+      type: "string",
+      placeholder: "password",
+      description: "Password, at least 8 characters (default: $SUPAMANAGER_PASSWORD; prefer the variable)",
+    },
+  },
+  examples: ["SUPAMANAGER_PASSWORD=… supamanager signup --url http://127.0.0.1:8080 --email you@example.com"],
+  run: async (ctx) => {
+    const rawUrl = ctx.input.url ?? ctx.env.SUPAMANAGER_URL;
+    if (!rawUrl) throw usageError("--url is required (or set SUPAMANAGER_URL)");
+    const url = normaliseUrl(rawUrl);
+    const email = requiredString(ctx.input.values, "email");
+    const password = stringOption(ctx.input.values, "password") ?? ctx.env.SUPAMANAGER_PASSWORD;
+    if (!password) throw usageError("--password is required (or set SUPAMANAGER_PASSWORD)");
+    const r = await new ApiClient(url, undefined).request(SignedUp, "POST", "/platform/signup", {
+      body: { email, password },
+    });
+    return {
+      data: { id: r.id, email: r.email, url },
+      human: `Account ${r.email} created on ${url}. Log in with: supamanager login --url ${url} --email ${r.email}`,
+    };
+  },
+};
+
 // ---- hosts / regions ----
 
 const Host = z.looseObject({
@@ -246,6 +281,9 @@ const hostsList: Command = {
   },
 };
 
+/** The data directory the printed join line uses (a real path, so the line can be pasted as is). */
+const AGENT_DATA_DIR = "/var/lib/supamanager-agent";
+
 const JoinToken = z.looseObject({ token: z.string(), expires_at: z.string(), region: z.string(), uses: z.number() });
 
 const hostsJoinToken: Command = {
@@ -288,8 +326,9 @@ const hostsJoinToken: Command = {
         "",
         `  ${t.token}`,
         "",
-        "On the new host:",
-        `  supamanager-agent join --url ${api.baseUrl} --token ${t.token} --data-dir <dir>`,
+        "On the new host, in a SupaManager checkout after `npm ci` (the host must reach this URL):",
+        `  npx supamanager-agent join --url ${api.baseUrl} --token ${t.token} --data-dir ${AGENT_DATA_DIR}`,
+        `  npx supamanager-agent run --data-dir ${AGENT_DATA_DIR}`,
       ].join("\n"),
     };
   },
@@ -377,6 +416,30 @@ const orgsList: Command = {
             orgs.map((o) => [o.slug, o.name, o.plan?.name]),
           )
         : "No organizations.",
+    };
+  },
+};
+
+const ORG_TIERS = ["tier_free", "tier_pro", "tier_payg", "tier_team", "tier_enterprise"] as const;
+
+const orgsCreate: Command = {
+  path: ["orgs", "create"],
+  summary: "Create an organization (you become its owner)",
+  description:
+    "Create an organization. Its slug (printed) is what `projects create --org` takes. Every tier runs on\n" +
+    "the free plan here; the tier is recorded because Studio asks for one.",
+  options: {
+    name: { type: "string", placeholder: "name", description: "Organization name" },
+    tier: { type: "string", placeholder: "tier", description: `${ORG_TIERS.join(", ")} (default tier_free)` },
+  },
+  examples: ["supamanager orgs create --name acme"],
+  run: async (ctx) => {
+    const name = requiredString(ctx.input.values, "name");
+    const tier = enumOption(ctx.input.values, "tier", ORG_TIERS) ?? "tier_free";
+    const o = await client(ctx).request(Org, "POST", "/platform/organizations", { body: { name, tier } });
+    return {
+      data: { id: o.id ?? null, slug: o.slug, name: o.name },
+      human: `Organization ${o.name} created; its slug is ${o.slug}.`,
     };
   },
 };
@@ -685,7 +748,69 @@ const projectsLogs: Command = {
   },
 };
 
+const ApiKeyItem = z.looseObject({ name: z.string(), type: z.string(), api_key: z.string() });
+
+const projectsApiKeys: Command = {
+  path: ["projects", "api-keys"],
+  summary: "Show a project's API keys (anon, service_role, publishable, secret)",
+  description:
+    "List a project's API keys (GET /v1/projects/{ref}/api-keys). Secret keys (service_role, secret) are\n" +
+    "masked unless --reveal is given and your role may read them. With --json, an array of\n" +
+    "{name, type, api_key, …}; `--json | jq -r '.[] | select(.name == \"anon\") | .api_key'` picks one.",
+  args: REF_ARG,
+  options: { reveal: { type: "boolean", description: "Show the secret keys' values too" } },
+  examples: ["supamanager projects api-keys abcdefghijklmnopqrst --reveal"],
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    const reveal = ctx.input.values.reveal === true;
+    const keys = await client(ctx).request(z.array(ApiKeyItem), "GET", `/v1/projects/${ref}/api-keys`, {
+      query: { reveal: reveal ? "true" : "false" },
+    });
+    return {
+      data: keys,
+      human: table(
+        ["NAME", "TYPE", "KEY"],
+        keys.map((k) => [k.name, k.type, k.api_key]),
+      ),
+    };
+  },
+};
+
+const projectsSql: Command = {
+  path: ["projects", "sql"],
+  summary: "Run SQL on a project's database and print the rows",
+  description:
+    "Run one SQL text on the project's database through its host agent\n" +
+    "(POST /v1/projects/{ref}/database/query) and print the rows as a table (--json: the row array).",
+  args: REF_ARG,
+  options: { query: { type: "string", placeholder: "sql", description: "The SQL to run" } },
+  examples: ["supamanager projects sql abcdefghijklmnopqrst --query 'select version()'"],
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    const query = requiredString(ctx.input.values, "query");
+    const rows = await client(ctx).request(
+      z.array(z.record(z.string(), z.unknown())),
+      "POST",
+      `/v1/projects/${ref}/database/query`,
+      { body: { query } },
+    );
+    const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+    const cell = (v: unknown) =>
+      v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    return {
+      data: rows,
+      human: rows.length
+        ? table(
+            columns,
+            rows.map((r) => columns.map((c) => cell(r[c]))),
+          )
+        : "(no rows)",
+    };
+  },
+};
+
 export const COMMANDS: Command[] = [
+  signup,
   login,
   logout,
   hostsList,
@@ -696,6 +821,7 @@ export const COMMANDS: Command[] = [
   hostsRemove,
   regionsList,
   orgsList,
+  orgsCreate,
   projectsList,
   projectsShow,
   projectsCreate,
@@ -714,6 +840,8 @@ export const COMMANDS: Command[] = [
     "Restart a project's services",
     "Restart a project: RESTARTING, then ACTIVE_HEALTHY. With --wait, exit 4 on ACTIVE_UNHEALTHY.",
   ),
+  projectsApiKeys,
+  projectsSql,
   projectsDelete,
   projectsLogs,
 ];

@@ -54,6 +54,12 @@ export const EnvSchema = z.object({
   SUPAMANAGER_RELEASES_FILE: z.string().min(1).optional(),
   /** images/manifest.local.json: service image name → local tag, used by the `local` release. */
   SUPAMANAGER_LOCAL_IMAGES_FILE: z.string().min(1).optional(),
+  /**
+   * The host agent `npm start` runs for this machine (ADR 0019): `auto` enrolls and runs it when a
+   * Docker engine answers, `off` never does. Default: `auto`, except `off` when NODE_ENV=production.
+   * Only the Node entry reads it.
+   */
+  SUPAMANAGER_LOCAL_HOST: z.enum(["auto", "off"]).optional(),
   /** Host ports handed out to projects, `first-last` inclusive. */
   SUPAMANAGER_PORT_RANGE: z
     .string()

@@ -13,6 +13,7 @@ const USAGE = `supamanager-agent ${AGENT_VERSION} — runs SupaManager projects 
 
 Usage:
   supamanager-agent join --url <control plane> --token <join token> --data-dir <dir> [--name <hostname>] [--bind-address 127.0.0.1] [--force]
+  (the token may come from $SUPAMANAGER_JOIN_TOKEN instead of --token)
   supamanager-agent run --data-dir <dir>
   supamanager-agent <command> --help
 
@@ -21,7 +22,8 @@ Exit codes: 0 ok, 1 usage or local error, 2 the control plane refused, 3 the con
 const JOIN_USAGE = `supamanager-agent join — enroll this host with a join token
 
   --url <url>             the control plane, e.g. https://fleet.example.com
-  --token <token>         a join token from POST /platform/fleet/join-tokens
+  --token <token>         a join token from POST /platform/fleet/join-tokens (or $SUPAMANAGER_JOIN_TOKEN,
+                          which keeps it out of the process list and the shell history)
   --data-dir <dir>        where the agent keeps its credential and projects (created 0700)
   --name <hostname>       how the host is listed (default: this machine's hostname)
   --bind-address <ip>     interface project ports are published on (default 127.0.0.1)
@@ -40,6 +42,8 @@ export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
   fetch?: typeof fetch;
+  /** Environment variables the CLI reads (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** How `run` builds its runtime; the real one unless a test supplies another. */
   createRuntime?: (logger: Logger) => Promise<ContainerRuntime>;
   /** Resolves when `run` should stop (default: SIGTERM or SIGINT). */
@@ -130,8 +134,11 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
 }
 
 async function joinCommand(args: string[], io: CliIo): Promise<number> {
+  const envToken = (io.env ?? process.env).SUPAMANAGER_JOIN_TOKEN;
+  const withToken =
+    envToken && !args.some((x) => x === "--token" || x.startsWith("--token=")) ? [...args, "--token", envToken] : args;
   const a = parse(
-    args,
+    withToken,
     {
       url: { type: "string" },
       token: { type: "string" },

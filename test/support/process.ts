@@ -97,6 +97,8 @@ export function entryEnv(env: Record<string, string | undefined>): Record<string
     PORT: "0",
     HOST: "127.0.0.1",
     SUPAMANAGER_LOG_LEVEL: "info",
+    // No host agent for this machine unless a test asks for one (ADR 0019).
+    SUPAMANAGER_LOCAL_HOST: "off",
     ...env,
   };
   return Object.fromEntries(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));

@@ -6,6 +6,7 @@ import { CLOSE } from "../services/fleet/hub.js";
 import { runMaintenance } from "../services/maintenance.js";
 import { createNodeServer } from "./agent-socket.js";
 import { bootstrap } from "./bootstrap.js";
+import { type LocalHost, startLocalHost } from "./local-host.js";
 
 /** `npm start`: the control plane on Node. */
 async function main() {
@@ -13,6 +14,8 @@ async function main() {
   const logger = createLogger(env.SUPAMANAGER_LOG_LEVEL);
   const { app, deps, hubs } = await bootstrap(env, { logger });
   const { server } = createNodeServer(app);
+  const say = (text: string) => process.stderr.write(`${text}\n`);
+  let localHost: Promise<LocalHost | null> = Promise.resolve(null);
   // A deploy or restart makes every agent reconnect at once: a deep accept queue (the kernel caps
   // it at net.core.somaxconn) turns that storm into waiting instead of refused connections.
   server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
@@ -21,8 +24,13 @@ async function main() {
       env.SUPAMANAGER_PUBLIC_URL ??
       `http://${info.address.includes(":") ? `[${info.address}]` : info.address}:${info.port}`;
     logger.info("SupaManager control plane listening", { url, database: deps.database.driver });
-    // A plain line for people reading the terminal.
-    process.stderr.write(`\nSupaManager is running at ${url}\n\n`);
+    // Plain lines for people reading the terminal.
+    say(`\nSupaManager is running at ${url}\n\n${nextSteps(url)}\n`);
+    localHost = startLocalHost({ env, deps, logger, url: loopbackUrl(info), say }).catch((err: unknown) => {
+      logger.error("local host failed to start", { err });
+      say(`The local host could not be started: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    });
   });
 
   // Backup schedules, retention, stuck backups, expired job leases, abandoned RPC rows (safe
@@ -45,9 +53,12 @@ async function main() {
     stopping = true;
     logger.info("shutting down", { signal });
     clearInterval(maintenance);
+    // The local host's agent first, so it does not reconnect to the server that is closing.
+    const agentStopped = localHost.then((h) => h?.stop());
     // Agents reconnect (with backoff) to whichever control plane comes back.
     hubs.local.closeAll(CLOSE.shuttingDown, "control plane shutting down");
     server.close(async () => {
+      await agentStopped;
       await hubs.replicated?.stop();
       await deps.database.close();
       process.exit(0);
@@ -56,6 +67,32 @@ async function main() {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** Where the local host's agent dials this server: loopback when listening on every interface. */
+function loopbackUrl(info: AddressInfo): string {
+  const host =
+    info.address === "0.0.0.0"
+      ? "127.0.0.1"
+      : info.address === "::"
+        ? "[::1]"
+        : info.address.includes(":")
+          ? `[${info.address}]`
+          : info.address;
+  return `http://${host}:${info.port}`;
+}
+
+/** What to do next, printed under the URL on every start. */
+function nextSteps(url: string): string {
+  return [
+    "Next steps (README.md walks through all of them):",
+    "  1. Create the first account; it becomes the instance admin:",
+    `       npx supamanager signup --url ${url} --email you@example.com`,
+    "  2. Log in with the operator CLI (the password is read from $SUPAMANAGER_PASSWORD or asked for):",
+    `       npx supamanager login --url ${url} --email you@example.com`,
+    `  3. Open Supabase Studio against it: docs/studio.md (Studio's platform API URL: ${url}/platform)`,
+    "  4. Create an organization and a project: npx supamanager orgs create --help",
+  ].join("\n");
 }
 
 main().catch((err: unknown) => {

@@ -36,6 +36,28 @@ export interface CreatedJoinToken {
 /** A join token for `region`: random, shown once, stored as a SHA-256 hash. */
 export async function createJoinToken(ctx: AuthedContext, input: JoinTokenInput): Promise<CreatedJoinToken> {
   assertInstanceAdmin(ctx);
+  return mintJoinToken(ctx, input, ctx.actor);
+}
+
+/**
+ * A join token the control plane mints for the host agent it starts on its own machine
+ * (`npm start`, ADR 0019): no account exists yet on a first start, so no actor; audited as such.
+ */
+export async function createLocalHostJoinToken(ctx: ServiceContext, input: JoinTokenInput): Promise<CreatedJoinToken> {
+  return mintJoinToken(ctx, input, null);
+}
+
+/** Whether a host with this id is enrolled (a removed host's credential is void). */
+export async function hostExists(ctx: ServiceContext, hostId: string): Promise<boolean> {
+  const [row] = await ctx.db.select({ id: hosts.id }).from(hosts).where(eq(hosts.id, hostId)).limit(1);
+  return row !== undefined;
+}
+
+async function mintJoinToken(
+  ctx: ServiceContext,
+  input: JoinTokenInput,
+  actor: AuthedContext["actor"] | null,
+): Promise<CreatedJoinToken> {
   const token = newJoinToken();
   const expiresAt = new Date(ctx.deps.clock.now() + input.expiresInSeconds * 1000);
   const id = newJoinTokenId();
@@ -46,16 +68,21 @@ export async function createJoinToken(ctx: AuthedContext, input: JoinTokenInput)
       tokenHash,
       region: input.region,
       usesRemaining: input.uses,
-      createdBy: ctx.actor.userId,
+      createdBy: actor?.userId ?? null,
       expiresAt,
       createdAt: new Date(ctx.deps.clock.now()),
     });
     await recordAudit(tx, ctx.meta, {
       action: "fleet.join_token.create",
       outcome: "success",
-      actor: ctx.actor,
+      ...(actor ? { actor } : {}),
       target: id,
-      details: { region: input.region, uses: input.uses, expires_at: expiresAt.toISOString() },
+      details: {
+        region: input.region,
+        uses: input.uses,
+        expires_at: expiresAt.toISOString(),
+        ...(actor ? {} : { local_host: true }),
+      },
     });
   });
   return { token, expiresAt, region: input.region, uses: input.uses };
