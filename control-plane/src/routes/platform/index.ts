@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
+import { authUserRoutes } from "./auth-users/index.js";
 import { deleteInstanceTarget, getInstanceTarget, putInstanceTarget, testInstanceTarget } from "./backup-targets.js";
 import { databaseBackupRoutes } from "./database/backups.js";
 import { fleetRoutes } from "./fleet/index.js";
@@ -25,6 +26,7 @@ export function platformRoutes() {
   app.route("/pg-meta", pgMetaRoutes());
   app.route("/fleet", fleetRoutes());
   app.route("/database", databaseBackupRoutes());
+  app.route("/auth", authUserRoutes());
   // The instance's backup target (instance admin); organizations' are under /organizations/{slug}.
   app.get("/backup-target", getInstanceTarget);
   app.put("/backup-target", putInstanceTarget);
