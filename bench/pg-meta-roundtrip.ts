@@ -1,8 +1,9 @@
 /**
  * pg-meta round trip (stack issue): the latency of a small query on Studio's path —
  * HTTP → control plane (auth, membership, project + host checks) → agent (rpc frame over its
- * WebSocket) → postgres-meta → PostgreSQL and back — against a direct HTTP call to the SAME
- * postgres-meta container (its published port on 127.0.0.1), in one run, as a ratio.
+ * WebSocket) → gateway → postgres-meta → PostgreSQL and back — against a direct HTTP call to the
+ * SAME gateway and postgres-meta (the gateway's published port on 127.0.0.1, with the service key),
+ * in one run, as a ratio.
  *
  * Sequential requests (one at a time, so this is latency, not throughput), interleaved in blocks
  * so both paths see the same machine noise. Needs Docker, the local images
@@ -47,13 +48,18 @@ async function main() {
     const state = JSON.parse(readFileSync(join(dataDir, "projects", ref, "state.json"), "utf8")) as {
       endpoints: Record<string, string>;
     };
-    const metaUrl = state.endpoints.meta;
-    if (!metaUrl) throw new Error("the project has no meta endpoint");
+    // postgres-meta is not published (ADR 0023): the agent reaches it through the gateway's /pg/
+    // with the project's service-role key, which the stack's env carries.
+    const gatewayUrl = state.endpoints.gateway;
+    if (!gatewayUrl) throw new Error("the project has no gateway endpoint");
+    const env = readFileSync(join(dataDir, "projects", ref, ".env"), "utf8");
+    const serviceKey = env.match(/^SERVICE_ROLE_KEY=(.*)$/m)?.[1]?.replace(/^['"]|['"]$/g, "");
+    if (!serviceKey) throw new Error("the project's stack has no SERVICE_ROLE_KEY");
     const viaStudio = `${url}/platform/pg-meta/${ref}/query?key=bench`;
     const studioHeaders = { "content-type": "application/json", authorization: `Bearer ${token}` };
     // The same query options the control plane adds (statement timeout), so both do the same work.
-    const viaDirect = `${metaUrl}/query?statementTimeoutSecs=60&queryTimeoutSecs=65`;
-    const directHeaders = { "content-type": "application/json" };
+    const viaDirect = `${gatewayUrl}/pg/query?statementTimeoutSecs=60&queryTimeoutSecs=65`;
+    const directHeaders = { "content-type": "application/json", apikey: serviceKey };
 
     for (let i = 0; i < 50; i++) {
       await timed(viaStudio, studioHeaders, 201);
@@ -77,7 +83,7 @@ async function main() {
     p99: percentile(xs, 99),
   });
   const s = row("Studio's path: control plane → agent → postgres-meta", studio);
-  const d = row("direct postgres-meta (same container)", direct);
+  const d = row("direct gateway → postgres-meta (same containers)", direct);
   const machine = machineLine();
   const result = {
     date: new Date().toISOString(),

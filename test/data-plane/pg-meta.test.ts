@@ -1,13 +1,16 @@
+import { readFileSync } from "node:fs";
 import { ROLE_IDS } from "@supamanager/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiResult, Fleet, prerequisites, request, sleep } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
+import { projectContainers } from "../support/docker.js";
 
 /**
  * Studio's database access end to end on the `local` release: the built control plane (on
  * PostgreSQL), one built host agent on a real Docker engine, a project running real PostgreSQL 15
  * and the real postgres-meta. Every request goes HTTP → control plane → agent (rpc frame) →
- * postgres-meta (its port published on the host's bind address) → PostgreSQL, and back.
+ * the project's gateway (its port published on the host's bind address, /pg/ with the project's
+ * service-role key) → postgres-meta (not published) → PostgreSQL, and back.
  * The steps run in order and share the project.
  */
 
@@ -197,11 +200,134 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     expect(res.body.formattedError).toMatch(/^ERROR: {2}(25006|42501): /);
   });
 
+  // Issue 14 (2): every way a read_only member changed the database, in PostgreSQL 15 itself.
+  const selfChanges: [string, string][] = [
+    ["its password", "begin read write; alter role supamanager_read_only password 'mine-now'; commit;"],
+    ["its connection limit", "begin read write; alter role supamanager_read_only connection limit -1; commit;"],
+    ["a large object", "begin read write; select lo_from_bytea(0, 'x'::bytea); commit;"],
+    ["a large object (lo_create)", "begin read write; select lo_create(0); commit;"],
+    ["a temporary table", "begin read write; create temp table mine (x int); commit;"],
+    ["a replication slot", "begin read write; select pg_create_physical_replication_slot('mine', true); commit;"],
+    ["password hashes (pg_authid)", "select rolname, rolpassword from pg_authid;"],
+    ["password hashes (pg_shadow)", "select usename, passwd from pg_shadow;"],
+  ];
+  it.each(selfChanges)("a read_only member cannot create or read %s", async (_name, query) => {
+    const res = await sql<SqlError>(query, {}, readerToken);
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.code, res.text).toBe("42501");
+  });
+
+  it("settings a read_only member gives its own role or session never reach a later request", async () => {
+    // PostgreSQL lets any non-superuser role change its own defaults; each request's connection
+    // sets its limits as startup options, which outrank them.
+    const own = await sql(
+      "begin read write; alter role supamanager_read_only set default_transaction_read_only = off; alter role supamanager_read_only set statement_timeout = 0; commit;",
+      {},
+      readerToken,
+    );
+    expect([201, 400], own.text).toContain(own.status);
+    const session = await sql("set default_transaction_read_only = off; set statement_timeout = 0;", {}, readerToken);
+    expect(session.status, session.text).toBe(201);
+    const after = await sql<{ ro: string; st: string }[]>(
+      "select current_setting('transaction_read_only') as ro, current_setting('statement_timeout') as st;",
+      {},
+      readerToken,
+    );
+    expect(after.status, after.text).toBe(201);
+    expect(after.body).toEqual([{ ro: "on", st: `${STATEMENT_TIMEOUT_SECONDS}s` }]);
+    const write = await sql<SqlError>("insert into public.todos (title) values ('sneaky');", {}, readerToken);
+    expect(write.body.code, write.text).toBe("25006");
+    // The owner puts the role's defaults back (a superuser may).
+    const fix = await sql(
+      "alter role supamanager_read_only set default_transaction_read_only = on; alter role supamanager_read_only set statement_timeout = '60s';",
+    );
+    expect(fix.status, fix.text).toBe(201);
+  });
+
+  it("a read_only member's query that lifted its own statement timeout does not outlive the request", {
+    timeout: 60_000,
+  }, async () => {
+    const started = Date.now();
+    const res = await sql<SqlError>(
+      "set statement_timeout = 0; set client_connection_check_interval = 0; set application_name = 'mine'; select pg_sleep(120);",
+      {},
+      readerToken,
+    );
+    expect(res.status, res.text).toBeGreaterThanOrEqual(400);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    let running: { n: number }[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await sql<{ n: number }[]>(
+        "select count(*)::int as n from pg_stat_activity where usename = 'supamanager_read_only' and query like '%pg_sleep(120)%';",
+      );
+      running = r.body;
+      if (running[0]?.n === 0) break;
+      await sleep(250);
+    }
+    expect(running).toEqual([{ n: 0 }]);
+  });
+
+  it("the read-only role owns nothing and the reader still logs in with its own password", async () => {
+    const owned = await sql<{ n: number }[]>(
+      `select (select count(*) from pg_class where relowner = r.oid)
+            + (select count(*) from pg_namespace where nspowner = r.oid)
+            + (select count(*) from pg_proc where proowner = r.oid)
+            + (select count(*) from pg_type where typowner = r.oid)
+            + (select count(*) from pg_largeobject_metadata where lomowner = r.oid)
+            + (select count(*) from pg_replication_slots) as n
+         from pg_roles r where r.rolname = 'supamanager_read_only';`,
+    );
+    expect(owned.body).toEqual([{ n: 0 }]);
+    const who = await sql<{ u: string }[]>("select current_user as u;", {}, readerToken);
+    expect(who.body).toEqual([{ u: "supamanager_read_only" }]);
+  });
+
   it("nothing a read_only member sent changed the database", async () => {
     const rows = await sql<{ title: string }[]>("select title from public.todos order by id;");
     expect(rows.body.map((r) => r.title)).toEqual(["write the tests", MARKER]);
     const evil = await sql<{ n: number }[]>("select count(*)::int as n from pg_tables where tablename = 'evil';");
     expect(evil.body).toEqual([{ n: 0 }]);
+  });
+
+  // Issue 14 (1): no superuser SQL without the project's service-role key.
+  it("postgres-meta is not published; the gateway forwards /pg/ only with the service-role key", async () => {
+    const containers = await projectContainers(ref);
+    const meta = containers.find((c) => c.service === "meta");
+    expect(meta, JSON.stringify(containers)).toBeDefined();
+    expect(meta?.ports, JSON.stringify(containers)).not.toContain("->");
+    const published = containers.flatMap((c) => [...c.ports.matchAll(/->(\d+)\/tcp/g)].map((m) => m[1]));
+    expect(published.sort()).toEqual(["5432", "8000"]);
+    const gateway = containers.find((c) => c.service === "gateway")?.ports.match(/^[\d.]+:(\d+)->8000/)?.[1];
+    expect(gateway, JSON.stringify(containers)).toBeDefined();
+    const url = `http://${HOST.bind}:${gateway}/pg/query`;
+    const post = (headers: Record<string, string>) =>
+      fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ query: "select current_user as u" }),
+        signal: AbortSignal.timeout(10_000),
+      });
+    const env = readFileSync(`${fleet.projectDir(HOST.agent, ref)}/.env`, "utf8");
+    const key = env.match(/^SERVICE_ROLE_KEY=(.*)$/m)?.[1]?.replace(/^['"]|['"]$/g, "");
+    expect(key, "the stack's env carries the service-role key").toBeTruthy();
+    const wrong: Record<string, string>[] = [
+      {},
+      { apikey: "not-the-key" },
+      { authorization: "Bearer not-the-key" },
+      { apikey: `${key}x` },
+      { authorization: `Basic ${key}` },
+    ];
+    for (const headers of wrong) {
+      const res = await post(headers);
+      expect(res.status, JSON.stringify(Object.keys(headers))).toBe(401);
+      expect(await res.json()).toMatchObject({ code: "unauthorized" });
+    }
+    const right: Record<string, string>[] = [{ apikey: `${key}` }, { authorization: `Bearer ${key}` }];
+    for (const headers of right) {
+      const res = await post(headers);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual([{ u: "postgres" }]);
+    }
   });
 
   it("HEAD|GET api/rest answers 503 on the local release, which has no REST service", async () => {

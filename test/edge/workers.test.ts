@@ -187,7 +187,7 @@ describe("the control plane on Workers (workerd + Neon driver + one Durable Obje
     const rows = await json<unknown[]>(await query("select 1 as one"), 201);
     expect(rows).toEqual([{ echoed: "select 1 as one" }]);
     const rpc = await agent.waitFor("rpc");
-    expect(rpc).toMatchObject({ ref, service: "meta", method: "POST", body: { query: "select 1 as one" } });
+    expect(rpc).toMatchObject({ ref, service: "gateway", method: "POST", body: { query: "select 1 as one" } });
     // Bigger answers than the Workers message limit allows come back as `too_large` (413).
     expect(rpc.maxResultBytes).toBe(1024 * 1024 - 64 * 1024);
     agent.close();

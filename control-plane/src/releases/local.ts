@@ -11,24 +11,67 @@ import { interpolate } from "./render.js";
  * Services carrying an `imageKey` render with `pull_policy: never`.
  *
  * - db: a real PostgreSQL 15 (the image's entrypoint initialises $PGDATA on first start, and
- *   runs our init SQL: the read-only login role, see READ_ONLY_ROLE_SQL);
- * - meta: the real postgres-meta server from npm, talking to db. Its port is published on the
- *   host's bind address so the host agent can forward Studio's pg-meta requests to it
- *   (docs/data-plane.md); CRYPTO_KEY lets the control plane hand it a per-request connection
- *   (the read-only role) in `x-connection-encrypted`;
- * - gateway: an nginx stand-in for Kong, proxying /pg/ to meta. No PostgREST (no image).
+ *   runs our init SQL: the read-only login role, see READ_ONLY_ROLE_SQL). Its port is published:
+ *   the database is reachable with its password, as a Supabase project's is;
+ * - meta: the real postgres-meta server from npm, talking to db as the superuser. NOT published:
+ *   only the project's network reaches it, through the gateway (ADR 0023). CRYPTO_KEY lets the
+ *   control plane hand it a per-request connection (the read-only role) in
+ *   `x-connection-encrypted`;
+ * - gateway: an nginx stand-in for Kong, proxying /pg/ to meta, and only for requests carrying the
+ *   project's service-role key (`apikey` or `Authorization: Bearer`); everything else gets 401.
+ *   The host agent reaches postgres-meta this way (docs/data-plane.md). No PostgREST (no image).
+ *
+ * Published ports are exactly what is public: `db` and `gateway`, on the host's bind address.
  */
 /**
- * The login role read_only members' SQL runs as (docs/data-plane.md). It may read everything
- * (pg_read_all_data; BYPASSRLS so row level security does not hide rows from the dashboard) and
- * write nothing: it owns nothing and has no write privilege anywhere, and its transactions are
- * read-only by default. Run once, when the database is initialised.
+ * The login role read_only members' SQL runs as (docs/data-plane.md, ADR 0024), run once when the
+ * database is initialised. The file holds no secret: psql reads the password from the db
+ * container's environment (`\getenv`, psql 15), like POSTGRES_PASSWORD.
+ *
+ * - reads: SELECT on the tables and sequences of `public` and, through default privileges, on
+ *   every table, sequence and schema the superuser creates later. Not pg_read_all_data, which
+ *   also opens pg_authid (every role's password hash);
+ * - writes nothing and owns nothing: no write privilege, no CREATE anywhere, no TEMPORARY on the
+ *   database, and no large object functions (lo_create, lo_from_bytea, … are revoked from PUBLIC);
+ * - cannot alter itself: REPLICATION makes PostgreSQL refuse ALTER ROLE on it (password,
+ *   connection limit, validity) to anyone but a superuser. The replication slot functions
+ *   that REPLICATION would open are revoked from PUBLIC, and pg_hba admits no replication
+ *   connection from outside the container;
+ * - limits: the role's defaults below; every request's connection sets them again as startup
+ *   options (which outrank role settings the role may give itself with ALTER ROLE … SET), and
+ *   the control plane terminates a request's backend when the request ends without an answer
+ *   from the database (services/pg-meta/query.ts).
  */
-export const READ_ONLY_ROLE_SQL = `-- SupaManager: the login role of read_only members (rendered per project; holds a password).
-create role supamanager_read_only with login nosuperuser nocreatedb nocreaterole noreplication bypassrls
-  password '\${READ_ONLY_PASSWORD}';
-grant pg_read_all_data to supamanager_read_only;
+export const READ_ONLY_ROLE_SQL = `-- SupaManager: the login role of read_only members (docs/data-plane.md, ADR 0024).
+\\getenv supamanager_ro_password READ_ONLY_PASSWORD
+create role supamanager_read_only with login nosuperuser nocreatedb nocreaterole noinherit replication bypassrls
+  connection limit 16 password :'supamanager_ro_password';
+grant usage on schema public to supamanager_read_only;
+grant select on all tables in schema public to supamanager_read_only;
+grant select on all sequences in schema public to supamanager_read_only;
+alter default privileges grant usage on schemas to supamanager_read_only;
+alter default privileges grant select on tables to supamanager_read_only;
+alter default privileges grant select on sequences to supamanager_read_only;
+revoke temporary on database :"DBNAME" from public;
+do $$
+declare f regprocedure;
+begin
+  for f in
+    select p.oid::regprocedure from pg_proc p
+    where p.pronamespace = 'pg_catalog'::regnamespace and p.proname in (
+      'lo_create', 'lo_creat', 'lo_from_bytea', 'lo_import',
+      'pg_create_physical_replication_slot', 'pg_create_logical_replication_slot', 'pg_drop_replication_slot',
+      'pg_copy_physical_replication_slot', 'pg_copy_logical_replication_slot', 'pg_replication_slot_advance',
+      'pg_logical_slot_get_changes', 'pg_logical_slot_peek_changes', 'pg_logical_slot_get_binary_changes',
+      'pg_logical_slot_peek_binary_changes', 'pg_logical_emit_message')
+  loop
+    execute format('revoke execute on function %s from public', f);
+  end loop;
+end $$;
 alter role supamanager_read_only set default_transaction_read_only = on;
+alter role supamanager_read_only set statement_timeout = '60s';
+alter role supamanager_read_only set idle_in_transaction_session_timeout = '60s';
+alter role supamanager_read_only set idle_session_timeout = '300s';
 comment on role supamanager_read_only is 'SupaManager: SQL of read_only dashboard members';
 `;
 
@@ -43,6 +86,8 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
         POSTGRES_USER: "postgres",
         POSTGRES_DB: "postgres",
         POSTGRES_PASSWORD: interpolate("POSTGRES_PASSWORD"),
+        // Read by the init SQL (READ_ONLY_ROLE_SQL) when the database is first initialised.
+        READ_ONLY_PASSWORD: interpolate("READ_ONLY_PASSWORD"),
       },
       ports: [{ name: "db", container: 5432 }],
       volumes: [{ name: "db-data", target: "/var/lib/postgresql/data" }],
@@ -66,7 +111,7 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
         // postgres-meta buffers whole results: cap them near what one agent frame can carry.
         PG_META_MAX_RESULT_SIZE_MB: "8",
       },
-      ports: [{ name: "meta", container: 8080 }],
+      // No ports: reached only on the project's network, through the gateway.
       dependsOn: ["db"],
       health: { test: ["CMD", "supamanager-healthcheck"], intervalSeconds: 2, retries: 30, startPeriodSeconds: 5 },
       required: true,
@@ -75,13 +120,20 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
     gateway: {
       image: "supamanager/gateway:local",
       imageKey: "gateway",
-      environment: { GATEWAY_PORT: "8000", PG_META_URL: "http://meta:8080" },
+      environment: {
+        GATEWAY_PORT: "8000",
+        PG_META_URL: "http://meta:8080",
+        // The only key the gateway's routes accept.
+        GATEWAY_SERVICE_KEY: interpolate("SERVICE_ROLE_KEY"),
+      },
       ports: [{ name: "gateway", container: 8000 }],
       health: { test: ["CMD", "supamanager-healthcheck"], intervalSeconds: 2, retries: 30, startPeriodSeconds: 2 },
       required: true,
       memoryShare: 0.2,
     },
   },
+  // 0644: the container's postgres user reads it; it holds no secret (the password comes from the
+  // environment). Files that hold secrets are 0600 (render.test.ts checks every release).
   files: [{ path: "db/init-read-only.sql", template: READ_ONLY_ROLE_SQL, mode: 0o644 }],
   // The superuser the image creates (POSTGRES_USER) dumps its one database (POSTGRES_DB).
   backup: {

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { buildReleaseCatalog } from "./catalog.js";
 import { LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest } from "./manifest.js";
-import { interpolate, renderStack } from "./render.js";
+import { interpolate, releasePorts, renderStack } from "./render.js";
+import { FACT_VARIABLES, SECRET_VARIABLES } from "./variables.js";
 
 const REF = "abcdefghijklmnopqrst";
 const input = {
@@ -20,6 +21,7 @@ const input = {
     PROJECT_REF: REF,
     PG_META_CRYPTO_KEY: "crypto-key-0123456789abcdef01234",
     READ_ONLY_PASSWORD: "0123456789abcdef0123456789abcdef",
+    SERVICE_ROLE_KEY: "service.role.key-0123456789",
   },
 };
 
@@ -36,8 +38,11 @@ describe("renderStack (local release)", () => {
     expect(Stack.parse(stack)).toBeTruthy();
     expect(stack.env).toEqual({
       POSTGRES_PASSWORD: input.variables.POSTGRES_PASSWORD,
+      READ_ONLY_PASSWORD: input.variables.READ_ONLY_PASSWORD,
       PG_META_CRYPTO_KEY: input.variables.PG_META_CRYPTO_KEY,
+      SERVICE_ROLE_KEY: input.variables.SERVICE_ROLE_KEY,
     });
+    expect(stack.composeFile).not.toContain(input.variables.SERVICE_ROLE_KEY);
     expect(stack.composeFile).not.toContain(input.variables.POSTGRES_PASSWORD);
     expect(stack.composeFile).not.toContain(input.variables.PG_META_CRYPTO_KEY);
     expect(stack.composeFile).not.toContain(input.variables.READ_ONLY_PASSWORD);
@@ -55,7 +60,12 @@ describe("renderStack (local release)", () => {
     }
     expect(compose.services.db?.ports).toEqual(["127.0.0.1:54010:5432"]);
     expect(compose.services.gateway?.ports).toEqual(["127.0.0.1:54011:8000"]);
-    expect(compose.services.meta?.ports).toEqual(["127.0.0.1:54012:8080"]);
+    // postgres-meta is superuser SQL: never published (only the gateway, with the service key).
+    expect(compose.services.meta?.ports).toBeUndefined();
+    expect(compose.services.gateway?.environment).toMatchObject({
+      PG_META_URL: "http://meta:8080",
+      GATEWAY_SERVICE_KEY: interpolate("SERVICE_ROLE_KEY"),
+    });
     expect(compose.networks.default?.name).toBe(`${REF}_net`);
     expect(compose.volumes["db-data"]?.name).toBe(`${REF}_db-data`);
     expect(compose.services.meta?.depends_on).toEqual({ db: { condition: "service_healthy" } });
@@ -65,20 +75,22 @@ describe("renderStack (local release)", () => {
   it("names every published port as an RPC endpoint on the bind address", () => {
     expect(stack.endpoints).toEqual({
       db: "http://127.0.0.1:54010",
-      meta: "http://127.0.0.1:54012",
       gateway: "http://127.0.0.1:54011",
     });
     const v6 = renderStack(local, { ...input, bindAddress: "::1" });
-    expect(v6.endpoints.meta).toBe("http://[::1]:54012");
+    expect(v6.endpoints.gateway).toBe("http://[::1]:54011");
   });
 
-  it("initialises the database with the read-only role, its password filled in, mounted for initdb", () => {
+  it("initialises the database with the read-only role, its password read from the environment", () => {
     const file = stack.files.find((f) => f.path === "files/db/init-read-only.sql");
-    expect(file?.mode).toBe(0o644);
     expect(file?.content).toContain("create role supamanager_read_only with login");
-    expect(file?.content).toContain(`password '${input.variables.READ_ONLY_PASSWORD}'`);
-    expect(file?.content).toContain("grant pg_read_all_data to supamanager_read_only");
+    expect(file?.content).toContain("\\getenv supamanager_ro_password READ_ONLY_PASSWORD");
+    expect(file?.content).not.toContain(input.variables.READ_ONLY_PASSWORD);
+    // pg_read_all_data would open pg_authid (password hashes); REPLICATION stops ALTER ROLE on itself.
+    expect(file?.content).not.toContain("pg_read_all_data");
+    expect(file?.content).toMatch(/ replication bypassrls/);
     expect(file?.content).toContain("set default_transaction_read_only = on");
+    expect(compose.services.db?.environment).toMatchObject({ READ_ONLY_PASSWORD: interpolate("READ_ONLY_PASSWORD") });
     expect(compose.services.db?.volumes).toContain(
       "./files/db/init-read-only.sql:/docker-entrypoint-initdb.d/50-supamanager-read-only.sql:ro",
     );
@@ -105,9 +117,30 @@ describe("renderStack (local release)", () => {
     if (spawnSync("docker-compose", ["version"]).status !== 0) return;
     const dir = mkdtempSync(join(tmpdir(), "render-"));
     writeFileSync(join(dir, "docker-compose.yml"), stack.composeFile);
-    writeFileSync(join(dir, ".env"), "POSTGRES_PASSWORD=x\nPROJECT_REF=y\nPG_META_CRYPTO_KEY=z\n");
+    writeFileSync(
+      join(dir, ".env"),
+      "POSTGRES_PASSWORD=x\nPROJECT_REF=y\nPG_META_CRYPTO_KEY=z\nREAD_ONLY_PASSWORD=r\nSERVICE_ROLE_KEY=s\n",
+    );
     const out = execFileSync("docker-compose", ["-p", REF, "config", "-q"], { cwd: dir, encoding: "utf8" });
     expect(out).toBe("");
+  });
+});
+
+describe("files a release writes on the host", () => {
+  it("are 0600 whenever they hold a secret (local release)", () => {
+    const facts = Object.fromEntries(FACT_VARIABLES.map((name) => [name, `fact-${name.toLowerCase()}`]));
+    const secrets = Object.fromEntries(SECRET_VARIABLES.map((name, i) => [name, `secret-${name}-${i}-value`]));
+    let checked = 0;
+    for (const release of [ReleaseManifest.parse(LOCAL_RELEASE)]) {
+      const ports = Object.fromEntries(releasePorts(release).map((p, i) => [p.name, 55000 + i]));
+      const stack = renderStack(release, { ...input, ports, variables: { ...facts, ...secrets } });
+      for (const f of stack.files) {
+        const holdsSecret = Object.values(secrets).some((v) => f.content.includes(v));
+        if (holdsSecret) expect(f.mode & 0o077, `${release.name}: ${f.path}`).toBe(0);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
   });
 });
 

@@ -78,7 +78,7 @@ describe("POST /v1/projects/:ref/database/query", () => {
     expect(await res.json()).toEqual([{ one: 1 }]);
     expectDeclared("/v1/projects/{ref}/database/query", 201);
     expect(rpcs).toHaveLength(1);
-    expect(rpcs[0]).toMatchObject({ ref, service: "meta", method: "POST", body: { query: "select 1 as one" } });
+    expect(rpcs[0]).toMatchObject({ ref, service: "gateway", method: "POST", body: { query: "select 1 as one" } });
     expect(rpcs[0]?.headers["x-connection-encrypted"]).toBeUndefined();
   });
 
@@ -121,7 +121,7 @@ describe("POST /v1/projects/:ref/database/query/read-only", () => {
     expect(await res.json()).toEqual([{ one: 1 }]);
     expectDeclared("/v1/projects/{ref}/database/query/read-only", 201);
     expect(rpcs[0]?.headers["x-connection-encrypted"]).toBeTruthy();
-    expect(rpcs[0]?.path).toBe("/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
+    expect(rpcs[0]?.path).toBe("/pg/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
   });
 
   it("refuses an empty query with 400", async () => {
@@ -160,16 +160,16 @@ describe("GET /v1/projects/:ref/types/typescript", () => {
     expectMatchesOperation("GET", "/v1/projects/{ref}/types/typescript", 200, body);
     expect(body).toEqual({ types: TYPES });
     expect(rpcs[0]).toMatchObject({
-      service: "meta",
+      service: "gateway",
       method: "GET",
-      path: "/generators/typescript?included_schemas=public",
+      path: "/pg/generators/typescript?included_schemas=public",
     });
   });
 
   it("passes included_schemas; read_only members generate through the read-only role", async () => {
     answer = () => ({ status: 200, body: TYPES, contentType: "text/plain" });
     expect((await get("/types/typescript?included_schemas=public,%20api", readOnly)).status).toBe(200);
-    expect(rpcs[0]?.path).toBe("/generators/typescript?included_schemas=public%2Capi");
+    expect(rpcs[0]?.path).toBe("/pg/generators/typescript?included_schemas=public%2Capi");
     expect(rpcs[0]?.headers["x-connection-encrypted"]).toBeTruthy();
   });
 

@@ -265,11 +265,11 @@ describe("ReplicatedHub: RPCs", () => {
     });
     const took = performance.now() - started;
     expect(res.status, await res.clone().text()).toBe(201);
-    expect(await res.json()).toEqual([{ path: expect.stringMatching(/^\/query/) }]);
+    expect(await res.json()).toEqual([{ path: expect.stringMatching(/^\/pg\/query/) }]);
     console.info(`[replicated-hub] pg-meta query B → A → agent → B: ${took.toFixed(1)} ms`);
     const rpcs = agent.of("rpc");
     expect(rpcs).toHaveLength(1);
-    expect(rpcs[0]?.frame).toMatchObject({ ref, service: "meta", method: "POST" });
+    expect(rpcs[0]?.frame).toMatchObject({ ref, service: "gateway", method: "POST" });
     // The rendezvous row is gone once the answer was taken.
     expect(await rpcRows(B.t)).toBe(0);
   });

@@ -29,6 +29,8 @@ export interface DbAddress {
   port: string;
   database: string;
   sslmode: string;
+  /** Server settings sent as startup options (`-c name=value`), which outrank the role's own settings. */
+  settings?: Record<string, string>;
 }
 
 /** A postgres:// URL for `user`/`password` at `addr` (as postgres-meta, inside the project's network, sees the db). */
@@ -40,5 +42,14 @@ export function connectionUrl(user: string, password: string, addr: DbAddress): 
   u.password = encodeURIComponent(password);
   u.pathname = `/${encodeURIComponent(addr.database)}`;
   u.searchParams.set("sslmode", addr.sslmode);
+  const settings = Object.entries(addr.settings ?? {});
+  if (settings.length > 0) {
+    for (const [name, value] of settings) {
+      if (!/^[a-z_]+$/.test(name) || !/^[A-Za-z0-9_.-]+$/.test(value)) {
+        throw new Error(`setting ${name} cannot be sent as a startup option`);
+      }
+    }
+    u.searchParams.set("options", settings.map(([name, value]) => `-c ${name}=${value}`).join(" "));
+  }
   return u.toString();
 }

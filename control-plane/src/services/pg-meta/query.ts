@@ -1,7 +1,16 @@
 import type { AuthedContext } from "../../deps.js";
 import { ApiError } from "../../errors.js";
 import { roleCan } from "../permissions/matrix.js";
-import { callService, metaHeaders, metaRoute, type ReachableProject, reachableProject } from "./target.js";
+import {
+  callService,
+  type MetaRoute,
+  metaHeaders,
+  metaRoute,
+  READ_ONLY_APPLICATION_PREFIX,
+  READ_ONLY_ROLE,
+  type ReachableProject,
+  reachableProject,
+} from "./target.js";
 
 /** Longest a query may run when its statement timeout is lifted (under the protocol's 300 s RPC cap). */
 export const UNLIMITED_QUERY_SECONDS = 270;
@@ -78,17 +87,83 @@ export async function runQuery(
         : { statementTimeoutSecs: String(configured), queryTimeoutSecs: String(configured + 5) },
   );
   const timeoutMs = ((unlimited ? UNLIMITED_QUERY_SECONDS : configured + 5) + 5) * 1000;
-  const result = await callService(ctx, target, {
-    ref,
-    service: route.service,
-    method: "POST",
-    path: `${route.prefix}/query?${params}`,
-    headers,
-    body: { query: input.query, ...(input.parameters !== undefined ? { parameters: input.parameters } : {}) },
-    timeoutMs,
-  });
+  // A read-only request's backend must not outlive the request (its SQL may have lifted
+  // statement_timeout for its own session): when the database did not answer, end it.
+  const readOnlyApp = isReadOnlyConnection(headers) ? headers["x-pg-application-name"] : undefined;
+  let result: Awaited<ReturnType<typeof callService>>;
+  try {
+    result = await callService(ctx, target, {
+      ref,
+      service: route.service,
+      method: "POST",
+      path: `${route.prefix}/query?${params}`,
+      headers,
+      body: { query: input.query, ...(input.parameters !== undefined ? { parameters: input.parameters } : {}) },
+      timeoutMs,
+    });
+  } catch (err) {
+    if (readOnlyApp) await endReadOnlyBackends(ctx, target, route, readOnlyApp);
+    throw err;
+  }
   if (result.status >= 200 && result.status < 300) return { ok: true, rows: result.body ?? [] };
-  return { ok: false, ...queryError(result.status, result.body, isReadOnlyConnection(headers)) };
+  if (readOnlyApp && !isSqlError(result.body)) await endReadOnlyBackends(ctx, target, route, readOnlyApp);
+  return { ok: false, ...queryError(result.status, result.body, readOnlyApp !== undefined) };
+}
+
+/** A PostgreSQL error (a SQLSTATE code): the statement ended on the server. */
+const isSqlError = (body: unknown) =>
+  typeof body === "object" && body !== null && /^[0-9A-Z]{5}$/.test(String((body as { code?: unknown }).code));
+
+/** Seconds after which no read-only backend can belong to a live request (the longest RPC, plus margin). */
+const READ_ONLY_BACKEND_MAX_SECONDS = UNLIMITED_QUERY_SECONDS + 30;
+
+/**
+ * Terminates, as the superuser, the read-only role's backends that belong to the request tagged
+ * `application` (its per-request application_name), that changed their application_name (so they
+ * can no longer be told apart), or that are older than any request can be. Best effort: a failure
+ * is logged, and the request's own answer stands.
+ */
+export async function endReadOnlyBackends(
+  ctx: AuthedContext,
+  target: ReachableProject,
+  route: MetaRoute,
+  application: string,
+): Promise<void> {
+  try {
+    const headers = await metaHeaders(ctx, target, route, { asService: true });
+    const result = await ctx.deps.hub.rpc(target.hostId, {
+      ref: target.project.ref,
+      service: route.service,
+      method: "POST",
+      path: `${route.prefix}/query?queryTimeoutSecs=5`,
+      headers,
+      body: {
+        query: `select count(pg_terminate_backend(pid))::int as ended from pg_stat_activity
+where usename = $1 and pid <> pg_backend_pid()
+  and (application_name = $2 or left(application_name, $3) <> $4 or backend_start < now() - make_interval(secs => $5))`,
+        parameters: [
+          READ_ONLY_ROLE,
+          application,
+          READ_ONLY_APPLICATION_PREFIX.length,
+          READ_ONLY_APPLICATION_PREFIX,
+          Math.max(READ_ONLY_BACKEND_MAX_SECONDS, ctx.deps.config.sql.statementTimeoutSeconds + 60),
+        ],
+      },
+      timeoutMs: 10_000,
+    });
+    if (result.status === undefined || result.status >= 300) {
+      ctx.deps.logger.warn("could not end read-only backends", {
+        ref: target.project.ref,
+        status: result.status,
+        code: result.code,
+      });
+    }
+  } catch (err) {
+    ctx.deps.logger.warn("could not end read-only backends", {
+      ref: target.project.ref,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
 }
 
 const isReadOnlyConnection = (headers: Record<string, string>) => "x-connection-encrypted" in headers;

@@ -93,8 +93,10 @@ export interface MetaRoute {
 }
 
 /**
- * postgres-meta's route in a release: its own published port (`meta`, the local release), else the
- * gateway's `/pg` route (Kong in the full stack, where /pg/ requires the service-role key).
+ * postgres-meta's route in a release: the gateway's `/pg` route with the service-role key (both
+ * the local release's nginx and Kong refuse /pg/ without it; ADR 0023). A release that publishes
+ * postgres-meta's own port (`meta`) is reached there instead — none built in does: an open
+ * postgres-meta port is superuser SQL for whoever reaches the host.
  */
 export function metaRoute(release: ReleaseManifest): MetaRoute | undefined {
   const ports = new Set(Object.values(release.services).flatMap((s) => s.ports.map((p) => p.name)));
@@ -104,21 +106,45 @@ export function metaRoute(release: ReleaseManifest): MetaRoute | undefined {
   return undefined;
 }
 
+/** application_name of read-only connections: this prefix and the request's own tag. */
+export const READ_ONLY_APPLICATION_PREFIX = "supamanager-ro-";
+
+/**
+ * The settings every read-only connection starts with (startup options: they outrank whatever the
+ * role stored for itself with ALTER ROLE … SET). A statement may still SET them for its own
+ * session, which ends with the request; the control plane then ends the backend too
+ * (query.ts, endReadOnlyBackends).
+ */
+export function readOnlySettings(statementTimeoutSeconds: number): Record<string, string> {
+  return {
+    default_transaction_read_only: "on",
+    statement_timeout: `${statementTimeoutSeconds}s`,
+    lock_timeout: `${statementTimeoutSeconds}s`,
+    idle_in_transaction_session_timeout: `${statementTimeoutSeconds}s`,
+    idle_session_timeout: `${statementTimeoutSeconds + 10}s`,
+    // A query whose client went away stops at the next check instead of running on.
+    client_connection_check_interval: "1s",
+  };
+}
+
 /**
  * Headers for a request to postgres-meta on behalf of a member with `role`: for read_only members,
  * a per-request connection as the read-only role (`x-connection-encrypted`, encrypted with the
- * project's PG_META_CRYPTO_KEY), so PostgreSQL itself refuses their writes; for gateway routes,
- * the service-role key. Secrets are decrypted here only for this request and never logged.
+ * project's PG_META_CRYPTO_KEY) with its limits as startup options and a per-request
+ * application_name (`x-pg-application-name`), so PostgreSQL itself refuses their writes and the
+ * control plane can find the backend again; for gateway routes, the service-role key. Secrets are
+ * decrypted here only for this request and never logged.
  */
 export async function metaHeaders(
   ctx: AuthedContext,
   target: ReachableProject,
   route: MetaRoute,
-  opts: { readOnly?: boolean } = {},
+  opts: { readOnly?: boolean; asService?: boolean } = {},
 ) {
   const headers: Record<string, string> = { "x-pg-application-name": "supamanager" };
-  // `opts.readOnly` forces the read-only role for any member (the v1 read-only query path).
-  const readOnly = opts.readOnly === true || isReadOnlyRole(target.role);
+  // `opts.readOnly` forces the read-only role for any member (the v1 read-only query path);
+  // `opts.asService` is the control plane's own housekeeping (never a member's SQL).
+  const readOnly = opts.asService !== true && (opts.readOnly === true || isReadOnlyRole(target.role));
   if (!readOnly && !route.needsServiceKey) return headers;
   const ports = await projectPorts(ctx.db, target.project.ref);
   const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);
@@ -142,8 +168,10 @@ export async function metaHeaders(
       port: literal(env.PG_META_DB_PORT, "5432"),
       database: literal(env.PG_META_DB_NAME, "postgres"),
       sslmode: literal(env.PG_META_DB_SSL_MODE, "disable"),
+      settings: readOnlySettings(ctx.deps.config.sql.statementTimeoutSeconds),
     });
     headers["x-connection-encrypted"] = encryptForPgMeta(url, cryptoKey);
+    headers["x-pg-application-name"] = `${READ_ONLY_APPLICATION_PREFIX}${crypto.randomUUID()}`;
   }
   return headers;
 }
@@ -151,12 +179,14 @@ export async function metaHeaders(
 /** Send an RPC to the project's host and turn transport failures into clear API errors. */
 export async function callService(ctx: AuthedContext, target: ReachableProject, request: RpcRequest) {
   const result = await ctx.deps.hub.rpc(target.hostId, request);
-  if (result.error !== undefined || result.status === undefined) throw agentError(request.service, result);
+  if (result.error !== undefined || result.status === undefined) {
+    const what = request.service === "meta" || request.path.startsWith("/pg/") ? "postgres-meta" : request.service;
+    throw agentError(what, result);
+  }
   return result as RpcResult & { status: number };
 }
 
-function agentError(service: string, r: RpcResult): ApiError {
-  const what = service === "meta" ? "postgres-meta" : service;
+function agentError(what: string, r: RpcResult): ApiError {
   const detail = r.error ?? "no answer";
   switch (r.code) {
     case "timeout":

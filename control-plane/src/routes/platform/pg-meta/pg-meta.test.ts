@@ -87,8 +87,8 @@ describe("POST /platform/pg-meta/:ref/query", () => {
     expect(await res.json()).toEqual([{ one: 1 }]);
     expect(rpcs).toHaveLength(1);
     const rpc = rpcs[0] as Rpc;
-    expect(rpc).toMatchObject({ ref, service: "meta", method: "POST", body: { query: "select 1 as one" } });
-    expect(rpc.path).toBe("/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
+    expect(rpc).toMatchObject({ ref, service: "gateway", method: "POST", body: { query: "select 1 as one" } });
+    expect(rpc.path).toBe("/pg/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
     expect(rpc.timeoutMs).toBe(70_000);
     // The owner runs as postgres-meta's own connection: no per-request connection.
     expect(rpc.headers["x-connection-encrypted"]).toBeUndefined();
@@ -102,7 +102,7 @@ describe("POST /platform/pg-meta/:ref/query", () => {
     expect(await res.json()).toEqual([]);
     expect(rpcs[0]?.body).toEqual({ query: "select $1::int", parameters: [7] });
     // A SET prefix would make it two commands, which a prepared statement refuses: client-side timeout only.
-    expect(rpcs[0]?.path).toBe("/query?queryTimeoutSecs=60");
+    expect(rpcs[0]?.path).toBe("/pg/query?queryTimeoutSecs=60");
   });
 
   it("a SQL error answers 400 with postgres-meta's message, formattedError and code", async () => {
@@ -153,6 +153,16 @@ describe("POST /platform/pg-meta/:ref/query", () => {
     expect(url.username).toBe("supamanager_read_only");
     expect(decodeURIComponent(url.password)).toBe(vars.READ_ONLY_PASSWORD);
     expect(`${url.hostname}:${url.port}${url.pathname}`).toBe("db:5432/postgres");
+    // Its limits travel as startup options (they outrank settings the role gives itself), and a
+    // per-request application_name lets the control plane find the backend again.
+    expect(url.searchParams.get("options")).toBe(
+      "-c default_transaction_read_only=on -c statement_timeout=60s -c lock_timeout=60s -c idle_in_transaction_session_timeout=60s -c idle_session_timeout=70s -c client_connection_check_interval=1s",
+    );
+    expect(rpcs[0]?.headers["x-pg-application-name"]).toMatch(/^supamanager-ro-[0-9a-f-]{36}$/);
+    // Through the gateway, with the project's service-role key (postgres-meta is not published).
+    expect(rpcs[0]).toMatchObject({ service: "gateway", path: expect.stringMatching(/^\/pg\/query\?/) });
+    expect(rpcs[0]?.headers.apikey).toBe(vars.SERVICE_ROLE_KEY);
+    expect(rpcs[0]?.headers.authorization).toBe(`Bearer ${vars.SERVICE_ROLE_KEY}`);
     // No secret reaches the logs.
     expect(t.logs.join("\n")).not.toContain(vars.READ_ONLY_PASSWORD as string);
     expect(t.logs.join("\n")).not.toContain(header as string);
@@ -160,9 +170,45 @@ describe("POST /platform/pg-meta/:ref/query", () => {
 
   it("disable_statement_timeout lifts the timeout for members who may write, not for read_only", async () => {
     expect((await query({ query: "select 1", disable_statement_timeout: true }, developer)).status).toBe(201);
-    expect(rpcs[0]?.path).toBe("/query?queryTimeoutSecs=270");
+    expect(rpcs[0]?.path).toBe("/pg/query?queryTimeoutSecs=270");
     expect((await query({ query: "select 1", disable_statement_timeout: true }, readOnly)).status).toBe(201);
-    expect(rpcs[1]?.path).toBe("/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
+    expect(rpcs[1]?.path).toBe("/pg/query?statementTimeoutSecs=60&queryTimeoutSecs=65");
+  });
+
+  it("a read_only request the database did not answer ends its backend, as the superuser", async () => {
+    answer = (rpc) =>
+      rpc.headers["x-connection-encrypted"]
+        ? { status: 408, body: { error: "Query read timeout", message: "Query read timeout" } }
+        : { status: 200, body: [{ ended: 1 }] };
+    const res = await query({ query: "set statement_timeout = 0; select pg_sleep(1000)" }, readOnly);
+    expect(res.status).toBe(408);
+    expect(rpcs).toHaveLength(2);
+    const [request, kill] = rpcs;
+    expect(kill?.headers["x-connection-encrypted"]).toBeUndefined();
+    expect(kill?.path).toMatch(/^\/pg\/query\?/);
+    expect(String(kill?.body && (kill.body as { query: string }).query)).toMatch(/pg_terminate_backend/);
+    expect(((kill?.body ?? {}) as { parameters?: unknown[] }).parameters?.slice(0, 2)).toEqual([
+      "supamanager_read_only",
+      request?.headers["x-pg-application-name"],
+    ]);
+    // A SQL error (the statement ended on the server) and an answer need no such step.
+    rpcs = [];
+    answer = () => ({ status: 400, body: { message: "canceling statement due to statement timeout", code: "57014" } });
+    expect((await query({ query: "select pg_sleep(100)" }, readOnly)).status).toBe(400);
+    expect(rpcs).toHaveLength(1);
+    // The agent's timeout too.
+    rpcs = [];
+    answer = (rpc) =>
+      rpc.headers["x-connection-encrypted"]
+        ? { code: "timeout", error: "did not answer" }
+        : { status: 200, body: [{ ended: 0 }] };
+    expect((await query({ query: "select 1" }, readOnly)).status).toBe(504);
+    expect(rpcs).toHaveLength(2);
+    // An owner's SQL is never followed by it.
+    rpcs = [];
+    answer = () => ({ code: "timeout", error: "did not answer" });
+    expect((await query({ query: "select 1" }, owner)).status).toBe(504);
+    expect(rpcs).toHaveLength(1);
   });
 
   const agentFailures: [string, Record<string, unknown>, number, RegExp][] = [
@@ -268,7 +314,7 @@ describe("HostSession.rpc", () => {
     answer = () => null;
     const started = Date.now();
     const err = await conn.session
-      .rpc({ ref, service: "meta", method: "GET", path: "/tables", headers: {}, timeoutMs: 50 })
+      .rpc({ ref, service: "gateway", method: "GET", path: "/tables", headers: {}, timeoutMs: 50 })
       .then(
         () => null,
         (e: unknown) => e,
@@ -289,8 +335,8 @@ describe("GET /platform/pg-meta/:ref/<resource>", () => {
       const qs = "?included_schemas=public&include_columns=true&limit=10";
       const res = await t.request(`/platform/pg-meta/${ref}/${resource}${qs}`, { token: readOnly.token });
       expect(res.status, await res.clone().text()).toBe(200);
-      expect(await res.json()).toEqual([{ path: `/${resource}${qs}` }]);
-      expect(rpcs.at(-1)).toMatchObject({ service: "meta", method: "GET", path: `/${resource}${qs}` });
+      expect(await res.json()).toEqual([{ path: `/pg/${resource}${qs}` }]);
+      expect(rpcs.at(-1)).toMatchObject({ service: "gateway", method: "GET", path: `/pg/${resource}${qs}` });
     }
     expect(rpcs).toHaveLength(10);
   });
