@@ -236,6 +236,15 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/database/:ref/backups/restore",
     "POST /platform/database/:ref/backups/restore-to-new-project",
     "PUT /platform/database/:ref/backups/schedule",
+    // Auth users are the project's data: whoever may write it (sql.write) manages them.
+    "POST /platform/auth/:ref/users",
+    "PATCH /platform/auth/:ref/users/:id",
+    "DELETE /platform/auth/:ref/users/:id",
+    "DELETE /platform/auth/:ref/users/:id/factors",
+    "POST /platform/auth/:ref/invite",
+    "POST /platform/auth/:ref/recover",
+    "POST /platform/auth/:ref/magiclink",
+    "POST /platform/auth/:ref/otp",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -297,6 +306,8 @@ describe("roles", () => {
       // ban list of a project.
       "POST /platform/organizations/:slug/available-versions",
       "POST /v1/projects/:ref/network-bans/retrieve",
+      // The log explorer's query, sent as POST: a read of the project's container logs.
+      "POST /platform/projects/:ref/analytics/endpoints/logs.all",
     ]);
     const unplaced = mutating.filter((k) => !FORBIDDEN.read_only.includes(k) && !openToMembers.has(k));
     expect(unplaced).toEqual([]);

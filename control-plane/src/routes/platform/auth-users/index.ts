@@ -11,6 +11,7 @@ import {
   sendToUser,
   updateUser,
 } from "../../../services/auth-users/users.js";
+import { projectForMember } from "../../../services/organizations/access.js";
 import { RefParam } from "../projects/schemas.js";
 
 /**
@@ -19,7 +20,16 @@ import { RefParam } from "../projects/schemas.js";
  * GoTrue admin API (services/auth-users). The Auth settings (`/config`) live elsewhere.
  */
 
-const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
+/**
+ * The project's ref once the caller is known to be a member who may manage its users: membership
+ * and role come before any validation, so an outsider learns nothing (404) and a read_only member
+ * gets 403 whatever they sent.
+ */
+async function refOf(c: Context<AppEnv>): Promise<string> {
+  const ref = param(c, "ref", RefParam, "Project");
+  await projectForMember(authed(c), ref, "sql.write");
+  return ref;
+}
 const userOf = (c: Context<AppEnv>) => param(c, "id", z.uuid(), "User");
 
 const Email = z.email().max(320);
@@ -48,35 +58,41 @@ const Ban = z.object({
 export function authUserRoutes() {
   const app = new Hono<AppEnv>();
   app.post("/:ref/users", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const body = await jsonBody(c, CreateUserBody);
     return c.json(await createUser(authed(c), ref, body));
   });
-  app.delete("/:ref/users/:id", async (c) => c.json(await deleteUser(authed(c), refOf(c), userOf(c))));
+  app.delete("/:ref/users/:id", async (c) => {
+    const ref = await refOf(c);
+    return c.json(await deleteUser(authed(c), ref, userOf(c)));
+  });
   app.patch("/:ref/users/:id", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const id = userOf(c);
     const body = await jsonBody(c, Ban);
     return c.json(await updateUser(authed(c), ref, id, body.ban_duration));
   });
-  app.delete("/:ref/users/:id/factors", async (c) => c.json(await deleteFactors(authed(c), refOf(c), userOf(c))));
+  app.delete("/:ref/users/:id/factors", async (c) => {
+    const ref = await refOf(c);
+    return c.json(await deleteFactors(authed(c), ref, userOf(c)));
+  });
   app.post("/:ref/invite", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const { email } = await jsonBody(c, z.object({ email: Email }));
     return c.json(await inviteUser(authed(c), ref, email));
   });
   app.post("/:ref/recover", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const { email } = await jsonBody(c, ToEmail);
     return c.json(await sendToUser(authed(c), ref, "recover", { email }));
   });
   app.post("/:ref/magiclink", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const { email } = await jsonBody(c, ToEmail);
     return c.json(await sendToUser(authed(c), ref, "magiclink", { email }));
   });
   app.post("/:ref/otp", async (c) => {
-    const ref = refOf(c);
+    const ref = await refOf(c);
     const { phone } = await jsonBody(c, ToPhone);
     return c.json(await sendToUser(authed(c), ref, "otp", { phone }));
   });

@@ -7,9 +7,15 @@ import { jsonBody, param, query } from "../../../../lib/validate.js";
 import { infraMonitoring } from "../../../../services/analytics/infra-monitoring.js";
 import { logsAll } from "../../../../services/analytics/logs.js";
 import { apiCounts, apiRequestsCount, projectMetrics } from "../../../../services/analytics/usage.js";
+import { projectForMember } from "../../../../services/organizations/access.js";
 import { RefParam } from "../schemas.js";
 
-const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
+/** The ref, once the caller is known to be a member (before any validation: outsiders get 404). */
+async function refOf(c: Context<AppEnv>): Promise<string> {
+  const ref = param(c, "ref", RefParam, "Project");
+  await projectForMember(authed(c), ref, "projects.read");
+  return ref;
+}
 
 const IsoTime = z
   .string()
@@ -27,7 +33,7 @@ const LogsAllParams = z.object({
 
 /** GET|POST /platform/projects/:ref/analytics/endpoints/logs.all → `{result: [...]}` from container logs. */
 export async function logsAllRoute(c: Context<AppEnv>): Promise<Response> {
-  const ref = refOf(c);
+  const ref = await refOf(c);
   const p = c.req.method === "GET" ? query(c, LogsAllParams) : await jsonBody(c, LogsAllParams);
   const answer = await logsAll(authed(c), ref, p.sql, { start: p.iso_timestamp_start, end: p.iso_timestamp_end });
   return c.json(answer);
@@ -35,19 +41,20 @@ export async function logsAllRoute(c: Context<AppEnv>): Promise<Response> {
 
 /** GET /platform/projects/:ref/analytics/endpoints/usage.api-counts?interval= (home page request charts). */
 export async function apiCountsRoute(c: Context<AppEnv>): Promise<Response> {
-  const ref = refOf(c);
+  const ref = await refOf(c);
   const q = query(c, z.object({ interval: z.string().max(16).default("1day") }));
   return c.json(await apiCounts(authed(c), ref, q.interval, c.var.deps.clock.now()));
 }
 
 /** GET /platform/projects/:ref/analytics/endpoints/usage.api-requests-count → `{result: [{count}]}`. */
 export async function apiRequestsCountRoute(c: Context<AppEnv>): Promise<Response> {
-  return c.json(await apiRequestsCount(authed(c), refOf(c)));
+  const ref = await refOf(c);
+  return c.json(await apiRequestsCount(authed(c), ref));
 }
 
 /** GET /platform/projects/:ref/analytics/endpoints/project.metrics → rows per service, current and previous window. */
 export async function projectMetricsRoute(c: Context<AppEnv>): Promise<Response> {
-  const ref = refOf(c);
+  const ref = await refOf(c);
   const q = query(
     c,
     z.object({
@@ -67,7 +74,7 @@ const Attribute = z.string().regex(/^[a-z0-9_]{1,64}$/, "attributes are metric n
  * (or the older single `attribute=`) → Studio's multi-attribute response.
  */
 export async function infraMonitoringRoute(c: Context<AppEnv>): Promise<Response> {
-  const ref = refOf(c);
+  const ref = await refOf(c);
   const q = query(
     c,
     z.object({
