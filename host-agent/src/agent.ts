@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
 import { cleanRestoreTmp, registerBackupJobs } from "./backups/index.js";
+import { registerDbPasswordJob } from "./db-password/index.js";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
 import { Jobs } from "./jobs/jobs.js";
 import type { Logger } from "./log.js";
@@ -74,6 +75,7 @@ export class Agent {
       dataDir: opts.dataDir,
       logger: opts.logger.child({ component: "backups" }),
     });
+    registerDbPasswordJob(this.jobs, opts.runtime.execInService?.bind(opts.runtime));
     this.rpc = new RpcForwarder({
       logger: opts.logger.child({ component: "rpc" }),
       bindAddress: opts.bindAddress ?? null,

@@ -1,3 +1,4 @@
 export * from "./backups.js";
 export * from "./codec.js";
+export * from "./db-password.js";
 export * from "./frames.js";

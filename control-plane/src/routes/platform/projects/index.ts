@@ -7,6 +7,7 @@ import { getPgbouncerConfigRoute, getPostgrestConfigRoute, getSupavisorConfigRou
 import { contentRoutes } from "./content/index.js";
 import { createProjectRoute } from "./create-project.js";
 import { listDatabasesRoute } from "./databases.js";
+import { dbPasswordRoute } from "./db-password.js";
 import { pauseProjectRoute, pauseStatusRoute, restartProjectRoute, restoreProjectRoute } from "./lifecycle.js";
 import { listProjectsRoute } from "./list-projects.js";
 import { projectLogsRoute } from "./logs.js";
@@ -40,6 +41,7 @@ export function projectRoutes() {
   app.get("/:ref/logs", projectLogsRoute);
   app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
   app.route("/:ref", observabilityRoutes());
+  app.patch("/:ref/db-password", dbPasswordRoute);
   app.get("/:ref/billing/addons", projectAddonsRoute);
   app.get("/:ref/load-balancers", loadBalancersRoute);
   app.get("/:ref/config/secrets/update-status", secretsUpdateStatusRoute);
