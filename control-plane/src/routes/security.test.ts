@@ -73,6 +73,7 @@ function bodyFor(method: string, path: string): unknown {
     "PATCH /platform/organizations/:slug/members/:gotrue_id": { role_id: ROLE_IDS.developer },
     "PUT /platform/organizations/:slug/members/:gotrue_id/roles/:role_id": {},
     "PATCH /platform/projects/:ref": { name: "Renamed" },
+    "PATCH /platform/projects/:ref/db-password": { password: "a new password 123" },
     "POST /platform/pg-meta/:ref/query": { query: "select 1" },
     "POST /v1/projects/:ref/database/query": { query: "select 1" },
     "POST /v1/projects/:ref/database/query/read-only": { query: "select 1" },
@@ -218,6 +219,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/projects/:ref/restore",
     "POST /platform/projects/:ref/restart",
     "POST /platform/projects/:ref/restart-services",
+    "PATCH /platform/projects/:ref/db-password",
     // Mints a service-role key: only roles that may read secrets.
     "POST /platform/projects/:ref/api-keys/temporary",
     "POST /v1/projects",
@@ -258,6 +260,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /platform/projects/:ref",
     "POST /platform/projects/:ref/pause",
     "POST /platform/projects/:ref/restore",
+    "PATCH /platform/projects/:ref/db-password",
     "POST /v1/projects",
     "PATCH /v1/projects/:ref",
     "DELETE /v1/projects/:ref",

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { jsonBody, param } from "../../../lib/validate.js";
+import { projectForMember } from "../../../services/organizations/access.js";
 import { resetDbPassword } from "../../../services/projects/db-password.js";
 import { DbPassword } from "./create-project.js";
 import { RefParam } from "./schemas.js";
@@ -19,7 +20,10 @@ export const DbPasswordBody = z.object({ password: DbPassword });
  */
 export async function dbPasswordRoute(c: Context<AppEnv>): Promise<Response> {
   const ref = param(c, "ref", RefParam, "Project");
+  const ctx = authed(c);
+  // Who may (404 for another tenant, 403 for a role that may not) before what was sent.
+  await projectForMember(ctx, ref, "projects.update");
   const body = await jsonBody(c, DbPasswordBody);
-  await resetDbPassword(authed(c), ref, body.password);
+  await resetDbPassword(ctx, ref, body.password);
   return c.json({ message: "Database password updated" });
 }
