@@ -10,6 +10,8 @@ export interface AccessClaims {
   role: "authenticated";
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export class TokenError extends Error {
   override name = "TokenError";
   constructor(
@@ -66,6 +68,11 @@ export class AccessTokens {
       const { sub, email, session_id, aal } = payload as Record<string, unknown>;
       if (typeof sub !== "string" || typeof session_id !== "string" || typeof email !== "string") {
         throw new TokenError("token is missing claims", "invalid");
+      }
+      // Users and sessions are keyed by UUID: any other value is a forged or foreign token, and
+      // must not reach a uuid column (PostgreSQL would refuse it with an error, not a 401).
+      if (!UUID.test(sub) || !UUID.test(session_id)) {
+        throw new TokenError("token claims are malformed", "invalid");
       }
       return { sub, email, session_id, aal: aal === "aal2" ? "aal2" : "aal1", role: "authenticated" };
     } catch (err) {

@@ -134,6 +134,15 @@ describe("authentication on every protected route", () => {
         return { authorization: `Bearer ${(await forged.sign(claimsOf(team.members.owner.token))).token}` };
       },
     ],
+    // Correctly signed, but claims that are not the UUIDs users and sessions are keyed by.
+    ...(["session_id", "sub"] as const).map((claim): [string, () => Promise<Record<string, string>>] => [
+      `a correctly signed token whose ${claim} is not a UUID`,
+      async () => {
+        const signer = new AccessTokens(TEST_JWT_SECRET, 3600, () => t.clock.now());
+        const claims = { ...claimsOf(team.members.owner.token), [claim]: "not-a-uuid'; select 1" };
+        return { authorization: `Bearer ${(await signer.sign(claims)).token}` };
+      },
+    ]),
   ];
 
   it.each(badTokens)("%s → 401 JSON on every protected route", async (_name, headersFor) => {
