@@ -367,6 +367,41 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     expect(fleet.cpOutput.join("\n")).not.toContain(MARKER);
   });
 
+  // Issue 14 (10): a link that went silent (here: the agent frozen, its TCP connection still open)
+  // answers 503 within 2 s, and the host reads offline once its pings go unanswered.
+  it("a host whose agent stopped answering answers 503 within 2 s, then reads offline", {
+    timeout: 90_000,
+  }, async () => {
+    const pid = fleet.agent(HOST.agent).proc?.pid ?? -1;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(-pid, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const res = await sql<{ message: string }>("select 1;");
+      const took = Date.now() - started;
+      expect(res.status, res.text).toBe(503);
+      expect(res.body.message).toMatch(/host is not answering|host is offline/);
+      expect(took).toBeLessThan(2_500);
+      // After a few unanswered pings the control plane drops the link: offline, with the host's state.
+      let offline = await sql<{ message: string }>("select 1;");
+      for (let i = 0; i < 60 && !/host is offline \(/.test(offline.body.message ?? ""); i++) {
+        await sleep(500);
+        offline = await sql<{ message: string }>("select 1;");
+      }
+      expect(offline.status, offline.text).toBe(503);
+      expect(offline.body.message).toMatch(/host is offline \(host dp-host, last heard from \d+ s ago\)/);
+    } finally {
+      process.kill(-pid, "SIGCONT");
+    }
+    // It comes back on its own.
+    let back = await sql("select 1 as one;");
+    for (let i = 0; i < 60 && back.status !== 201; i++) {
+      await sleep(500);
+      back = await sql("select 1 as one;");
+    }
+    expect(back.status, back.text).toBe(201);
+  });
+
   it("an offline host answers 503 saying so", { timeout: 60_000 }, async () => {
     await fleet.stopAgent(HOST.agent);
     let res = await sql<{ message: string }>("select 1;");

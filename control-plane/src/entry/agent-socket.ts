@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
 import { MAX_FRAME_BYTES } from "@supamanager/shared";
 import type { Context, Hono } from "hono";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { AppDeps, AppEnv } from "../deps.js";
 import type { SessionRegistry } from "../services/fleet/hub.js";
 import { HostSession } from "../services/fleet/session.js";
@@ -25,15 +25,19 @@ export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps
     let session: HostSession | undefined;
     const middleware = upgradeWebSocket(() => ({
       onOpen(_event, ws) {
+        const raw = ws.raw as WebSocket | undefined;
         session = new HostSession(
           deps,
           hostId,
           {
             send: (text) => ws.send(text),
             close: (code, reason) => ws.close(code, reason),
+            ...(raw ? { ping: () => raw.ping(), terminate: () => raw.terminate() } : {}),
           },
           registry,
         );
+        // Pongs to the session's pings are the agent's sign of life between frames.
+        raw?.on("pong", () => session?.heard());
         deps.logger.info("agent connected", { hostId });
       },
       onMessage(event) {

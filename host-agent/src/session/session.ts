@@ -70,6 +70,9 @@ export interface SessionOptions {
 
 type Phase = "idle" | "connecting" | "open" | "waiting" | "stopped";
 
+/** How often the agent pings the control plane (at most; never less often than it heartbeats). */
+export const AGENT_PING_MS = 5_000;
+
 /**
  * The agent's one connection to the control plane: dials out, says hello, keeps heartbeats and
  * pings going, and dials again after any failure until stop(). It never throws at its caller.
@@ -81,6 +84,7 @@ export class Session {
   private readonly authBackoff: Backoff;
   private retryTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
   private welcomeTimer: NodeJS.Timeout | null = null;
   private openedAt = 0;
   private welcomed = false;
@@ -209,7 +213,10 @@ export class Session {
       );
     });
 
-    ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => this.receive(data, isBinary));
+    ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
+      this.missedPongs = 0; // any frame shows the control plane is there
+      this.receive(data, isBinary);
+    });
     ws.on("pong", () => {
       this.missedPongs = 0;
     });
@@ -272,17 +279,26 @@ export class Session {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     // Never hammer the control plane, whatever it asks.
     const every = Math.max(intervalMs, 25);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    // Pings run on their own, shorter clock than heartbeats: a peer that answered none of the
+    // last three (no pong, no frame) is gone (half-open TCP, a cut network); dial again.
+    this.pingTimer = setInterval(
+      () => {
+        const ws = this.ws;
+        if (!ws || ws.readyState !== WebSocket.OPEN) return;
+        if (this.missedPongs >= 3) {
+          this.log.warn("control plane stopped answering pings; reconnecting");
+          ws.terminate();
+          return;
+        }
+        this.missedPongs += 1;
+        ws.ping();
+      },
+      Math.max(Math.min(every, AGENT_PING_MS), 25),
+    );
     this.heartbeatTimer = setInterval(() => {
       const ws = this.ws;
       if (!ws || ws.readyState !== WebSocket.OPEN) return;
-      // A peer that answered no ping for three intervals is gone (half-open TCP); dial again.
-      if (this.missedPongs >= 3) {
-        this.log.warn("control plane stopped answering pings; reconnecting");
-        ws.terminate();
-        return;
-      }
-      this.missedPongs += 1;
-      ws.ping();
       this.opts.heartbeat().then(
         (hb) => this.send(hb),
         (err) => this.log.warn("cannot build heartbeat", { err }),
@@ -292,6 +308,8 @@ export class Session {
 
   private clearTimers(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
     this.heartbeatTimer = this.welcomeTimer = null;
   }

@@ -25,8 +25,19 @@ export interface HostConnection {
 export type RpcRequest = Omit<Rpc, "v" | "type" | "id">;
 
 /** The answer when the host has no live connection in this process (see the note on Hub). */
-export const hostOffline = () =>
-  new ApiError("unavailable", "The project's host is offline: its agent is not connected, try again later");
+export const hostOffline = (state?: { name: string; lastSeenAt: Date | null; removed?: boolean; now: number }) =>
+  new ApiError(
+    "unavailable",
+    `The project's host is offline${state ? ` (${hostState(state)})` : ""}: its agent is not connected, try again later`,
+  );
+
+/** "host eu-1, removed" / "host eu-1, last heard from 42 s ago" / "host eu-1, never connected". */
+function hostState(s: { name: string; lastSeenAt: Date | null; removed?: boolean; now: number }): string {
+  if (s.removed) return `host ${s.name}, removed`;
+  if (!s.lastSeenAt) return `host ${s.name}, never connected`;
+  const ago = Math.max(0, Math.round((s.now - s.lastSeenAt.getTime()) / 1000));
+  return `host ${s.name}, last heard from ${ago} s ago`;
+}
 
 /**
  * What services see of the fleet's live connections. Every method may cross a process boundary

@@ -23,19 +23,41 @@ import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
 /** Extra wait beyond an RPC's own timeout, for the agent's timeout answer to arrive. */
 const RPC_GRACE_MS = 2_000;
 
+/**
+ * Liveness of the link, on transports that can ping (Node's `ws`): the control plane pings every
+ * LINK_PING_MS; after LINK_MISSED_PINGS pings in a row with nothing heard (no frame, no pong) the
+ * link is dead and the socket is cut, so the host reads offline. Each RPC also pings and answers
+ * 503 when nothing is heard within LINK_PROBE_MS, instead of waiting out its whole timeout on a
+ * link that died since the last ping.
+ */
+export const LINK_PING_MS = 5_000;
+export const LINK_MISSED_PINGS = 3;
+export const LINK_PROBE_MS = 1_500;
+
 interface PendingRpc {
   resolve: (r: RpcResult) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
+  probe?: NodeJS.Timeout;
 }
 
 const hostGone = () =>
   new ApiError("unavailable", "The project's host disconnected before answering; try again in a moment");
 
+const linkSilent = (silentMs: number) =>
+  new ApiError(
+    "unavailable",
+    `The project's host is not answering: its agent's link has been silent for ${Math.round(silentMs / 1000)} s and did not answer a ping within ${LINK_PROBE_MS / 1000} s (the host is offline or cut off); try again once it is back online`,
+  );
+
 /** The runtime's socket, as the session sees it (a Node `ws`, a Durable Object's WebSocket, …). */
 export interface SessionTransport {
   send(text: string): void;
   close(code: number, reason: string): void;
+  /** Send a protocol-level ping (the peer's pong is reported through HostSession.heard()). */
+  ping?(): void;
+  /** Drop the connection at once, without a closing handshake (a dead peer would never answer it). */
+  terminate?(): void;
 }
 
 export interface SessionOptions {
@@ -79,6 +101,12 @@ export class HostSession implements HostConnection {
   readonly #log: Logger;
   /** RPCs sent on this connection and not answered yet, by id. */
   readonly #pending = new Map<string, PendingRpc>();
+  /** Signs of life (frames and pongs) heard so far, and when the last one came (wall clock). */
+  #heard = 0;
+  #lastHeardAt = Date.now();
+  #heardAtLastPing = 0;
+  #missedPings = 0;
+  #pingTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly deps: AppDeps,
@@ -89,6 +117,10 @@ export class HostSession implements HostConnection {
     opts: SessionOptions = {},
   ) {
     this.#log = deps.logger.child({ hostId });
+    if (transport.ping) {
+      this.#pingTimer = setInterval(() => this.#pingTick(), LINK_PING_MS);
+      this.#pingTimer.unref?.();
+    }
     if (opts.resumeReady) {
       this.#state = "ready";
       this.registry.register(hostId, this);
@@ -99,8 +131,47 @@ export class HostSession implements HostConnection {
     return this.#state === "ready";
   }
 
+  /** The agent showed it is alive (a frame, or a pong to our ping). */
+  heard(): void {
+    this.#heard++;
+    this.#lastHeardAt = Date.now();
+  }
+
+  #pingTick(): void {
+    if (this.#state === "closed") return this.#stopPinging();
+    if (this.#heard === this.#heardAtLastPing) this.#missedPings++;
+    else this.#missedPings = 0;
+    this.#heardAtLastPing = this.#heard;
+    if (this.#missedPings >= LINK_MISSED_PINGS) {
+      this.#log.warn("agent link silent; dropping the connection", {
+        silentMs: Date.now() - this.#lastHeardAt,
+        missedPings: this.#missedPings,
+      });
+      this.#stopPinging();
+      try {
+        if (this.transport.terminate) this.transport.terminate();
+        else this.transport.close(1001, "no answer to pings");
+      } catch (err) {
+        this.#log.warn("dropping a silent agent socket failed", { err });
+      }
+      this.closed();
+      return;
+    }
+    try {
+      this.transport.ping?.();
+    } catch (err) {
+      this.#log.warn("pinging the agent failed", { err });
+    }
+  }
+
+  #stopPinging(): void {
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    this.#pingTimer = null;
+  }
+
   /** Handle one raw frame. Resolves when it (and everything before it) has been processed. */
   receive(raw: string | Uint8Array): Promise<void> {
+    this.heard();
     const decoded = decodeAgentFrame(raw);
     // An RPC answer has a request waiting on it and no ordering with other frames: deliver it
     // at once instead of behind queued database work (heartbeats, health).
@@ -129,11 +200,29 @@ export class HostSession implements HostConnection {
           ),
         );
       }, request.timeoutMs + RPC_GRACE_MS);
-      this.#pending.set(id, { resolve, reject, timer });
+      const pending: PendingRpc = { resolve, reject, timer };
+      this.#pending.set(id, pending);
+      if (this.transport.ping) {
+        // Anything heard within the probe window (normally the pong to this ping) shows the link
+        // is alive; silence answers 503 now instead of after the request's whole timeout.
+        const seen = this.#heard;
+        pending.probe = setTimeout(() => {
+          if (this.#heard !== seen || this.#pending.get(id) !== pending) return;
+          this.#pending.delete(id);
+          clearTimeout(timer);
+          reject(linkSilent(Date.now() - this.#lastHeardAt));
+        }, LINK_PROBE_MS);
+        try {
+          this.transport.ping();
+        } catch {
+          // a failing ping shows up as silence
+        }
+      }
       try {
         this.transport.send(encodeFrame({ v: PROTOCOL_VERSION, type: "rpc", id, ...request }));
       } catch (err) {
         clearTimeout(timer);
+        if (pending.probe) clearTimeout(pending.probe);
         this.#pending.delete(id);
         // Never log the request itself: its body and headers may hold SQL and secrets.
         this.#log.warn("sending rpc to agent failed", { id, service: request.service, err });
@@ -155,12 +244,14 @@ export class HostSession implements HostConnection {
     }
     this.#pending.delete(frame.id);
     clearTimeout(waiter.timer);
+    if (waiter.probe) clearTimeout(waiter.probe);
     waiter.resolve(frame);
   }
 
   #failPending(): void {
     for (const [id, waiter] of this.#pending) {
       clearTimeout(waiter.timer);
+      if (waiter.probe) clearTimeout(waiter.probe);
       waiter.reject(hostGone());
       this.#pending.delete(id);
     }
@@ -182,6 +273,7 @@ export class HostSession implements HostConnection {
   close(code: number, reason: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    this.#stopPinging();
     this.#failPending();
     try {
       this.transport.close(code, reason);
@@ -193,6 +285,7 @@ export class HostSession implements HostConnection {
   /** The socket closed (either side): forget the connection. */
   closed(): void {
     this.#state = "closed";
+    this.#stopPinging();
     this.#failPending();
     this.registry.unregister(this.hostId, this);
   }

@@ -36,11 +36,25 @@ export async function containerLogs(
   const { project, role } = await projectForMember(ctx, ref, "projects.read");
   if (!project.hostId) throw hostOffline();
   const [host] = await ctx.db
-    .select({ id: hosts.id, bindAddress: hosts.bindAddress, removedAt: hosts.removedAt })
+    .select({
+      id: hosts.id,
+      name: hosts.name,
+      bindAddress: hosts.bindAddress,
+      removedAt: hosts.removedAt,
+      lastSeenAt: hosts.lastSeenAt,
+    })
     .from(hosts)
     .where(eq(hosts.id, project.hostId))
     .limit(1);
-  if (!host || host.removedAt || !(await ctx.deps.hub.isConnected(host.id))) throw hostOffline();
+  if (!host) throw hostOffline();
+  if (host.removedAt || !(await ctx.deps.hub.isConnected(host.id))) {
+    throw hostOffline({
+      name: host.name,
+      lastSeenAt: host.lastSeenAt,
+      removed: host.removedAt !== null,
+      now: ctx.deps.clock.now(),
+    });
+  }
   const params = new URLSearchParams({ tail: String(input.tail) });
   if (input.service !== undefined) params.set("service", input.service);
   // callService only uses hostId; the release is not needed to read logs.
