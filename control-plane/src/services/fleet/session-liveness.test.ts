@@ -51,7 +51,7 @@ async function session(alive: { value: boolean }) {
   return { s, sent, events, hostId: host.hostId };
 }
 
-const request = { ref: "abcdefghijklmnopqrst", service: "gateway", method: "GET", path: "/x", headers: {} };
+const request = { ref: "abcdefghijklmnopqrst", service: "gateway", method: "GET" as const, path: "/x", headers: {} };
 
 describe("agent link liveness", () => {
   it("an RPC on a link that answers no ping fails with 503 within the probe window", async () => {
