@@ -142,9 +142,17 @@ describe.skipIf(!dockerUp && !inCi)("DockerRuntime on a real engine", () => {
 
   it("paused: containers stopped, volume kept", async () => {
     expect((await reconciler.apply(apply({ ref, version: 2, desiredState: "paused", stack }))).ok).toBe(true);
-    const list = await runtime.listProjectContainers(ref);
+    // Docker 26 may list a container as running for a few ms after `compose stop` returned.
+    const list = await until(
+      "containers exited",
+      async () => {
+        const l = await runtime.listProjectContainers(ref);
+        return l.every((c) => c.state === "exited") ? l : undefined;
+      },
+      5_000,
+    );
     expect(list).toHaveLength(2);
-    expect(list.every((c) => c.state === "exited")).toBe(true);
+    expect(list.map((c) => c.state)).toEqual(["exited", "exited"]);
     expect(await labelled("volume", ref)).toHaveLength(1);
     expect((await store.readState(ref))?.desiredState).toBe("paused");
   }, 120_000);
@@ -154,7 +162,10 @@ describe.skipIf(!dockerUp && !inCi)("DockerRuntime on a real engine", () => {
     const answer = await reconciler.apply(apply({ ref, version: 3, stack: bad }));
     expect(answer.ok).toBe(false);
     expect(answer.error).toMatch(/docker.compose up -d --remove-orphans exited with/);
-    expect(answer.error).toMatch(/does-not-exist|pull access denied|not found|No such image/i);
+    // Compose v1 names the image; v2 on Docker 26 tries to pull it, and here no registry resolves.
+    expect(answer.error).toMatch(
+      /does-not-exist|pull access denied|not found|No such image|lookup registry[^ ]* .*no such host/i,
+    );
     expect(answer.error).not.toContain(SECRET);
     expect((await store.readState(ref))?.appliedVersion).toBe(2);
   }, 120_000);
