@@ -10,6 +10,14 @@ import { z } from "zod";
  */
 
 const Name = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "a name is lowercase letters, digits and dashes");
+
+/**
+ * The optional parts of a release a project may leave out (docs/releases.md): each service of a
+ * part runs only when the project chose the part; a service without a part always runs.
+ */
+export const RELEASE_PARTS = ["logs", "realtime", "storage", "functions"] as const;
+export const ReleasePart = z.enum(RELEASE_PARTS);
+export type ReleasePart = z.output<typeof ReleasePart>;
 const EnvName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name is UPPER_SNAKE_CASE");
 
 export const ReleaseService = z.strictObject({
@@ -80,6 +88,14 @@ export const ReleaseService = z.strictObject({
     .optional(),
   /** Must be healthy for ACTIVE_HEALTHY. A service without a health rule counts once running. */
   required: z.boolean().default(true),
+  /** The optional part this service belongs to; absent → the service always runs. */
+  part: ReleasePart.optional(),
+  /**
+   * The least memory this service runs in (its measured footprint plus headroom, sources in the
+   * release). Its mem_limit is this floor plus its share of what the compute size has beyond the
+   * floors of every service that runs; the release minimum is the sum of the floors.
+   */
+  memoryMinBytes: z.number().int().positive().optional(),
   /** Share of the project's compute-size memory this service may use (mem_limit). */
   memoryShare: z.number().positive().max(1),
   /**
@@ -99,6 +115,16 @@ export const ReleaseManifest = z
      * Project creation refuses smaller sizes: see minimumComputeSize() in compute.ts.
      */
     minMemoryBytes: z.number().int().positive().optional(),
+    /** The upstream version this release follows (e.g. supabase/supabase `self-hosted/v0.8.3`). */
+    upstream: z.string().max(200).optional(),
+    /**
+     * How the compute size's CPUs become `cpus` limits: `split` by cpuShare (services share the
+     * size), or `size` (every service may use all of the size's CPUs: boot-time work such as
+     * migrations is never starved by a tiny quota; memory still bounds the stack).
+     */
+    cpuLimit: z.enum(["split", "size"]).default("split"),
+    /** The optional parts a new project gets when it names none (absent → every part). */
+    defaultParts: z.array(ReleasePart).max(RELEASE_PARTS.length).optional(),
     services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),
     /**
      * Config files written into the project's directory on the host. `template` may refer to

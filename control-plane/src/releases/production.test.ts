@@ -6,11 +6,13 @@ import { join } from "node:path";
 import { Stack } from "@supamanager/shared";
 import { afterAll, describe, expect, it } from "vitest";
 import { ProjectStore } from "../../../host-agent/src/reconcile/store.js";
+import { authVariables, DEFAULT_AUTH_SETTINGS } from "../services/auth-settings/settings.js";
+import { defaultComputeSize } from "../services/projects/create.js";
 import { buildReleaseCatalog } from "./catalog.js";
-import { COMPUTE_CPUS, computeLimits, computeSizeAllowed, minimumComputeSize } from "./compute.js";
+import { COMPUTE_CPUS, computeLimits, computeSizeAllowed, minimumComputeSize, releaseMinimumBytes } from "./compute.js";
 import { LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest } from "./manifest.js";
-import { PRODUCTION_RELEASE, PRODUCTION_RELEASE_NAME } from "./production/index.js";
+import { MEMORY_FLOORS_MIB, PRODUCTION_RELEASE, PRODUCTION_RELEASE_NAME } from "./production/index.js";
 import { PASSWORD_ROLES, READ_ONLY_ROLE } from "./production/sql.js";
 import { releasePorts, renderStack } from "./render.js";
 import {
@@ -37,6 +39,7 @@ type Compose = {
       networks?: { default: { aliases: string[] } };
       labels: Record<string, string>;
       healthcheck?: { test: string[] };
+      security_opt?: string[];
     }
   >;
   networks: Record<string, { name: string }>;
@@ -49,6 +52,8 @@ function secrets(tag: string): Record<string, string> {
   for (const name of SECRET_VARIABLES) out[name] = `${tag}${randomBytes(24).toString("base64url")}`;
   out.POSTGRES_PASSWORD = `p@ss:w/rd?#%$x${tag}\\ "${randomBytes(6).toString("hex")}+&=`;
   out.PGSODIUM_ROOT_KEY = randomBytes(32).toString("hex");
+  out.PUBLISHABLE_KEY = `sb_publishable_${tag}${randomBytes(16).toString("base64url")}`;
+  out.SECRET_KEY = `sb_secret_${tag}${randomBytes(16).toString("base64url")}`;
   out.DB_ENC_KEY = randomBytes(8).toString("hex");
   return out;
 }
@@ -63,13 +68,14 @@ function project(ref: string, firstPort: number, tag: string) {
     POOLER_TENANT_ID: ref,
     API_EXTERNAL_URL: api,
     SUPABASE_PUBLIC_URL: api,
-    SITE_URL: api,
+    ...authVariables(DEFAULT_AUTH_SETTINGS),
+    AUTH_SMTP_PASS: `smtp-${tag}${randomBytes(12).toString("base64url")}`,
   };
   const stack = renderStack(production, {
     ref,
     bindAddress: "10.0.0.5",
     ports,
-    ...computeLimits("small"),
+    ...computeLimits("medium"),
     variables,
   });
   return { ref, ports, variables, stack, compose: JSON.parse(stack.composeFile) as Compose };
@@ -122,55 +128,102 @@ describe("production release: the manifest", () => {
     }
     expect(deps.storage).toEqual({
       db: { condition: "service_healthy" },
-      rest: { condition: "service_started" },
+      rest: { condition: "service_healthy" },
       imgproxy: { condition: "service_healthy" },
     });
     expect(deps.functions).toEqual({ analytics: { condition: "service_healthy" } });
     expect(A.stack.requiredServices.sort()).toEqual(
       ["analytics", "auth", "db", "kong", "meta", "realtime", "rest", "storage", "supavisor"].sort(),
     );
-    for (const s of ["db", "vector", "analytics", "auth", "realtime", "storage", "imgproxy", "supavisor", "kong"]) {
+    // #14: rest and meta have health rules too.
+    for (const s of [
+      "db",
+      "vector",
+      "analytics",
+      "auth",
+      "rest",
+      "meta",
+      "realtime",
+      "storage",
+      "imgproxy",
+      "supavisor",
+      "kong",
+    ]) {
       expect(A.compose.services[s]?.healthcheck, s).toBeTruthy();
     }
   });
 
-  it("publishes only the gateway, the db and the pooler ports, on the host's interface", () => {
+  it("publishes only the gateway and the pooler ports on the host's interface, never Postgres itself (#9)", () => {
     const published = Object.entries(A.compose.services)
       .filter(([, s]) => s.ports)
       .map(([n, s]) => [n, s.ports]);
     expect(Object.fromEntries(published)).toEqual({
-      db: [`10.0.0.5:${A.ports.db}:5432`],
       kong: [`10.0.0.5:${A.ports.gateway}:8000`],
       supavisor: [`10.0.0.5:${A.ports["pooler-session"]}:5432`, `10.0.0.5:${A.ports["pooler-transaction"]}:6543`],
     });
   });
 
-  it("splits the compute size's CPUs and memory between the services", () => {
-    const services = Object.values(A.compose.services);
-    const cpus = services.reduce((n, s) => n + (s.cpus ?? 0), 0);
-    const mem = services.reduce((n, s) => n + s.mem_limit, 0);
-    expect(cpus).toBeGreaterThan(COMPUTE_CPUS.small * 0.95);
-    expect(cpus).toBeLessThanOrEqual(COMPUTE_CPUS.small + 0.05);
-    expect(mem).toBeLessThanOrEqual(computeLimits("small").memoryBytes);
-    expect(mem).toBeGreaterThan(computeLimits("small").memoryBytes * 0.99);
-    expect(A.compose.services.db?.mem_limit).toBeGreaterThan(600 * 1024 * 1024);
+  it("gives every service at least its measured floor and lets it use the size's CPUs (#5)", () => {
+    const min = minimumComputeSize(production) as "medium";
+    const p = project("cccccccccccccccccccc", 54300, "c");
+    const at = (size: "medium" | "xlarge") =>
+      JSON.parse(
+        renderStack(production, {
+          ref: p.ref,
+          bindAddress: "10.0.0.5",
+          ports: p.ports,
+          ...computeLimits(size),
+          variables: p.variables,
+        }).composeFile,
+      ) as Compose;
+    for (const size of [min, "xlarge"] as const) {
+      const services = at(size).services;
+      const mem = Object.values(services).reduce((n, s) => n + s.mem_limit, 0);
+      expect(mem).toBeLessThanOrEqual(computeLimits(size).memoryBytes);
+      expect(mem).toBeGreaterThan(computeLimits(size).memoryBytes * 0.99);
+      for (const [name, s] of Object.entries(services)) {
+        expect(s.mem_limit, name).toBeGreaterThanOrEqual(
+          MEMORY_FLOORS_MIB[name as keyof typeof MEMORY_FLOORS_MIB] * 1024 * 1024,
+        );
+        expect(s.cpus, name).toBe(COMPUTE_CPUS[size]);
+      }
+    }
+    // Footprints the review measured: Logflare ≥ 1 GiB, Kong's two workers, BEAM nodes ≥ 200 MB.
+    const services = at(min).services;
+    expect(services.analytics?.mem_limit).toBeGreaterThanOrEqual(1024 * 1024 * 1024);
+    expect(services.kong?.mem_limit).toBeGreaterThanOrEqual(384 * 1024 * 1024);
+    for (const s of ["realtime", "supavisor"])
+      expect(services[s]?.mem_limit, s).toBeGreaterThanOrEqual(230 * 1024 * 1024);
+    expect(services.functions?.mem_limit).toBeGreaterThan(2 * 150 * 1024 * 1024);
+  });
+
+  it("needs upstream's documented 4 GB with every part, less with fewer parts (#5)", () => {
+    const GiB = 1024 ** 3;
+    expect(releaseMinimumBytes(production)).toBeGreaterThan(3 * GiB);
+    expect(minimumComputeSize(production)).toBe("medium");
+    expect(releaseMinimumBytes(production, ["realtime", "storage", "functions"])).toBeLessThan(
+      releaseMinimumBytes(production),
+    );
+    expect(minimumComputeSize(production, [])).toBe("small");
+    expect(minimumComputeSize(ReleaseManifest.parse(LOCAL_RELEASE))).toBe("nano");
+    expect(minimumComputeSize({ minMemoryBytes: 64 * 1024 ** 3 })).toBeUndefined();
   });
 
   it.each([
     ["nano", false],
-    ["micro", false],
-    ["small", true],
+    ["small", false],
+    ["medium", true],
     ["xlarge", true],
-  ] as const)("compute size %s may run it: %s", (size, ok) => {
+  ] as const)("compute size %s may run it with every part: %s", (size, ok) => {
     const verdict = computeSizeAllowed(production, size);
     expect(verdict.ok).toBe(ok);
-    if (!verdict.ok) expect(verdict.reason).toMatch(/at least the small compute size/);
+    if (!verdict.ok) expect(verdict.reason).toMatch(/at least the medium compute size/);
   });
 
-  it("names the minimum compute size per release", () => {
-    expect(minimumComputeSize(production)).toBe("small");
-    expect(minimumComputeSize(ReleaseManifest.parse(LOCAL_RELEASE))).toBe("nano");
-    expect(minimumComputeSize({ minMemoryBytes: 64 * 1024 ** 3 })).toBeUndefined();
+  it("a create without a size gets the release's minimum, not the refused nano (#12)", () => {
+    expect(defaultComputeSize(production)).toBe("medium");
+    expect(computeSizeAllowed(production, defaultComputeSize(production)).ok).toBe(true);
+    expect(defaultComputeSize(ReleaseManifest.parse(LOCAL_RELEASE))).toBe("nano");
   });
 });
 
@@ -212,8 +265,7 @@ describe("production release: two projects on one host", () => {
       A.stack.files.map((f) => [f.path, secretsIn(f.content)] as const).filter(([, found]) => found.length > 0),
     );
     expect(where).toEqual({
-      "files/db/pgsodium_root.key": ["PGSODIUM_ROOT_KEY"],
-      "files/kong/kong.json": ["ANON_KEY", "SERVICE_ROLE_KEY"],
+      "files/kong/kong.json": ["ANON_KEY", "SERVICE_ROLE_KEY", "PUBLISHABLE_KEY", "SECRET_KEY"],
       "files/vector/vector.json": ["LOGFLARE_PUBLIC_ACCESS_TOKEN"],
     });
     expect(() => Stack.parse(A.stack)).not.toThrow();
@@ -254,11 +306,15 @@ describe("production release: two projects on one host", () => {
 });
 
 describe("production release: config files", () => {
-  it("kong.json parses, identifies anon and service_role by their keys and routes every API", () => {
+  it("kong.json parses, identifies anon and service_role by their legacy and new keys and routes every API", () => {
     const kong = JSON.parse(file(A, "kong/kong.json"));
+    // #7: upstream kong.yml 089440fa consumers.anon = anon + publishable, service_role = service + secret.
     expect(kong.consumers).toEqual([
-      { username: "anon", keyauth_credentials: [{ key: A.variables.ANON_KEY }] },
-      { username: "service_role", keyauth_credentials: [{ key: A.variables.SERVICE_ROLE_KEY }] },
+      { username: "anon", keyauth_credentials: [{ key: A.variables.ANON_KEY }, { key: A.variables.PUBLISHABLE_KEY }] },
+      {
+        username: "service_role",
+        keyauth_credentials: [{ key: A.variables.SERVICE_ROLE_KEY }, { key: A.variables.SECRET_KEY }],
+      },
     ]);
     expect(kong.acls).toEqual([
       { consumer: "anon", group: "anon" },
@@ -279,17 +335,31 @@ describe("production release: config files", () => {
       "/realtime/v1/",
       "/storage/v1/",
       "/functions/v1/",
-      "/analytics/v1/",
       "/pg/",
+      "/auth/v1/sso/saml/acs",
+      "/auth/v1/sso/saml/metadata",
+      "/.well-known/oauth-authorization-server",
     ]) {
       expect(byPath.has(path), path).toBe(true);
     }
+    // #10: the Logflare API is not routed (upstream 2026-02-16), realtime's tenants and openapi are blocked.
+    expect(byPath.has("/analytics/v1/")).toBe(false);
+    for (const path of ["/realtime/v1/api/tenants", "/realtime/v1/api/openapi"]) {
+      expect(
+        byPath.get(path)?.plugins.map((p) => p.name),
+        path,
+      ).toEqual(["request-termination"]);
+    }
     const acl = (path: string) => byPath.get(path)?.plugins.find((p) => p.name === "acl")?.config?.allow;
     expect(acl("/pg/")).toEqual(["admin"]);
-    expect(acl("/analytics/v1/")).toEqual(["admin"]);
     expect(acl("/rest/v1/")).toEqual(["admin", "anon"]);
     expect(byPath.get("/pg/")?.url).toBe("http://meta:8080/");
-    expect(byPath.get("/rest/v1/")?.plugins.map((p) => p.name)).toEqual(["cors", "key-auth", "acl"]);
+    expect(byPath.get("/rest/v1/")?.plugins.map((p) => p.name)).toEqual([
+      "cors",
+      "key-auth",
+      "request-transformer",
+      "acl",
+    ]);
     // Every plugin used is enabled in the gateway.
     const enabled = (A.compose.services.kong?.environment.KONG_PLUGINS ?? "").split(",");
     for (const s of kong.services as KongService[]) for (const p of s.plugins) expect(enabled).toContain(p.name);
@@ -369,7 +439,7 @@ describe("production release: config files", () => {
     expect(migrations.sort()[0]).toBe("97-supamanager-supabase-db.sql");
     expect(migrations).toEqual(expect.arrayContaining(["99-supamanager-logs.sql", "99-supamanager-pooler.sql"]));
     expect(mounts).toHaveLength(8);
-    for (const m of mounts) expect(m.endsWith(":ro")).toBe(true);
+    for (const m of mounts) expect(m.endsWith(":ro,z")).toBe(true);
   });
 
   it("vector reads only the project's own containers and ships to the project's analytics", () => {
@@ -391,7 +461,10 @@ describe("production release: config files", () => {
   it("mounts the Docker socket read-only into vector and nowhere else", () => {
     for (const [name, s] of Object.entries(A.compose.services)) {
       const socket = (s.volumes ?? []).filter((v) => v.includes("docker.sock"));
-      expect(socket, name).toEqual(name === "vector" ? ["/var/run/docker.sock:/var/run/docker.sock:ro"] : []);
+      expect(socket, name).toEqual(name === "vector" ? ["/var/run/docker.sock:/var/run/docker.sock:ro,z"] : []);
+      // #13: SELinux hosts: the socket is read unlabelled, every file mount is relabelled (`z`).
+      expect(s.security_opt, name).toEqual(name === "vector" ? ["label=disable"] : undefined);
+      for (const v of (s.volumes ?? []).filter((v) => v.startsWith("./files/"))) expect(v.endsWith(",z"), v).toBe(true);
     }
   });
 
@@ -399,9 +472,132 @@ describe("production release: config files", () => {
     expect(A.compose.services.functions?.volumes).toEqual([
       "functions:/home/deno/functions",
       "deno-cache:/root/.cache/deno",
-      "./files/functions/main/index.ts:/home/deno/functions/main/index.ts:ro",
+      "./files/functions/main/index.ts:/home/deno/functions/main/index.ts:ro,z",
     ]);
     expect(A.compose.volumes.functions?.name).toBe(`${A.ref}_functions`);
+  });
+});
+
+/** Evaluate a request-transformer template's Lua expression the way Kong does (LuaJIT, a sandbox env). */
+function kongTemplate(template: string, cases: { headers?: Record<string, string>; query?: Record<string, string> }[]) {
+  const inner = template.replace(/^\$\(/, "").replace(/\)$/, "");
+  const table = (o: Record<string, string> = {}) =>
+    `{${Object.entries(o)
+      .map(([k, v]) => `[${JSON.stringify(k)}]=${JSON.stringify(v)}`)
+      .join(",")}}`;
+  const script = [
+    `local f = assert(loadstring("return " .. ${JSON.stringify(inner)}))`,
+    ...cases.map(
+      (c) => `setfenv(f, { headers = ${table(c.headers)}, query_params = ${table(c.query)} }); print(tostring(f()))`,
+    ),
+  ].join("\n");
+  const out = spawnSync("luajit", ["-e", script], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`luajit: ${out.stderr}`);
+  return out.stdout.trimEnd().split("\n");
+}
+
+const hasLuajit = spawnSync("luajit", ["-v"]).status === 0;
+if (!hasLuajit && process.env.CI === "true") throw new Error("CI=true and luajit is missing (.ci/run installs it)");
+
+describe("production release: the review's defects stay fixed", () => {
+  const env = (svc: string) => A.compose.services[svc]?.environment ?? {};
+  const health = (svc: string) => (A.compose.services[svc]?.healthcheck?.test ?? []).join(" ");
+
+  it("#1 #2: vector and storage are asked by service name, not localhost (::1 on Docker >= 26)", () => {
+    expect(health("vector")).toContain("http://vector:9001/health");
+    expect(health("storage")).toContain("http://storage:5000/status");
+    for (const svc of ["vector", "storage", "analytics", "meta"]) expect(health(svc), svc).not.toContain("localhost");
+  });
+
+  it("#3: Logflare's health check passes on any HTTP answer (no -f), as upstream's plain curl", () => {
+    const test = A.compose.services.analytics?.healthcheck?.test ?? [];
+    expect(test.slice(0, 2)).toEqual(["CMD", "curl"]);
+    expect(test.some((a) => /^-[a-zA-Z]*f/.test(a))).toBe(false);
+  });
+
+  it("#4: Kong runs two nginx workers whatever the host's CPU count", () => {
+    expect(env("kong").KONG_NGINX_WORKER_PROCESSES).toBe("2");
+  });
+
+  it("#6: GoTrue gets SMTP, auto-confirm, the app's site URL and mailer paths under /auth/v1", () => {
+    const auth = env("auth");
+    for (const k of ["INVITE", "CONFIRMATION", "RECOVERY", "EMAIL_CHANGE"]) {
+      expect(auth[`GOTRUE_MAILER_URLPATHS_${k}`], k).toBe("/auth/v1/verify");
+    }
+    for (const k of ["HOST", "PORT", "USER", "PASS", "ADMIN_EMAIL", "SENDER_NAME"]) {
+      expect(auth[`GOTRUE_SMTP_${k}`], k).toMatch(/^\$\{AUTH_SMTP_[A-Z_]+\}$/);
+    }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose reference is what is tested
+    expect(auth.GOTRUE_SITE_URL).toBe("${SITE_URL}");
+    expect(A.stack.env.SITE_URL).toBe("http://localhost:3000");
+    expect(A.stack.env.SITE_URL).not.toBe(A.variables.API_EXTERNAL_URL);
+    expect(A.stack.env.AUTH_MAILER_AUTOCONFIRM).toBe("true");
+    expect(A.stack.env.AUTH_SMTP_PASS).toBe(A.variables.AUTH_SMTP_PASS);
+    // Only auth refers to the settings: changing them recreates auth alone.
+    for (const [name, s] of Object.entries(A.compose.services)) {
+      if (name === "auth") continue;
+      expect(JSON.stringify(s.environment), name).not.toMatch(/\$\{(AUTH_[A-Z_]+|SITE_URL)\}/);
+    }
+  });
+
+  it.runIf(hasLuajit)(
+    "#7: the gateway maps sb_publishable_ to the anon JWT and sb_secret_ to service_role (LuaJIT)",
+    () => {
+      const kong = JSON.parse(file(A, "kong/kong.json"));
+      type S = { name: string; plugins: { name: string; config?: { add?: { headers: string[] } } }[] };
+      const template = (svc: string, header: string) =>
+        (kong.services as S[])
+          .find((s) => s.name === svc)
+          ?.plugins.find((p) => p.name === "request-transformer")
+          ?.config?.add?.headers.find((h) => h.startsWith(`${header}: `))
+          ?.slice(header.length + 2) as string;
+      const v = A.variables as Record<string, string>;
+      const session = "Bearer eyJ.user-session.jwt";
+      for (const svc of ["auth-v1", "rest-v1", "graphql-v1", "realtime-v1-rest", "storage-v1", "functions-v1"]) {
+        expect(
+          kongTemplate(template(svc, "Authorization"), [
+            { headers: { apikey: v.PUBLISHABLE_KEY as string, authorization: `Bearer ${v.PUBLISHABLE_KEY}` } },
+            { headers: { apikey: v.SECRET_KEY as string } },
+            { headers: { apikey: v.PUBLISHABLE_KEY as string, authorization: session } },
+            { headers: { apikey: v.ANON_KEY as string } },
+            { headers: { apikey: v.ANON_KEY as string, authorization: `Bearer ${v.ANON_KEY}` } },
+            { headers: {} },
+          ]),
+          svc,
+        ).toEqual([
+          `Bearer ${v.ANON_KEY}`,
+          `Bearer ${v.SERVICE_ROLE_KEY}`,
+          session,
+          `Bearer ${v.ANON_KEY}`,
+          `Bearer ${v.ANON_KEY}`,
+          "nil",
+        ]);
+      }
+      expect(
+        kongTemplate(template("realtime-v1-ws", "x-api-key"), [
+          { query: { apikey: v.PUBLISHABLE_KEY as string } },
+          { query: { apikey: v.SECRET_KEY as string } },
+          { query: { apikey: v.ANON_KEY as string } },
+        ]),
+      ).toEqual([v.ANON_KEY, v.SERVICE_ROLE_KEY, v.ANON_KEY]);
+    },
+  );
+
+  it("#11: no file is bind-mounted inside a directory a backup tars (restore could not replace it)", () => {
+    const tars = (production.backup?.artifacts ?? []).flatMap((a) => (a.source.kind === "tar" ? [a.source] : []));
+    expect(tars.map((t) => t.path)).toContain("/etc/postgresql-custom");
+    for (const t of tars) {
+      for (const m of (A.compose.services[t.service]?.volumes ?? []).filter((v) => v.startsWith("./files/"))) {
+        const target = m.split(":")[1] as string;
+        expect(target.startsWith(`${t.path}/`), `${t.service}: ${target}`).toBe(false);
+      }
+    }
+  });
+
+  it("#14: rest is ready only once PostgREST's admin server says so, meta once /health answers", () => {
+    expect(A.compose.services.rest?.healthcheck?.test).toEqual(["CMD", "postgrest", "--ready"]);
+    expect(env("rest").PGRST_ADMIN_SERVER_PORT).toBe("3001");
+    expect(health("meta")).toContain("http://meta:8080/health");
   });
 });
 

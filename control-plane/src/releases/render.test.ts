@@ -92,7 +92,7 @@ describe("renderStack (local release)", () => {
     expect(file?.content).toContain("set default_transaction_read_only = on");
     expect(compose.services.db?.environment).toMatchObject({ READ_ONLY_PASSWORD: interpolate("READ_ONLY_PASSWORD") });
     expect(compose.services.db?.volumes).toContain(
-      "./files/db/init-read-only.sql:/docker-entrypoint-initdb.d/50-supamanager-read-only.sql:ro",
+      "./files/db/init-read-only.sql:/docker-entrypoint-initdb.d/50-supamanager-read-only.sql:ro,z",
     );
   });
 
@@ -220,7 +220,7 @@ describe("release files and mounts", () => {
       { path: "files/init/roles.sql", content: "alter role reader password 'ro-secret'; -- ${NOT_OURS}", mode: 0o644 },
     ]);
     const compose = JSON.parse(stack.composeFile) as { services: { db: { volumes: string[] } } };
-    expect(compose.services.db.volumes).toEqual(["./files/init/roles.sql:/docker-entrypoint-initdb.d/roles.sql:ro"]);
+    expect(compose.services.db.volumes).toEqual(["./files/init/roles.sql:/docker-entrypoint-initdb.d/roles.sql:ro,z"]);
     expect(Stack.parse(stack).files).toHaveLength(1);
   });
 

@@ -1,5 +1,6 @@
 import type { Stack } from "@supamanager/shared";
-import type { ReleaseManifest } from "./manifest.js";
+import { effectiveParts, runningServices } from "./compute.js";
+import type { ReleaseManifest, ReleasePart } from "./manifest.js";
 import { isProjectVariable, type ProjectVariable, referencedVariables, withDerivedVariables } from "./variables.js";
 
 export { interpolate, referencedVariables } from "./variables.js";
@@ -31,6 +32,8 @@ export interface RenderInput {
   memoryBytes: number;
   /** The compute size's CPUs, split between services by their cpuShare (no `cpus` when absent). */
   cpus?: number;
+  /** The optional parts the project runs (absent → the release's default parts). */
+  parts?: readonly ReleasePart[] | null | undefined;
   /** The project's variables (secrets and facts); only those the release refers to are sent. */
   variables: Partial<Record<ProjectVariable, string>>;
 }
@@ -64,20 +67,33 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
   const host = input.bindAddress.includes(":") ? `[${input.bindAddress}]` : input.bindAddress;
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
-  for (const [name, svc] of Object.entries(release.services)) {
+  const running = runningServices(release.services, effectiveParts(release, input.parts));
+  const runs = new Set(running.map(([n]) => n));
+  // Memory: every service gets its floor, and the rest of the size is split by the shares of the
+  // services that run (so leaving a part out gives its memory to the others).
+  const floors = running.reduce((n, [, s]) => n + (s.memoryMinBytes ?? 0), 0);
+  // A release whose shares add up to less than 1 leaves that much unused; parts left out do not.
+  const allShares = Object.values(release.services).reduce((n, s) => n + s.memoryShare, 0);
+  const shares = running.reduce((n, [, s]) => n + s.memoryShare, 0) / allShares;
+  const spare = Math.max(0, input.memoryBytes - floors);
+  for (const [name, svc] of running) {
     const ports = svc.ports.map((p) => {
       const hostPort = input.ports[p.name];
       if (hostPort === undefined) throw new Error(`no host port reserved for ${input.ref}/${p.name}`);
       return `${host}:${hostPort}:${p.container}`;
     });
     for (const v of svc.volumes) volumes[v.name] = { name: `${input.ref}_${v.name}` };
-    const mounts = svc.mounts.map((m) => `./files/${m.file}:${m.target}:ro`);
+    // `z`: relabelled for SELinux hosts (shared label; ignored where SELinux is off).
+    const mounts = svc.mounts.map((m) => `./files/${m.file}:${m.target}:ro,z`);
     const namedVolumes = svc.volumes.map((v) => `${v.name}:${v.target}`);
-    if (svc.dockerSocket) mounts.push(`${DOCKER_SOCKET}:${DOCKER_SOCKET}:ro`);
+    if (svc.dockerSocket) mounts.push(`${DOCKER_SOCKET}:${DOCKER_SOCKET}:ro,z`);
     const cpus =
       input.cpus === undefined
         ? undefined
-        : Math.max(MIN_CPUS, Math.round(input.cpus * (svc.cpuShare ?? svc.memoryShare) * 100) / 100);
+        : release.cpuLimit === "size"
+          ? input.cpus
+          : Math.max(MIN_CPUS, Math.round(input.cpus * (svc.cpuShare ?? svc.memoryShare) * 100) / 100);
+    const dependsOn = svc.dependsOn.filter((d) => runs.has(d));
     services[name] = {
       image: svc.image,
       // A locally built image (the `local` release) exists only on the host: never try a registry.
@@ -91,17 +107,19 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       environment: Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, composeValue(v)])),
       ...(ports.length > 0 ? { ports } : {}),
       ...(namedVolumes.length + mounts.length > 0 ? { volumes: [...namedVolumes, ...mounts] } : {}),
-      ...(svc.dependsOn.length > 0
+      // The socket's label must not be changed: SELinux hosts let the service read it unlabelled.
+      ...(svc.dockerSocket ? { security_opt: ["label=disable"] } : {}),
+      ...(dependsOn.length > 0
         ? {
             depends_on: Object.fromEntries(
-              svc.dependsOn.map((d) => [
+              dependsOn.map((d) => [
                 d,
                 { condition: release.services[d]?.health ? "service_healthy" : "service_started" },
               ]),
             ),
           }
         : {}),
-      mem_limit: Math.floor(input.memoryBytes * svc.memoryShare),
+      mem_limit: (svc.memoryMinBytes ?? 0) + Math.floor((spare * svc.memoryShare) / shares),
       ...(cpus !== undefined ? { cpus } : {}),
       ...(svc.networkAliases.length > 0 ? { networks: { default: { aliases: svc.networkAliases } } } : {}),
       ...(svc.health
@@ -125,7 +143,7 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
   };
   // Only the variables the release's services refer to travel to the host as environment.
   const env: Record<string, string> = {};
-  for (const [serviceName, svc] of Object.entries(release.services)) {
+  for (const [serviceName, svc] of running) {
     for (const name of interpolatedStrings(svc).flatMap(referencedVariables)) {
       if (!isProjectVariable(name)) continue;
       const value = variables[name];
@@ -142,10 +160,8 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       content: fillTemplate(f.template, variables, f.path),
       mode: f.mode,
     })),
-    requiredServices: Object.entries(release.services)
-      .filter(([, s]) => s.required)
-      .map(([n]) => n),
-    endpoints: renderEndpoints(release, input.ports, host),
+    requiredServices: running.filter(([, s]) => s.required).map(([n]) => n),
+    endpoints: renderEndpoints(release, input.ports, host, runs),
   };
 }
 
@@ -154,9 +170,10 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
  * port, by its port name, as `http://<bind address>:<host port>` — the host's own interface,
  * never a container address.
  */
-function renderEndpoints(release: ReleaseManifest, ports: Record<string, number>, host: string) {
+function renderEndpoints(release: ReleaseManifest, ports: Record<string, number>, host: string, runs: Set<string>) {
   const endpoints: Record<string, string> = {};
-  for (const { name } of releasePorts(release)) {
+  for (const { service, name } of releasePorts(release)) {
+    if (!runs.has(service)) continue;
     const hostPort = ports[name];
     if (hostPort !== undefined) endpoints[name] = `http://${host}:${hostPort}`;
   }

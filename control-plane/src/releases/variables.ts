@@ -28,6 +28,8 @@ export const SECRET_VARIABLES = [
   "DASHBOARD_PASSWORD",
   /** Password of the read-only login role used for read_only members' SQL. */
   "READ_ONLY_PASSWORD",
+  /** The SMTP password of the project's auth settings (services/auth-settings/); "" when unset. */
+  "AUTH_SMTP_PASS",
 ] as const;
 
 export const FACT_VARIABLES = [
@@ -36,7 +38,20 @@ export const FACT_VARIABLES = [
   /** The URL the project's API is reached at (gateway on the host's bind address). */
   "API_EXTERNAL_URL",
   "SUPABASE_PUBLIC_URL",
+  /**
+   * The project's auth settings (services/auth-settings/), rendered into GoTrue's environment
+   * only, so a change recreates the auth container alone. SITE_URL is the app's URL.
+   */
   "SITE_URL",
+  "AUTH_URI_ALLOW_LIST",
+  "AUTH_DISABLE_SIGNUP",
+  "AUTH_JWT_EXP",
+  "AUTH_MAILER_AUTOCONFIRM",
+  "AUTH_SMTP_HOST",
+  "AUTH_SMTP_PORT",
+  "AUTH_SMTP_USER",
+  "AUTH_SMTP_ADMIN_EMAIL",
+  "AUTH_SMTP_SENDER_NAME",
 ] as const;
 
 /**

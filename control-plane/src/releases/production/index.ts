@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { ReleaseManifest } from "../manifest.js";
 import { interpolate } from "../variables.js";
+import { GOTRUE_SETTINGS_ENV } from "./auth-env.js";
 import { FUNCTIONS_MAIN_TEMPLATE } from "./functions-main.js";
 import { KONG_TEMPLATE, REALTIME_HOST } from "./kong.js";
 import { POOLER_TEMPLATE } from "./pooler.js";
@@ -8,8 +9,10 @@ import { INIT_SQL, JWT_EXPIRY_SECONDS } from "./sql.js";
 import { VECTOR_TEMPLATE } from "./vector.js";
 
 /**
- * The production release: the official Supabase self-hosted stack (docker/ of supabase/supabase,
- * early 2026 tags) minus its per-project Studio, as data. Every config file is ours (kong.json,
+ * The Kong-based production release: the official Supabase self-hosted stack (docker/ of
+ * supabase/supabase at commit 00069a4c, early March 2026 tags) minus its per-project Studio, as
+ * data, with the defects of shared/design/reviews/production-release-2026-12.md fixed (the
+ * numbers in comments below are the review's). Every config file is ours (kong.json,
  * init SQL, vector.json, pooler.exs, the functions main service). docs/releases.md describes the
  * services, their health rules and dependencies; docs/adr/0011-production-release.md the choices.
  *
@@ -20,6 +23,31 @@ import { VECTOR_TEMPLATE } from "./vector.js";
 export const PRODUCTION_RELEASE_NAME = "supabase-2026.02";
 
 const MiB = 1024 * 1024;
+
+/**
+ * Memory floors (mem_limit never goes below them; the release minimum is their sum for the parts
+ * a project runs). Measured idle footprints plus headroom, sources in shared/design/upstream-2026.md
+ * §4 and the review's #3–#5: KahitSan/supabase-air DIGITALOCEAN-BENCHMARKS.md (kong 940 MB with
+ * auto workers, 384 MB squeezed; pooler 191, storage 113, meta 110, db 95, imgproxy 23, auth 11,
+ * rest 7 MB), supabase/supabase#32713 (realtime and supavisor BEAM nodes ~200–230 MB RSS),
+ * supabase/supabase#30122 (Logflare 300 MB–1.8 GB idle, OOM-killed when constrained), and the
+ * functions main service's user workers (memoryLimitMb 150 each, functions-main.ts).
+ */
+export const MEMORY_FLOORS_MIB = {
+  db: 384,
+  kong: 384,
+  auth: 64,
+  rest: 64,
+  meta: 160,
+  supavisor: 256,
+  realtime: 256,
+  storage: 192,
+  imgproxy: 64,
+  functions: 320,
+  analytics: 1024,
+  vector: 64,
+} as const;
+const floor = (service: keyof typeof MEMORY_FLOORS_MIB) => MEMORY_FLOORS_MIB[service] * MiB;
 const DB = "db";
 const PORT = "5432";
 const JWT_EXP = String(JWT_EXPIRY_SECONDS);
@@ -30,15 +58,26 @@ const dsn = (user: string, database = "postgres", scheme = "postgres") =>
 
 const wget = (url: string) => ["CMD", "wget", "--no-verbose", "--tries=1", "--spider", url];
 const curl = (url: string) => ["CMD", "curl", "-sSfL", "--head", "-o", "/dev/null", url];
+/** A health command for node images (no wget or curl in them): exit 0 on HTTP 200. */
+export const NODE_HEALTH = (url: string) => [
+  "CMD",
+  "node",
+  "-e",
+  `fetch(${JSON.stringify(url)}).then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))`,
+];
 
 export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
   name: PRODUCTION_RELEASE_NAME,
   description:
-    "Supabase self-hosted stack (early 2026): Postgres 15.8, auth, rest, realtime, storage, functions, pooler",
-  minMemoryBytes: 2048 * MiB,
+    "Supabase self-hosted stack (early 2026, Kong 2.8 gateway): Postgres 15.8, auth, rest, realtime, storage, functions, pooler, logs",
+  upstream: "supabase/supabase docker/ at 00069a4c (2026-03, before the self-hosted/v* tags)",
+  // #5: every service may use the size's CPUs (boot-time migrations are never starved by a
+  // 0.05-CPU quota); memory floors bound the stack (upstream sets no limits at all).
+  cpuLimit: "size",
+  // Logs are part of this release's upstream compose; a project may leave them out.
+  defaultParts: ["logs", "realtime", "storage", "functions"],
   files: [
     ...INIT_SQL.map((f) => ({ path: f.file, template: f.template })),
-    { path: "db/pgsodium_root.key", template: interpolate("PGSODIUM_ROOT_KEY") },
     { path: "kong/kong.json", template: KONG_TEMPLATE },
     { path: "vector/vector.json", template: VECTOR_TEMPLATE },
     { path: "pooler/pooler.exs", template: POOLER_TEMPLATE },
@@ -51,10 +90,14 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       environment: {},
       mounts: [{ file: "vector/vector.json", target: "/etc/vector/vector.json" }],
       dockerSocket: true,
-      health: { test: wget("http://localhost:9001/health"), intervalSeconds: 5, retries: 5, startPeriodSeconds: 5 },
+      // #1: Vector's API listens on 0.0.0.0 (IPv4 only) and busybox wget tries only the first
+      // address of `localhost`, which is ::1 on Docker >= 26: ask by service name (upstream
+      // docker-compose.yml services.vector.healthcheck).
+      health: { test: wget("http://vector:9001/health"), intervalSeconds: 5, retries: 5, startPeriodSeconds: 5 },
+      part: "logs",
       required: false,
+      memoryMinBytes: floor("vector"),
       memoryShare: 0.03,
-      cpuShare: 0.02,
     },
     db: {
       image: "supabase/postgres:15.8.1.085",
@@ -71,25 +114,26 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         JWT_EXP,
         READ_ONLY_PASSWORD: interpolate("READ_ONLY_PASSWORD"),
       },
-      ports: [{ name: "db", container: 5432 }],
+      // #9: no published port: clients reach Postgres through Supavisor (upstream publishes only
+      // services.supavisor.ports; the image's pg_hba lets superusers in from anywhere).
       volumes: [
         { name: "db-data", target: "/var/lib/postgresql/data" },
         { name: "db-config", target: "/etc/postgresql-custom" },
       ],
-      mounts: [
-        ...INIT_SQL.map((f) => ({ file: f.file, target: f.target })),
-        { file: "db/pgsodium_root.key", target: "/etc/postgresql-custom/pgsodium_root.key" },
-      ],
+      // #11: no pgsodium key bind mount inside db-config: the image's pgsodium_getkey.sh writes the
+      // key into the volume on first start (as upstream), so restoring db-config.tar can replace it.
+      mounts: INIT_SQL.map((f) => ({ file: f.file, target: f.target })),
       dependsOn: ["vector"],
       health: {
         test: ["CMD", "pg_isready", "-U", "postgres", "-h", "localhost"],
         intervalSeconds: 5,
         retries: 10,
-        startPeriodSeconds: 10,
+        // initdb plus the image's ~60 migrations on first start.
+        startPeriodSeconds: 30,
       },
       required: true,
-      memoryShare: 0.32,
-      cpuShare: 0.3,
+      memoryMinBytes: floor("db"),
+      memoryShare: 0.35,
     },
     analytics: {
       image: "supabase/logflare:1.31.2",
@@ -110,10 +154,18 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         LOGFLARE_FEATURE_FLAG_OVERRIDE: "multibackend=true",
       },
       dependsOn: ["db"],
-      health: { test: curl("http://localhost:4000/health"), intervalSeconds: 5, retries: 10, startPeriodSeconds: 20 },
+      // #3: plain curl, as upstream (services.analytics.healthcheck.test): any HTTP answer passes,
+      // including Logflare's `503 coming_up` while it seeds; `-f` failed on it.
+      health: {
+        test: ["CMD", "curl", "-sS", "-o", "/dev/null", "http://analytics:4000/health"],
+        intervalSeconds: 5,
+        retries: 10,
+        startPeriodSeconds: 60,
+      },
+      part: "logs",
       required: true,
-      memoryShare: 0.15,
-      cpuShare: 0.08,
+      memoryMinBytes: floor("analytics"),
+      memoryShare: 0.1,
     },
     kong: {
       image: "kong:2.8.1",
@@ -124,14 +176,17 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         KONG_PLUGINS: "request-transformer,cors,key-auth,acl,request-termination",
         KONG_NGINX_PROXY_PROXY_BUFFER_SIZE: "160k",
         KONG_NGINX_PROXY_PROXY_BUFFERS: "64 160k",
+        // #4: nginx starts one worker per host CPU by default (a `cpus` limit does not change
+        // that), ~100 MB each: two workers, whatever the host (the Supabase CLI pins one).
+        KONG_NGINX_WORKER_PROCESSES: "2",
       },
       ports: [{ name: "gateway", container: 8000 }],
       mounts: [{ file: "kong/kong.json", target: "/home/kong/kong.json" }],
       dependsOn: ["analytics"],
       health: { test: ["CMD", "kong", "health"], intervalSeconds: 5, retries: 10, startPeriodSeconds: 10 },
       required: true,
+      memoryMinBytes: floor("kong"),
       memoryShare: 0.05,
-      cpuShare: 0.08,
     },
     auth: {
       image: "supabase/gotrue:v2.186.0",
@@ -141,25 +196,22 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         API_EXTERNAL_URL: interpolate("API_EXTERNAL_URL"),
         GOTRUE_DB_DRIVER: "postgres",
         GOTRUE_DB_DATABASE_URL: dsn("supabase_auth_admin"),
-        GOTRUE_SITE_URL: interpolate("SITE_URL"),
-        GOTRUE_URI_ALLOW_LIST: "",
-        GOTRUE_DISABLE_SIGNUP: "false",
+        ...GOTRUE_SETTINGS_ENV,
         GOTRUE_JWT_ADMIN_ROLES: "service_role",
         GOTRUE_JWT_AUD: "authenticated",
         GOTRUE_JWT_DEFAULT_GROUP_NAME: "authenticated",
-        GOTRUE_JWT_EXP: JWT_EXP,
         GOTRUE_JWT_SECRET: interpolate("JWT_SECRET"),
         GOTRUE_EXTERNAL_EMAIL_ENABLED: "true",
         GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED: "false",
-        GOTRUE_MAILER_AUTOCONFIRM: "false",
         GOTRUE_EXTERNAL_PHONE_ENABLED: "false",
         GOTRUE_SMS_AUTOCONFIRM: "false",
       },
       dependsOn: ["db", "analytics"],
+      // GoTrue listens dual-stack (Go's wildcard listener), so `localhost` (::1) answers.
       health: { test: wget("http://localhost:9999/health"), intervalSeconds: 5, retries: 5, startPeriodSeconds: 10 },
       required: true,
-      memoryShare: 0.04,
-      cpuShare: 0.06,
+      memoryMinBytes: floor("auth"),
+      memoryShare: 0.03,
     },
     rest: {
       image: "postgrest/postgrest:v14.5",
@@ -174,12 +226,15 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         PGRST_DB_USE_LEGACY_GUCS: "false",
         PGRST_APP_SETTINGS_JWT_SECRET: interpolate("JWT_SECRET"),
         PGRST_APP_SETTINGS_JWT_EXP: JWT_EXP,
+        // #14: the admin server answers /ready once the pool and the schema cache are good.
+        PGRST_ADMIN_SERVER_PORT: "3001",
       },
       dependsOn: ["db", "analytics"],
-      // The image has no shell or HTTP client for a health command: counts as up once running.
+      // `postgrest --ready` asks the admin server (the image has no shell or HTTP client).
+      health: { test: ["CMD", "postgrest", "--ready"], intervalSeconds: 5, retries: 10, startPeriodSeconds: 10 },
       required: true,
+      memoryMinBytes: floor("rest"),
       memoryShare: 0.05,
-      cpuShare: 0.12,
     },
     realtime: {
       image: "supabase/realtime:v2.78.15",
@@ -208,6 +263,8 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       // The self-hosted tenant is `realtime-dev`, taken from the host name realtime is called by.
       networkAliases: [REALTIME_HOST],
       dependsOn: ["db", "analytics"],
+      part: "realtime",
+      memoryMinBytes: floor("realtime"),
       health: {
         test: [
           "CMD-SHELL",
@@ -219,7 +276,6 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       },
       required: true,
       memoryShare: 0.08,
-      cpuShare: 0.08,
     },
     storage: {
       image: "supabase/storage-api:v1.44.2",
@@ -244,10 +300,13 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       },
       volumes: [{ name: "storage-data", target: "/var/lib/storage" }],
       dependsOn: ["db", "rest", "imgproxy"],
-      health: { test: wget("http://localhost:5000/status"), intervalSeconds: 5, retries: 5, startPeriodSeconds: 10 },
+      // #2: storage-api listens on 0.0.0.0 (IPv4 only): ask by service name, as upstream
+      // (services.storage.healthcheck.test, supabase/supabase#42776).
+      health: { test: wget("http://storage:5000/status"), intervalSeconds: 5, retries: 5, startPeriodSeconds: 10 },
+      part: "storage",
       required: true,
+      memoryMinBytes: floor("storage"),
       memoryShare: 0.06,
-      cpuShare: 0.06,
     },
     imgproxy: {
       image: "darthsim/imgproxy:v3.30.1",
@@ -260,9 +319,10 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       },
       volumes: [{ name: "storage-data", target: "/var/lib/storage" }],
       health: { test: ["CMD", "imgproxy", "health"], intervalSeconds: 5, retries: 5, startPeriodSeconds: 5 },
+      part: "storage",
       required: false,
-      memoryShare: 0.03,
-      cpuShare: 0.04,
+      memoryMinBytes: floor("imgproxy"),
+      memoryShare: 0.04,
     },
     meta: {
       image: "supabase/postgres-meta:v0.95.2",
@@ -279,9 +339,11 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         PG_META_MAX_RESULT_SIZE_MB: "8",
       },
       dependsOn: ["db", "analytics"],
+      // #14: a health rule (the image is node; postgres-meta listens on PG_META_HOST, `::` by default).
+      health: { test: NODE_HEALTH("http://meta:8080/health"), intervalSeconds: 5, retries: 10, startPeriodSeconds: 10 },
       required: true,
+      memoryMinBytes: floor("meta"),
       memoryShare: 0.04,
-      cpuShare: 0.04,
     },
     functions: {
       image: "supabase/edge-runtime:v1.70.3",
@@ -301,9 +363,10 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
       ],
       mounts: [{ file: "functions/main/index.ts", target: "/home/deno/functions/main/index.ts" }],
       dependsOn: ["analytics"],
+      part: "functions",
       required: false,
-      memoryShare: 0.08,
-      cpuShare: 0.06,
+      memoryMinBytes: floor("functions"),
+      memoryShare: 0.1,
     },
     supavisor: {
       image: "supabase/supavisor:2.7.4",
@@ -345,8 +408,8 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
         startPeriodSeconds: 20,
       },
       required: true,
+      memoryMinBytes: floor("supavisor"),
       memoryShare: 0.07,
-      cpuShare: 0.06,
     },
   },
   // ADR 0015: the `postgres` database (dumped as supabase_admin, which owns the Supabase schemas),

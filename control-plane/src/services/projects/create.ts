@@ -2,7 +2,7 @@ import { newProjectRef } from "@supamanager/shared";
 import { projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest } from "../../errors.js";
-import { computeSizeAllowed } from "../../releases/compute.js";
+import { computeSizeAllowed, minimumComputeSize } from "../../releases/compute.js";
 import { releasePorts as releasePortNames } from "../../releases/render.js";
 import { recordAudit } from "../audit/record.js";
 import { matchRegion, regionLabel } from "../fleet/region-names.js";
@@ -10,7 +10,7 @@ import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling
 import { orgForMember } from "../organizations/access.js";
 import { generateProjectSecrets } from "../secrets/generate.js";
 import { insertProjectSecrets } from "../secrets/store.js";
-import { type ComputeSize, dbPassAad, type ProjectView, toView } from "./model.js";
+import { COMPUTE_SIZES, type ComputeSize, DEFAULT_COMPUTE_SIZE, dbPassAad, type ProjectView, toView } from "./model.js";
 
 export interface CreateProjectInput {
   name: string;
@@ -23,7 +23,8 @@ export interface CreateProjectInput {
    * Virginia)"); absent → wherever the best host is, in any region.
    */
   region?: string | undefined;
-  computeSize: ComputeSize;
+  /** Absent → the smallest size the release runs in (never below DEFAULT_COMPUTE_SIZE). */
+  computeSize?: ComputeSize | undefined;
 }
 
 /** A ref collision (~94 bits of entropy) is astronomically rare; a few retries are plenty. */
@@ -40,7 +41,8 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   const region = input.region === undefined ? undefined : await resolveRegion(ctx, input.region);
   const release = ctx.deps.releases.get(ctx.deps.releases.defaultRelease);
   if (!release) throw new Error(`default release ${ctx.deps.releases.defaultRelease} is missing`);
-  const fits = computeSizeAllowed(release, input.computeSize);
+  const computeSize = input.computeSize ?? defaultComputeSize(release);
+  const fits = computeSizeAllowed(release, computeSize);
   if (!fits.ok) throw badRequest(fits.reason);
   const now = new Date(ctx.deps.clock.now());
 
@@ -63,7 +65,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           status: "COMING_UP",
           desiredState: "running",
           specVersion: 1,
-          computeSize: input.computeSize,
+          computeSize,
           hostId: host.id,
           release: release.name,
           dbPassEncrypted,
@@ -87,7 +89,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           name: input.name,
           region: host.region,
           cloud_provider: input.cloudProvider,
-          compute_size: input.computeSize,
+          compute_size: computeSize,
           host_id: host.id,
           release: release.name,
         },
@@ -98,6 +100,12 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   });
   await ctx.deps.hub.kick(view.hostId as string);
   return view;
+}
+
+/** A new project's size when none is asked for: the release's minimum, at least the default size. */
+export function defaultComputeSize(release: Parameters<typeof minimumComputeSize>[0]): ComputeSize {
+  const min = minimumComputeSize(release) ?? DEFAULT_COMPUTE_SIZE;
+  return COMPUTE_SIZES.indexOf(min) > COMPUTE_SIZES.indexOf(DEFAULT_COMPUTE_SIZE) ? min : DEFAULT_COMPUTE_SIZE;
 }
 
 /** The enrolled region `value` names (a code or Studio's label for it), or a 400 that lists them. */

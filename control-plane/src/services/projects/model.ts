@@ -158,7 +158,11 @@ export function toView(row: ProjectRow, orgSlug: string, host?: HostFacts): Proj
     release: row.release,
     pausedAt: row.pausedAt,
     endpoints: host
-      ? { host: host.bindAddress, gatewayPort: host.ports.gateway ?? null, dbPort: host.ports.db ?? null }
+      ? {
+          host: host.bindAddress,
+          gatewayPort: host.ports.gateway ?? null,
+          dbPort: host.ports.db ?? host.ports["pooler-session"] ?? null,
+        }
       : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,

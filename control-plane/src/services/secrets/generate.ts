@@ -4,11 +4,12 @@ import { SECRET_VARIABLES, type SecretVariable } from "../../releases/variables.
 
 /**
  * The secrets we generate and store per project (services/secrets/store.ts). POSTGRES_PASSWORD
- * is not among them: it is the `db_pass` given at creation, stored in projects.db_pass_encrypted.
+ * is not among them: it is the `db_pass` given at creation, stored in projects.db_pass_encrypted;
+ * nor AUTH_SMTP_PASS, which the project's auth settings hold (services/auth-settings/).
  */
-export type StoredSecretName = Exclude<SecretVariable, "POSTGRES_PASSWORD">;
+export type StoredSecretName = Exclude<SecretVariable, "POSTGRES_PASSWORD" | "AUTH_SMTP_PASS">;
 export const STORED_SECRET_NAMES = SECRET_VARIABLES.filter(
-  (n): n is StoredSecretName => n !== "POSTGRES_PASSWORD",
+  (n): n is StoredSecretName => n !== "POSTGRES_PASSWORD" && n !== "AUTH_SMTP_PASS",
 ) as readonly StoredSecretName[];
 
 export type ProjectSecrets = Record<StoredSecretName, string>;

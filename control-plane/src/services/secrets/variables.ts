@@ -1,6 +1,7 @@
 import type { Executor } from "../../db/index.js";
 import type { AppDeps } from "../../deps.js";
 import type { ProjectVariable } from "../../releases/variables.js";
+import { authVariables, DEFAULT_AUTH_SETTINGS } from "../auth-settings/settings.js";
 import { dbPassAad } from "../projects/model.js";
 import { STORED_SECRET_NAMES } from "./generate.js";
 import { loadProjectSecrets } from "./store.js";
@@ -31,7 +32,7 @@ export async function projectVariables(
     POOLER_TENANT_ID: project.ref,
     API_EXTERNAL_URL: apiUrl,
     SUPABASE_PUBLIC_URL: apiUrl,
-    SITE_URL: apiUrl,
+    ...authVariables(DEFAULT_AUTH_SETTINGS),
   };
   for (const name of STORED_SECRET_NAMES) out[name] = secrets[name];
   return out;

@@ -9,7 +9,6 @@ import {
   CLOUD_PROVIDERS,
   COMPUTE_SIZES,
   DEFAULT_CLOUD_PROVIDER,
-  DEFAULT_COMPUTE_SIZE,
   POSTGRES_MAJOR,
 } from "../../../services/projects/model.js";
 import { legacyKeysFor } from "../../../services/secrets/api-keys.js";
@@ -52,7 +51,8 @@ export const CreateProjectBody = z.object({
     .optional(),
   desired_instance_size: z
     .enum(COMPUTE_SIZES, { error: `desired_instance_size must be one of ${COMPUTE_SIZES.join(", ")}` })
-    .default(DEFAULT_COMPUTE_SIZE),
+    // Absent → the smallest size the release runs in (createProject).
+    .optional(),
   postgres_engine: z
     .literal(POSTGRES_MAJOR, { error: `postgres_engine: only Postgres ${POSTGRES_MAJOR} is available` })
     .optional(),

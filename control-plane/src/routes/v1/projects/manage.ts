@@ -13,7 +13,6 @@ import { listMemberProjects } from "../../../services/projects/list.js";
 import {
   COMPUTE_SIZES,
   DEFAULT_CLOUD_PROVIDER,
-  DEFAULT_COMPUTE_SIZE,
   POSTGRES_MAJOR,
   type ProjectView,
 } from "../../../services/projects/model.js";
@@ -49,7 +48,8 @@ export const V1CreateProjectBody = z.object({
   kps_enabled: z.boolean().optional(),
   desired_instance_size: z
     .enum(COMPUTE_SIZES, { error: `desired_instance_size must be one of ${COMPUTE_SIZES.join(", ")}` })
-    .default(DEFAULT_COMPUTE_SIZE),
+    // Absent → the smallest size the release runs in (createProject).
+    .optional(),
   template_url: z.url().max(2048).optional(),
   release_channel: z.literal("ga", { error: "release_channel: only ga is available" }).optional(),
   postgres_engine: z
