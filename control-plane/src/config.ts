@@ -60,6 +60,11 @@ export const EnvSchema = z.object({
    * Only the Node entry reads it.
    */
   SUPAMANAGER_LOCAL_HOST: z.enum(["auto", "off"]).optional(),
+  /**
+   * Memory of each host kept for the host itself (OS, Docker, the agent), in MiB: placement
+   * promises projects at most the host's total memory minus this (services/fleet/scheduling.ts).
+   */
+  SUPAMANAGER_HOST_MEMORY_RESERVE_MIB: positiveInt.default(1024),
   /** Host ports handed out to projects, `first-last` inclusive. */
   SUPAMANAGER_PORT_RANGE: z
     .string()
@@ -114,6 +119,8 @@ export interface Config {
     releasesFile: string | undefined;
     localImagesFile: string | undefined;
     portRange: { first: number; last: number };
+    /** Bytes of each host's memory never promised to projects. */
+    hostReserveBytes: number;
   };
   maxBodyBytes: number;
   /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
@@ -187,6 +194,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       releasesFile: env.SUPAMANAGER_RELEASES_FILE,
       localImagesFile: env.SUPAMANAGER_LOCAL_IMAGES_FILE,
       portRange: { first: env.SUPAMANAGER_PORT_RANGE[0], last: env.SUPAMANAGER_PORT_RANGE[1] },
+      hostReserveBytes: env.SUPAMANAGER_HOST_MEMORY_RESERVE_MIB * 1024 * 1024,
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
     sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },

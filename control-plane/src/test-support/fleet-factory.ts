@@ -92,13 +92,13 @@ export class FakeConnection {
     return this.session.receive(JSON.stringify({ v: PROTOCOL_VERSION, ...frame }));
   }
 
-  hello(memFreeBytes = 8 * GiB, inventory: InventoryItem[] = []): Promise<void> {
+  hello(memFreeBytes = 8 * GiB, inventory: InventoryItem[] = [], extra: Partial<Capacity> = {}): Promise<void> {
     return this.send({
       type: "hello",
       agentVersion: "test-0.1.0",
       hostname: "fake",
       compose: "v1",
-      capacity: capacity(memFreeBytes),
+      capacity: capacity(memFreeBytes, extra),
       inventory,
     });
   }
@@ -117,11 +117,15 @@ export class FakeConnection {
 export async function enrollHost(
   t: TestApp,
   admin: TestUser,
-  opts: { region?: string; memFreeBytes?: number; hostname?: string } = {},
+  opts: { region?: string; memFreeBytes?: number; memTotalBytes?: number; hostname?: string } = {},
 ): Promise<JoinedHost & { conn: FakeConnection }> {
   const joined = await joinHost(t, admin, opts.region ?? "local", opts.hostname);
   const conn = new FakeConnection(t, joined.hostId);
-  await conn.hello(opts.memFreeBytes ?? 8 * GiB);
+  await conn.hello(
+    opts.memFreeBytes ?? 8 * GiB,
+    [],
+    opts.memTotalBytes === undefined ? {} : { memTotalBytes: opts.memTotalBytes },
+  );
   return { ...joined, conn };
 }
 

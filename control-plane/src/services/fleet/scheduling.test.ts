@@ -41,9 +41,10 @@ async function hostOf(res: Response): Promise<string | null> {
 }
 
 describe("placement", () => {
-  it("picks the host with the most free memory after its projects' compute sizes", async () => {
-    const big = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 4 * GiB });
-    const small = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 3 * GiB });
+  it("picks the host with the most free capacity after its projects' compute sizes and the host reserve", async () => {
+    // Free capacity = total − promised − 1 GiB reserve: 4 and 3 GiB. The current free memory does not count.
+    const big = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 5 * GiB, memFreeBytes: 1 * GiB });
+    const small = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 4 * GiB, memFreeBytes: 4 * GiB });
     expect(await hostOf(await create({ db_region: "eu-1", desired_instance_size: "small" }))).toBe(big.hostId); // big: 4-2=2 GiB left
     expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(small.hostId); // small 3 > big 2
     expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(small.hostId); // small 2.5 > 2
@@ -51,6 +52,28 @@ describe("placement", () => {
     const fourth = await hostOf(await create({ db_region: "eu-1", desired_instance_size: "micro" }));
     const other = fourth === big.hostId ? small.hostId : big.hostId;
     expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(other);
+  });
+
+  it("refuses to overcommit a host: 409 naming the region's best free capacity, nothing created", async () => {
+    const host = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 24 * GiB, memFreeBytes: 20 * GiB });
+    expect(await hostOf(await create({ db_region: "eu-1", desired_instance_size: "xlarge" }))).toBe(host.hostId);
+    // 24 − 16 − 1 (reserve) = 7 GiB left: a second xlarge (16 GiB) does not fit.
+    const refused = await create({ db_region: "eu-1", desired_instance_size: "xlarge" });
+    expect(refused.status).toBe(409);
+    const { message } = (await refused.json()) as { message: string };
+    expect(message).toMatch(/No host in region eu-1 has 16384 MiB free for a xlarge project/);
+    expect(message).toContain("the most free capacity in region eu-1 is 7168 MiB");
+    expect(message).toContain(host.hostId);
+    expect(await t.deps.database.db.select().from(projects)).toHaveLength(1);
+    // What fits still goes there: a large (8 GiB) does not, a medium (4 GiB) does.
+    expect((await create({ db_region: "eu-1", desired_instance_size: "large" })).status).toBe(409);
+    expect(await hostOf(await create({ db_region: "eu-1", desired_instance_size: "medium" }))).toBe(host.hostId);
+    // Without a region, the message speaks of every region.
+    const anywhere = await create({ desired_instance_size: "xlarge" });
+    expect(anywhere.status).toBe(409);
+    expect(((await anywhere.json()) as { message: string }).message).toMatch(
+      /most free capacity in any region is 3072 MiB/,
+    );
   });
 
   it("skips cordoned, draining and offline hosts, and other regions", async () => {

@@ -19,17 +19,25 @@ const reservedSql = sql<number>`coalesce((
   from ${projects} where ${projects.hostId} = ${hosts.id} and ${projects.status} <> 'REMOVED'
 ), 0)`;
 
+const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${Math.floor(bytes / MiB)} MiB`;
+
 /**
  * Pick the host for a new project: online, not cordoned, not draining, not removed, in `region`
- * (any region when undefined), with the most free memory after what its projects are promised
- * (memFree − Σ compute-size limits). No such host → 409 with a message naming the region.
+ * (any region when undefined), with the most free capacity: its total memory (as its agent
+ * reports it) minus the compute-size memory promised to its projects minus the host reserve
+ * (SUPAMANAGER_HOST_MEMORY_RESERVE_MIB). No host at all → 409 naming the region; a best host
+ * whose free capacity is below `needBytes` (the new project's compute size) → 409 naming that
+ * capacity, so the caller can pick a smaller size or another region.
  */
 export async function placeProject(
   db: Executor,
   deps: Pick<AppDeps, "clock" | "config">,
   region: string | undefined,
+  need?: { bytes: number; size: string },
 ): Promise<HostRow> {
-  const free = sql<number>`(coalesce(${hosts.memFreeBytes}, 0) - ${reservedSql})`;
+  const total = sql`coalesce(${hosts.memTotalBytes}, ${hosts.memFreeBytes}, 0)`;
+  const free = sql<number>`(${total} - ${reservedSql} - ${deps.config.fleet.hostReserveBytes}::bigint)`;
   const [row] = await db
     .select({ host: hosts, free })
     .from(hosts)
@@ -51,6 +59,14 @@ export async function placeProject(
       region === undefined
         ? "No online host can take a new project (every host is offline, cordoned or draining)"
         : `No online host in region ${region} can take a new project (hosts there are offline, cordoned or draining)`,
+    );
+  }
+  const best = Number(row.free);
+  if (need && best < need.bytes) {
+    const where = region === undefined ? "in any region" : `in region ${region}`;
+    throw new ApiError(
+      "conflict",
+      `No host ${where} has ${mib(need.bytes)} free for a ${need.size} project: the most free capacity ${where} is ${mib(Math.max(0, best))} (host ${row.host.id}). Choose a smaller compute size, another region, or add a host.`,
     );
   }
   return row.host;

@@ -10,7 +10,15 @@ import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling
 import { orgForMember } from "../organizations/access.js";
 import { generateProjectSecrets } from "../secrets/generate.js";
 import { insertProjectSecrets } from "../secrets/store.js";
-import { COMPUTE_SIZES, type ComputeSize, DEFAULT_COMPUTE_SIZE, dbPassAad, type ProjectView, toView } from "./model.js";
+import {
+  COMPUTE_MEMORY_BYTES,
+  COMPUTE_SIZES,
+  type ComputeSize,
+  DEFAULT_COMPUTE_SIZE,
+  dbPassAad,
+  type ProjectView,
+  toView,
+} from "./model.js";
 
 export interface CreateProjectInput {
   name: string;
@@ -47,7 +55,10 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   const now = new Date(ctx.deps.clock.now());
 
   const view = await ctx.db.transaction(async (tx) => {
-    const host = await placeProject(tx, ctx.deps, region);
+    const host = await placeProject(tx, ctx.deps, region, {
+      bytes: COMPUTE_MEMORY_BYTES[computeSize],
+      size: computeSize,
+    });
     for (let attempt = 0; attempt < REF_ATTEMPTS; attempt++) {
       const ref = newProjectRef();
       // The AAD names the ref, so the ciphertext is re-made for every candidate ref.
