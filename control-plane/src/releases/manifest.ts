@@ -123,6 +123,11 @@ export const ReleaseManifest = z
      * migrations is never starved by a tiny quota; memory still bounds the stack).
      */
     cpuLimit: z.enum(["split", "size"]).default("split"),
+    /**
+     * Whether the release's gateway accepts the new opaque keys (sb_publishable_ → anon,
+     * sb_secret_ → service_role); the API key listing says so (services/secrets/api-keys.ts).
+     */
+    opaqueKeys: z.boolean().default(false),
     /** The optional parts a new project gets when it names none (absent → every part). */
     defaultParts: z.array(ReleasePart).max(RELEASE_PARTS.length).optional(),
     services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),

@@ -74,6 +74,8 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
   // #5: every service may use the size's CPUs (boot-time migrations are never starved by a
   // 0.05-CPU quota); memory floors bound the stack (upstream sets no limits at all).
   cpuLimit: "size",
+  // kong.ts: sb_publishable_/sb_secret_ are key-auth credentials, mapped to the role's JWT.
+  opaqueKeys: true,
   // Logs are part of this release's upstream compose; a project may leave them out.
   defaultParts: ["logs", "realtime", "storage", "functions"],
   files: [

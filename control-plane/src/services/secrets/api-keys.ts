@@ -19,6 +19,8 @@ export interface ApiKeyView {
   prefix: string;
   hash: string;
   createdAt: Date;
+  /** Whether the project's gateway accepts this key (every legacy key; new keys per release). */
+  acceptedByGateway: boolean;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function listApiKeys(ctx: AuthedContext, ref: string, reveal: boole
   const { project, role } = await projectForMember(ctx, ref, "projects.read");
   const secrets = await loadProjectSecrets(ctx.db, ctx.deps, project.ref);
   const canReadSecrets = roleCan(role, "projects.read_secrets");
+  const opaqueKeys = ctx.deps.releases.get(project.release)?.opaqueKeys ?? false;
   // Legacy JWTs are listed in full to roles that may read secrets (as Supabase's API does, and
   // as `supabase projects api-keys` expects); the new secret keys also need `reveal`.
   const shows = (type: string) => canReadSecrets && (type === "legacy" || reveal);
@@ -61,6 +64,7 @@ export async function listApiKeys(ctx: AuthedContext, ref: string, reveal: boole
       prefix: e.type === "legacy" ? e.value.slice(0, 5) : e.value.slice(0, e.value.indexOf("_", 3) + 5),
       hash: await sha256Hex(e.value),
       createdAt: project.createdAt,
+      acceptedByGateway: e.type === "legacy" || opaqueKeys,
     })),
   );
 }

@@ -35,9 +35,17 @@ const MASK = "••••••••••••••••";
 const DESCRIPTIONS: Record<string, string> = {
   "legacy:anon": "Legacy anon API key",
   "legacy:service_role": "Legacy service_role API key",
-  "publishable:default": "Default publishable key",
-  "secret:default": "Default secret key",
+  "publishable:default": "Default publishable key: the gateway maps it to the anon role",
+  "secret:default": "Default secret key: the gateway maps it to the service_role role",
 };
+
+/** What the description says of a new key the project's release does not accept (only what is true). */
+const NOT_ACCEPTED = "not accepted by this project's gateway (its release does not map new API keys)";
+
+function description(k: ApiKeyView): string | null {
+  if (!k.acceptedByGateway) return `Default ${k.type} key: ${NOT_ACCEPTED}`;
+  return DESCRIPTIONS[`${k.type}:${k.name}`] ?? null;
+}
 
 function apiKeyItem(k: ApiKeyView): z.input<typeof ApiKey> {
   const secret = k.type === "secret";
@@ -48,10 +56,11 @@ function apiKeyItem(k: ApiKeyView): z.input<typeof ApiKey> {
     // A secret key the caller may not (or did not ask to) see: its prefix and a mask.
     api_key: k.value ?? `${k.prefix}${MASK}`,
     prefix: secret ? k.prefix : null,
-    description: DESCRIPTIONS[`${k.type}:${k.name}`] ?? null,
+    description: description(k),
     // The hash identifies a new-style key without revealing it; legacy keys have none on the platform.
     hash: k.type === "legacy" ? null : k.hash,
-    secret_jwt_template: secret ? { role: "service_role" } : null,
+    // The gateway turns a secret key into a service_role JWT: only where it really does.
+    secret_jwt_template: secret && k.acceptedByGateway ? { role: "service_role" } : null,
     inserted_at: k.createdAt.toISOString(),
     updated_at: k.createdAt.toISOString(),
   };

@@ -51,6 +51,31 @@ describe("GET /v1/projects/:ref/api-keys", () => {
     expect(again.map((k) => k.id)).toEqual(body.map((k) => k.id));
   });
 
+  it("says whether the project's gateway accepts the new keys, per release (only what is true)", async () => {
+    type Described = ApiKey & { description: string | null; secret_jwt_template: unknown };
+    const list = async () => (await (await get(`/v1/projects/${ref}/api-keys`)).json()) as Described[];
+    const byType = (keys: Described[], type: string) => keys.find((k) => k.type === type) as Described;
+    // The local release's nginx gateway does not map sb_ keys.
+    const local = await list();
+    expect(byType(local, "publishable").description).toMatch(/not accepted by this project's gateway/);
+    expect(byType(local, "secret").description).toMatch(/not accepted by this project's gateway/);
+    expect(byType(local, "secret").secret_jwt_template).toBeNull();
+    // The Kong release maps them (kong.ts): publishable → anon, secret → service_role.
+    const db = t.deps.database.db;
+    await db.update(projects).set({ release: "supabase-2026.02" }).where(eq(projects.ref, ref));
+    try {
+      const kong = await list();
+      expect(byType(kong, "publishable").description).toBe(
+        "Default publishable key: the gateway maps it to the anon role",
+      );
+      expect(byType(kong, "secret").description).toMatch(/maps it to the service_role role/);
+      expect(byType(kong, "secret").secret_jwt_template).toEqual({ role: "service_role" });
+      expectMatchesOperation("GET", "/v1/projects/{ref}/api-keys", 200, kong);
+    } finally {
+      await db.update(projects).set({ release: "local" }).where(eq(projects.ref, ref));
+    }
+  });
+
   // [role, reveal, sees the legacy service_role JWT, sees the new secret key]
   const cases: [Role, string, boolean, boolean][] = [
     ["owner", "?reveal=true", true, true],
