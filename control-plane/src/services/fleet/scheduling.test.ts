@@ -77,11 +77,11 @@ describe("placement", () => {
   });
 
   it("skips cordoned, draining and offline hosts, and other regions", async () => {
-    const best = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 12 * GiB });
-    const cordoned = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 11 * GiB });
-    const draining = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 10 * GiB });
-    await enrollHost(t, admin, { region: "us-1", memFreeBytes: 64 * GiB });
-    const fallback = await enrollHost(t, admin, { region: "eu-1", memFreeBytes: 2 * GiB });
+    const best = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 12 * GiB });
+    const cordoned = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 11 * GiB });
+    const draining = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 10 * GiB });
+    await enrollHost(t, admin, { region: "us-1", memTotalBytes: 64 * GiB });
+    const fallback = await enrollHost(t, admin, { region: "eu-1", memTotalBytes: 2 * GiB });
     await t.request(`/platform/fleet/hosts/${cordoned.hostId}/cordon`, { method: "POST", token: admin.token });
     await t.request(`/platform/fleet/hosts/${draining.hostId}/drain`, { method: "POST", token: admin.token });
     expect(await hostOf(await create({ db_region: "eu-1" }))).toBe(best.hostId);
