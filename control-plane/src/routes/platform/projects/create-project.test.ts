@@ -19,12 +19,12 @@ beforeEach(async () => {
   t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
   owner = await signUpAndLogin(t);
   org = await createOrg(t, owner);
-  // Regions are the regions of enrolled hosts; eu-1's host has the most free memory.
+  // Regions are the regions of enrolled hosts; eu-1's host has the most free capacity.
   await ensureHost(t, "us-1");
   euHost = await ensureHost(t, "eu-1");
   await t.deps.database.db
     .update(hosts)
-    .set({ memFreeBytes: 12 * GiB })
+    .set({ memFreeBytes: 12 * GiB, memTotalBytes: 32 * GiB })
     .where(eq(hosts.id, euHost));
 });
 afterEach(async () => {
@@ -70,7 +70,7 @@ describe("POST /platform/projects", () => {
       .from(portReservations)
       .where(eq(portReservations.projectRef, body.ref as string));
     const gateway = ports.find((p) => p.service === "gateway:gateway");
-    expect(ports.map((p) => p.service).sort()).toEqual(["db:db", "gateway:gateway", "meta:meta"]);
+    expect(ports.map((p) => p.service).sort()).toEqual(["db:db", "gateway:gateway"]);
     expect(body.endpoint).toBe(`127.0.0.1:${gateway?.port}`);
 
     const [row] = await t.deps.database.db
