@@ -74,8 +74,9 @@ describe("GET /platform/projects/:ref/run-lints", () => {
     expect(await res.json()).toEqual([LINT]);
     expect(rpcs).toHaveLength(1);
     const rpc = rpcs[0] as Rpc;
-    expect(rpc).toMatchObject({ ref, service: "meta", method: "POST" });
-    expect(rpc.path).toMatch(/^\/query\?statementTimeoutSecs=\d+/);
+    // Wherever the pg-meta path sends SQL (services/pg-meta/target.ts: the gateway's /pg/ or meta's port).
+    expect(rpc).toMatchObject({ ref, method: "POST" });
+    expect(rpc.path).toMatch(/^(\/pg)?\/query\?statementTimeoutSecs=\d+/);
     const sql = (rpc.body as { query: string }).query;
     // The exposed schemas of /config/postgrest decide the security lints.
     expect(sql).toContain("n.nspname in ('public', 'storage', 'graphql_public')");
