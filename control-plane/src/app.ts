@@ -4,7 +4,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppDeps, AppEnv } from "./deps.js";
-import { ApiError } from "./errors.js";
+import { ApiError, badRequest, isDatabaseUnavailable } from "./errors.js";
 import { requestContext } from "./middleware/context.js";
 import { agentRoutes } from "./routes/agent/index.js";
 import { authRoutes } from "./routes/auth/index.js";
@@ -24,11 +24,24 @@ const ALLOWED_HEADERS = [
   "apikey",
 ];
 
+/** Retry-After (seconds) while the control plane's database is unavailable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 /** Build the HTTP application. Every runtime's entry file calls this with its own deps. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use("*", requestContext(deps));
+  // No NUL character anywhere in the path or query string (PostgreSQL text cannot hold one, and
+  // nothing legitimate sends it); bodies are checked by jsonBody (lib/validate.ts).
+  app.use("*", async (c, next) => {
+    const url = c.req.url;
+    const at = url.indexOf("/", url.indexOf("//") + 2);
+    if (/%00|\u0000/i.test(at < 0 ? "" : url.slice(at))) {
+      throw badRequest("The URL may not contain NUL characters (%00)");
+    }
+    await next();
+  });
   app.use(
     "*",
     cors({
@@ -72,6 +85,21 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
     if (err instanceof HTTPException && err.status < 500) {
       return c.json({ message: err.message || "Bad request", code: "bad_request", requestId }, err.status);
+    }
+    if (isDatabaseUnavailable(err)) {
+      // The control plane's own database is restarting or unreachable: transient, and requests
+      // recover on their own once it is back (the pool reconnects).
+      (c.get("logger") ?? deps.logger).warn("database unavailable", { err });
+      c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
+      return c.json(
+        {
+          message:
+            "The control plane's database is unavailable (restarting or unreachable); try again in a few seconds",
+          code: "unavailable",
+          requestId,
+        },
+        503,
+      );
     }
     (c.get("logger") ?? deps.logger).error("unhandled error", { err });
     return c.json({ message: "Internal server error", code: "internal", requestId }, 500);

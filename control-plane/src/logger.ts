@@ -2,6 +2,8 @@
  * Structured JSON logs, one object per line. Works on every runtime (no Node streams).
  * Never pass secrets in `fields`; `redact` below is a last line of defence for known keys.
  */
+import { loggableError } from "./errors.js";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVELS: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
@@ -44,6 +46,6 @@ export function createLogger(
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  if (value instanceof Error) return loggableError(value);
   return value;
 }

@@ -1,4 +1,5 @@
 import { readdirSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATIONS_FOLDER, urlForDatabase, withAdminClient } from "../support/pg.js";
@@ -91,5 +92,99 @@ describe("external PostgreSQL", () => {
       { code: 0, signal: null },
       { code: 0, signal: null },
     ]);
+  });
+});
+
+/**
+ * A TCP relay to PostgreSQL that can go down like a restarting database: `down()` drops every
+ * connection and refuses new ones; `up()` accepts again on the same port.
+ */
+async function restartableRelay(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((client) => {
+        const upstream = createConnection(target);
+        for (const sock of [client, upstream]) {
+          sockets.add(sock);
+          sock.on("close", () => sockets.delete(sock));
+          sock.on("error", () => sock.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+        client.on("close", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
+      });
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", () => {
+        const addr = s.address();
+        port = typeof addr === "object" && addr ? addr.port : 0;
+        server = s;
+        resolve();
+      });
+    });
+  await listen();
+  return {
+    port: () => port,
+    async down() {
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      server = null;
+    },
+    up: listen,
+    async close() {
+      await this.down();
+    },
+  };
+}
+
+describe("while the control plane's database restarts", () => {
+  it("requests answer 503 with Retry-After, then recover on their own", { timeout: 90_000 }, async () => {
+    const db = await emptyDatabase();
+    const target = new URL(urlForDatabase(db));
+    const relay = await restartableRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    try {
+      const viaRelay = new URL(target);
+      viaRelay.hostname = "127.0.0.1";
+      viaRelay.port = String(relay.port());
+      const cp = await startEntry({
+        ...PRODUCTION_SECRETS,
+        DATABASE_URL: viaRelay.toString(),
+        SUPAMANAGER_DATA_DIR: freshDataDir(),
+      });
+      const email = uniqueEmail("restart");
+      await signup(cp.url, email);
+      const token = await login(cp.url, email);
+      expect((await call(cp.url, "/platform/profile", { token })).status).toBe(200);
+
+      await relay.down();
+      const during = await call(cp.url, "/platform/profile", { token });
+      expect(during.status, await during.clone().text()).toBe(503);
+      expect(Number(during.headers.get("retry-after"))).toBeGreaterThan(0);
+      const body = (await during.json()) as { code: string; message: string };
+      expect(body.code).toBe("unavailable");
+      expect(body.message).toMatch(/database is unavailable/);
+      // A login too (its rate limiter reads the database first).
+      const loginDuring = await call(cp.url, "/auth/v1/token?grant_type=password", {
+        method: "POST",
+        json: { email, password: "correct horse battery staple" },
+      });
+      expect(loginDuring.status).toBe(503);
+
+      await relay.up();
+      let after = await call(cp.url, "/platform/profile", { token });
+      for (let i = 0; i < 40 && after.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await call(cp.url, "/platform/profile", { token });
+      }
+      expect(after.status).toBe(200);
+      // No log line carried a stack of 500s or the session's query parameters.
+      const lines = cp.stdout.join("\n");
+      expect(lines).not.toMatch(/"status":500/);
+      expect(lines).not.toMatch(/params: (?!\[omitted\])/);
+    } finally {
+      await relay.close();
+    }
   });
 });

@@ -22,16 +22,41 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
       throw new ApiError("invalid_json", "Request body is not valid JSON");
     }
   }
-  const result = schema.safeParse(raw);
-  if (!result.success) throw new ApiError("validation_failed", zodMessage(result.error, "body"));
-  return result.data;
+  const nul = nulAt(raw, "body");
+  if (nul) throw new ApiError("validation_failed", `${nul}: text may not contain NUL characters (\\u0000)`);
+  return validated(schema, raw, "body");
 }
 
 /** Validate the query string (first value of each key). */
 export function query<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  const result = schema.safeParse(c.req.query());
-  if (!result.success) throw new ApiError("validation_failed", zodMessage(result.error, "query"));
-  return result.data;
+  return validated(schema, c.req.query(), "query");
+}
+
+/**
+ * Parse through the schema; a refinement that throws (e.g. `new URL()` on a value an earlier
+ * check already refused) is a client mistake too: 400, never a 500.
+ */
+function validated<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.output<S> {
+  let result: ReturnType<S["safeParse"]>;
+  try {
+    result = schema.safeParse(raw) as ReturnType<S["safeParse"]>;
+  } catch {
+    throw new ApiError("validation_failed", `${where}: a value is malformed and could not be checked`);
+  }
+  if (!result.success) throw new ApiError("validation_failed", zodMessage(result.error, where));
+  return result.data as z.output<S>;
+}
+
+/** The path ("body.items.0.name") of the first string or key holding a NUL character, if any. */
+export function nulAt(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (typeof value !== "object" || value === null || depth > 64) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes("\u0000")) return path;
+    const found = nulAt(v, `${path}.${k}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Validate one path parameter; a malformed id is "not found" rather than a 400 to avoid probing. */

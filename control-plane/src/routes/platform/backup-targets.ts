@@ -27,6 +27,8 @@ const Endpoint = z
   .url({ protocol: /^https?$/, error: "endpoint must be an http(s) URL such as https://s3.example.com" })
   .max(2048)
   .refine((u) => {
+    // Runs even when the URL check above failed (zod 4 goes on): never throw on a malformed value.
+    if (!URL.canParse(u)) return true;
     const url = new URL(u);
     return url.username === "" && url.password === "" && url.search === "" && url.hash === "";
   }, "endpoint must not carry credentials, a query or a fragment");
