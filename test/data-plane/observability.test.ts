@@ -199,7 +199,7 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     );
   });
 
-  it("Observability: connections and database size from PostgreSQL's statistics", async () => {
+  it("Observability: connections and database size from PostgreSQL, CPU and memory from the agent's sample", async () => {
     const now = new Date();
     const qs = new URLSearchParams({
       startDate: new Date(now.getTime() - 3600_000).toISOString(),
@@ -209,6 +209,8 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     qs.append("attributes", "pg_stat_database_num_backends");
     qs.append("attributes", "pg_database_size");
     qs.append("attributes", "ram_usage");
+    qs.append("attributes", "avg_cpu_usage");
+    qs.append("attributes", "disk_io_consumption");
     const res = await fleet.api<{
       data: { values: Record<string, string> }[];
       series: Record<string, { yAxisLimit: number }>;
@@ -220,6 +222,10 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     // An initialised PostgreSQL 15 database is several MB.
     expect(Number(values.pg_database_size)).toBeGreaterThan(5_000_000);
     expect(res.body.series.pg_stat_database_num_backends?.yAxisLimit).toBe(100);
-    expect(Object.keys(res.body.errors)).toEqual(["ram_usage"]);
+    // The project's three containers use some memory, well under their limits.
+    expect(Number(values.ram_usage)).toBeGreaterThan(0);
+    expect(Number(values.ram_usage)).toBeLessThan(100);
+    expect(Number(values.avg_cpu_usage)).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(res.body.errors)).toEqual(["disk_io_consumption"]);
   });
 });

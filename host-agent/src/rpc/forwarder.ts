@@ -1,8 +1,10 @@
 import {
   DOCKER_LOGS_MAX_TAIL,
   DOCKER_LOGS_SERVICE,
+  DOCKER_STATS_SERVICE,
   type DockerLogLine,
   type DockerLogsBody,
+  type DockerStatsBody,
   MAX_FRAME_BYTES,
   MAX_RPC_RESULT_BYTES,
   PROTOCOL_VERSION,
@@ -29,6 +31,8 @@ export interface RpcForwarderOptions {
   fetch?: typeof fetch;
   /** Reads a project's container logs (the reserved `docker-logs` service); absent: refused. */
   logs?: (ref: string, opts: { service?: string | undefined; tail: number }) => Promise<DockerLogLine[]>;
+  /** Samples a project's running containers (the reserved `docker-stats` service); absent: refused. */
+  stats?: (ref: string) => Promise<DockerStatsBody>;
 }
 
 /** Request headers never forwarded: they belong to the hop, not to the request. */
@@ -108,6 +112,7 @@ export class RpcForwarder {
     // The reserved docker-logs service: answered here from the project's own containers, in any
     // desired state (a failed or paused project's logs are the ones most wanted).
     if (rpc.service === DOCKER_LOGS_SERVICE) return this.dockerLogs(rpc);
+    if (rpc.service === DOCKER_STATS_SERVICE) return this.dockerStats(rpc);
     if (project.desiredState !== "running") {
       return fail(rpc, { code: "refused", error: `project ${rpc.ref} is ${project.desiredState}, not running` });
     }
@@ -233,6 +238,29 @@ export class RpcForwarder {
       });
     }
     return result;
+  }
+
+  /** `GET /stats` → one resource sample of the project's own running containers (DockerStatsBody). */
+  private async dockerStats(rpc: Rpc): Promise<RpcResult> {
+    const stats = this.opts.stats;
+    if (!stats) return fail(rpc, { code: "refused", error: "this agent does not serve container stats" });
+    if (rpc.method !== "GET" || rpc.path !== "/stats") {
+      return fail(rpc, { code: "refused", error: "docker-stats answers GET /stats only" });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), rpc.timeoutMs);
+    });
+    let body: DockerStatsBody | "timeout";
+    try {
+      body = await Promise.race([stats(rpc.ref), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (body === "timeout") {
+      return fail(rpc, { code: "timeout", error: `sampling container stats took longer than ${rpc.timeoutMs} ms` });
+    }
+    return { v: PROTOCOL_VERSION, type: "rpc_result", id: rpc.id, status: 200, contentType: "application/json", body };
   }
 
   /** The upstream URL: the endpoint's base plus the request path, on the endpoint's origin only. */

@@ -140,6 +140,19 @@ describe.skipIf(!dockerUp && !inCi)("DockerRuntime on a real engine", () => {
     expect((await runtime.listProjectContainers(ref)).map((c) => c.id).sort()).toEqual(before.map((c) => c.id).sort());
   }, 120_000);
 
+  it("containerStats samples exactly this project's running containers", async () => {
+    const stats = await runtime.containerStats(ref);
+    expect(stats.hostCpus).toBeGreaterThanOrEqual(1);
+    expect(stats.containers.map((c) => c.service).sort()).toEqual(["app", "side"]);
+    for (const c of stats.containers) {
+      expect(c.cpuPercent).toBeGreaterThanOrEqual(0);
+      expect(c.memoryBytes).toBeGreaterThan(0);
+      expect(c.memoryLimitBytes).toBeGreaterThanOrEqual(c.memoryBytes);
+    }
+    // Another ref has no containers, so nothing of this project leaks into its answer.
+    expect((await runtime.containerStats(newProjectRef())).containers).toEqual([]);
+  }, 60_000);
+
   it("paused: containers stopped, volume kept", async () => {
     expect((await reconciler.apply(apply({ ref, version: 2, desiredState: "paused", stack }))).ok).toBe(true);
     // Docker 26 may list a container as running for a few ms after `compose stop` returned.

@@ -1,4 +1,5 @@
-import type { DockerLogLine } from "@supamanager/shared";
+import { cpus, totalmem } from "node:os";
+import type { DockerContainerStats, DockerLogLine, DockerStatsBody } from "@supamanager/shared";
 import Docker from "dockerode";
 import type { Logger } from "../log.js";
 import { run } from "./exec.js";
@@ -183,6 +184,22 @@ export class DockerRuntime implements ContainerRuntime {
     return lines;
   }
 
+  async containerStats(ref: string): Promise<DockerStatsBody> {
+    const list = await this.docker.listContainers({
+      filters: { label: [`${PROJECT_LABEL}=${ref}`], status: ["running"] },
+    });
+    const containers: DockerContainerStats[] = [];
+    for (const c of list) {
+      // Docker filtered by label already; check again so no other project's container is ever read.
+      const service = c.Labels?.[SERVICE_LABEL];
+      if (c.Labels?.[PROJECT_LABEL] !== ref || !service) continue;
+      // One sample (stream: false): Docker waits for a second reading, so precpu_stats is filled.
+      const raw = (await this.docker.getContainer(c.Id).stats({ stream: false })) as unknown as DockerStatsSample;
+      containers.push({ service, ...statsOf(raw) });
+    }
+    return { containers, hostCpus: cpus().length };
+  }
+
   execInService(ref: string, service: string, cmd: readonly string[], opts: { stdin: boolean }): Promise<ServiceExec> {
     return execInService(this.docker, ref, service, cmd, opts);
   }
@@ -250,4 +267,32 @@ export class DockerRuntime implements ContainerRuntime {
 
 function destroy(s: NodeJS.ReadableStream): void {
   (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+}
+
+/** The parts of Docker's stats answer (GET /containers/{id}/stats) used here. */
+interface DockerStatsSample {
+  cpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number; online_cpus?: number };
+  precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
+  memory_stats?: { usage?: number; limit?: number; stats?: Record<string, number> };
+}
+
+/**
+ * CPU percent (of one CPU) and memory of one stats sample, computed as `docker stats` does:
+ * the container's CPU time over the host's in the sample, times the CPUs; memory without the
+ * page cache (cgroup v2 `inactive_file`, v1 `total_inactive_file`).
+ */
+export function statsOf(s: DockerStatsSample): Omit<DockerContainerStats, "service"> {
+  const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
+  const systemDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+  const online = s.cpu_stats?.online_cpus ?? cpus().length;
+  const cpuPercent = cpuDelta > 0 && systemDelta > 0 ? (cpuDelta / systemDelta) * online * 100 : 0;
+  const stats = s.memory_stats?.stats ?? {};
+  const cache = stats.inactive_file ?? stats.total_inactive_file ?? 0;
+  const usage = s.memory_stats?.usage ?? 0;
+  const limit = s.memory_stats?.limit ?? 0;
+  return {
+    cpuPercent: Math.round(cpuPercent * 100) / 100,
+    memoryBytes: Math.max(0, usage - cache),
+    memoryLimitBytes: limit > 0 ? limit : totalmem(),
+  };
 }

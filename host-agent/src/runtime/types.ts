@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { DockerLogLine, ServiceHealth } from "@supamanager/shared";
+import type { DockerLogLine, DockerStatsBody, ServiceHealth } from "@supamanager/shared";
 
 export type ComposeKind = "v2" | "v1";
 
@@ -56,6 +56,11 @@ export interface ContainerRuntime {
    * stderr told apart. Containers of other projects are never read.
    */
   containerLogs(ref: string, opts: { service?: string | undefined; tail: number }): Promise<DockerLogLine[]>;
+  /**
+   * One resource sample (CPU, memory) of each of the project's running containers. Optional: a
+   * runtime without it answers the docker-stats rpc with `refused`.
+   */
+  containerStats?(ref: string): Promise<DockerStatsBody>;
   /** Container events of Compose projects; the subscription survives engine hiccups. */
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription;
   /**

@@ -1,4 +1,4 @@
-import type { DockerLogLine } from "@supamanager/shared";
+import type { DockerContainerStats, DockerLogLine, DockerStatsBody } from "@supamanager/shared";
 import type {
   ComposeKind,
   ComposeProject,
@@ -75,6 +75,13 @@ export class FakeRuntime implements ContainerRuntime {
       out.push(...mine.slice(Math.max(0, mine.length - opts.tail)));
     }
     return out;
+  }
+
+  /** Per-project resource samples (what containerStats answers). */
+  readonly stats = new Map<string, DockerContainerStats[]>();
+
+  async containerStats(ref: string): Promise<DockerStatsBody> {
+    return { containers: [...(this.stats.get(ref) ?? [])], hostCpus: 2 };
   }
 
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {

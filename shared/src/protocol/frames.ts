@@ -214,6 +214,9 @@ export type Job = z.infer<typeof Job>;
  * project's own containers (label com.docker.compose.project=<ref>, optionally one Compose
  * service), as `status: 200` and `body: {lines: [{service, stream, text, timestamp?}]}`
  * (DockerLogsBody), bounded to DOCKER_LOGS_MAX_BYTES of text. See docs/agent.md.
+ *
+ * Reserved service name `docker-stats` (DOCKER_STATS_SERVICE): answered by the agent itself,
+ * `GET /stats` → one resource sample of the project's own running containers (DockerStatsBody).
  */
 export const Rpc = z.object({
   v,
@@ -255,6 +258,29 @@ export interface DockerLogsBody {
   lines: DockerLogLine[];
   /** True when lines were dropped to stay under DOCKER_LOGS_MAX_BYTES. */
   truncated?: boolean;
+}
+
+/**
+ * The reserved rpc service name the agent answers itself with a one-shot resource sample of the
+ * project's own running containers: `GET /stats` → `status: 200`, `body: DockerStatsBody`.
+ */
+export const DOCKER_STATS_SERVICE = "docker-stats";
+/** One running container of a docker-stats answer (one Docker stats sample). */
+export interface DockerContainerStats {
+  /** The Compose service the container runs. */
+  service: string;
+  /** CPU used over the sample, in percent of ONE host CPU (200 = two CPUs busy). */
+  cpuPercent: number;
+  /** Memory in use, page cache excluded (bytes). */
+  memoryBytes: number;
+  /** The container's memory limit, or the host's memory when it has none (bytes). */
+  memoryLimitBytes: number;
+}
+/** The body of a docker-stats rpc_result. */
+export interface DockerStatsBody {
+  containers: DockerContainerStats[];
+  /** CPUs the host has (to turn cpuPercent into a share of the host). */
+  hostCpus: number;
 }
 
 // ─── both directions ─────────────────────────────────────────────────────────────────────────

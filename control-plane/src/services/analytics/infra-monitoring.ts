@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { AuthedContext } from "../../deps.js";
 import { ApiError } from "../../errors.js";
+import { containerStats } from "../logs/container-stats.js";
 import { runQuery } from "../pg-meta/query.js";
 
 /**
@@ -13,6 +14,10 @@ import { runQuery } from "../pg-meta/query.js";
  * - `pg_stat_database_num_backends`: connections (sum of pg_stat_database.numbackends);
  * - `max_db_connections`: the server's max_connections;
  * - `pg_database_size`: bytes of the project's databases.
+ * From one resource sample of the project's running containers, taken by its host agent:
+ * - `avg_cpu_usage`, `max_cpu_usage`: CPU the project's containers use, in percent of the host's
+ *   CPUs (one sample, so average and maximum are the same value);
+ * - `ram_usage`: memory the containers use (page cache excluded), in percent of their limits.
  */
 
 const STATS_SQL = `select
@@ -26,7 +31,10 @@ const StatsRow = z.object({
   pg_database_size: z.coerce.number(),
 });
 
-export const MEASURED = ["pg_stat_database_num_backends", "max_db_connections", "pg_database_size"] as const;
+const FROM_POSTGRES = ["pg_stat_database_num_backends", "max_db_connections", "pg_database_size"] as const;
+const FROM_CONTAINERS = ["avg_cpu_usage", "max_cpu_usage", "ram_usage"] as const;
+export const MEASURED = [...FROM_POSTGRES, ...FROM_CONTAINERS] as const;
+type Measured = (typeof MEASURED)[number];
 
 export interface SeriesMetadata {
   format: string;
@@ -60,29 +68,48 @@ export async function infraMonitoring(
   const step = INTERVAL_MS[interval];
   if (step === undefined)
     throw new ApiError("bad_request", `interval must be one of ${Object.keys(INTERVAL_MS).join(", ")}`);
-  const wanted = attributes.filter((a): a is (typeof MEASURED)[number] => (MEASURED as readonly string[]).includes(a));
+  const wanted = attributes.filter((a): a is Measured => (MEASURED as readonly string[]).includes(a));
   const errors: Record<string, { message: string }> = {};
   for (const a of attributes) {
-    if (!wanted.includes(a as (typeof MEASURED)[number])) {
-      errors[a] = {
-        message: `SupaManager does not measure ${a}; it reports ${MEASURED.join(", ")} from PostgreSQL's statistics`,
-      };
+    if (!wanted.includes(a as Measured)) {
+      errors[a] = { message: `SupaManager does not measure ${a}; it reports ${MEASURED.join(", ")}` };
     }
   }
   const period_start = new Date(Math.floor(nowMs / step) * step).toISOString();
   if (wanted.length === 0) return { data: [], series: {}, errors };
 
-  const answer = await runQuery(ctx, ref, { query: STATS_SQL });
-  const row = answer.ok ? StatsRow.safeParse((answer.rows as unknown[])[0]) : undefined;
-  if (!row?.success) throw new ApiError("bad_gateway", "The project's database statistics could not be read");
-  const stats = row.data;
+  const measured: Partial<Record<Measured, { value: number; format: string; limit: number }>> = {};
+  if (wanted.some((a) => (FROM_POSTGRES as readonly string[]).includes(a))) {
+    const answer = await runQuery(ctx, ref, { query: STATS_SQL });
+    const row = answer.ok ? StatsRow.safeParse((answer.rows as unknown[])[0]) : undefined;
+    if (!row?.success) throw new ApiError("bad_gateway", "The project's database statistics could not be read");
+    const st = row.data;
+    measured.pg_stat_database_num_backends = {
+      value: st.pg_stat_database_num_backends,
+      format: "",
+      limit: st.max_db_connections,
+    };
+    measured.max_db_connections = { value: st.max_db_connections, format: "", limit: st.max_db_connections };
+    measured.pg_database_size = { value: st.pg_database_size, format: "bytes", limit: st.pg_database_size };
+  }
+  if (wanted.some((a) => (FROM_CONTAINERS as readonly string[]).includes(a))) {
+    const { containers, hostCpus } = await containerStats(ctx, ref);
+    const cpu = round2(containers.reduce((n, c) => n + c.cpuPercent, 0) / hostCpus);
+    const used = containers.reduce((n, c) => n + c.memoryBytes, 0);
+    const limit = containers.reduce((n, c) => n + c.memoryLimitBytes, 0);
+    measured.avg_cpu_usage = { value: cpu, format: "%", limit: 100 };
+    measured.max_cpu_usage = { value: cpu, format: "%", limit: 100 };
+    measured.ram_usage = { value: limit > 0 ? round2((used / limit) * 100) : 0, format: "%", limit: 100 };
+  }
   const values: Record<string, string> = {};
   const series: Record<string, SeriesMetadata> = {};
   for (const a of wanted) {
-    const v = stats[a];
-    values[a] = String(v);
-    const limit = a === "pg_stat_database_num_backends" ? stats.max_db_connections : v;
-    series[a] = { format: a === "pg_database_size" ? "bytes" : "", total: v, totalAverage: v, yAxisLimit: limit };
+    const m = measured[a];
+    if (!m) continue;
+    values[a] = String(m.value);
+    series[a] = { format: m.format, total: m.value, totalAverage: m.value, yAxisLimit: m.limit };
   }
   return { data: [{ period_start, values }], series, ...(Object.keys(errors).length > 0 ? { errors } : {}) };
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100;

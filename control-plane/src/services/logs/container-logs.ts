@@ -33,6 +33,27 @@ export async function containerLogs(
   ref: string,
   input: ContainerLogsInput,
 ): Promise<ContainerLogs> {
+  const target = await placedProject(ctx, ref);
+  const params = new URLSearchParams({ tail: String(input.tail) });
+  if (input.service !== undefined) params.set("service", input.service);
+  const result = await callService(ctx, target, {
+    ref,
+    service: DOCKER_LOGS_SERVICE,
+    method: "GET",
+    path: `/logs?${params}`,
+    headers: {},
+    timeoutMs: LOGS_TIMEOUT_MS,
+  });
+  const lines = parseLines(result.status, result.body);
+  return { ref, ...(input.service !== undefined ? { service: input.service } : {}), lines };
+}
+
+/**
+ * The project as a member (projects.read) may reach it on its host, in any status: what the
+ * agent's own rpc services (docker-logs, docker-stats) need. Unplaced, or its host's agent not
+ * connected: 503.
+ */
+export async function placedProject(ctx: AuthedContext, ref: string): Promise<ReachableProject> {
   const { project, role } = await projectForMember(ctx, ref, "projects.read");
   if (!project.hostId) throw hostOffline();
   const [host] = await ctx.db
@@ -55,20 +76,8 @@ export async function containerLogs(
       now: ctx.deps.clock.now(),
     });
   }
-  const params = new URLSearchParams({ tail: String(input.tail) });
-  if (input.service !== undefined) params.set("service", input.service);
-  // callService only uses hostId; the release is not needed to read logs.
-  const target = { project, role, hostId: host.id, bindAddress: host.bindAddress } as ReachableProject;
-  const result = await callService(ctx, target, {
-    ref,
-    service: DOCKER_LOGS_SERVICE,
-    method: "GET",
-    path: `/logs?${params}`,
-    headers: {},
-    timeoutMs: LOGS_TIMEOUT_MS,
-  });
-  const lines = parseLines(result.status, result.body);
-  return { ref, ...(input.service !== undefined ? { service: input.service } : {}), lines };
+  // callService only uses hostId; the release is not needed by the agent's own services.
+  return { project, role, hostId: host.id, bindAddress: host.bindAddress } as ReachableProject;
 }
 
 /** The agent's answer, re-built field by field (never passed through as is). */

@@ -87,6 +87,19 @@ beforeEach(async () => {
   };
   conn.answerRpc = (rpc) => {
     rpcs.push(rpc);
+    if (rpc.service === "docker-stats") {
+      const MiB = 1024 * 1024;
+      return {
+        status: 200,
+        body: {
+          containers: [
+            { service: "db", cpuPercent: 50, memoryBytes: 100 * MiB, memoryLimitBytes: 1024 * MiB },
+            { service: "meta", cpuPercent: 30, memoryBytes: 50 * MiB, memoryLimitBytes: 512 * MiB },
+          ],
+          hostCpus: 2,
+        },
+      };
+    }
     if (rpc.service === "docker-logs") {
       const service = new URLSearchParams(rpc.path.split("?")[1]).get("service") ?? "";
       return { status: 200, body: { lines: lines[service] ?? [] } };
@@ -342,7 +355,7 @@ describe("GET /platform/projects/:ref/infra-monitoring", () => {
 
   it("measures connections and database size from PostgreSQL; says which attributes it does not measure", async () => {
     const res = await t.request(
-      url("attributes=pg_stat_database_num_backends&attributes=pg_database_size&attributes=ram_usage"),
+      url("attributes=pg_stat_database_num_backends&attributes=pg_database_size&attributes=disk_io_consumption"),
       { token: owner.token },
     );
     expect(res.status, await res.clone().text()).toBe(200);
@@ -357,11 +370,44 @@ describe("GET /platform/projects/:ref/infra-monitoring", () => {
         pg_stat_database_num_backends: { format: "", total: 7, totalAverage: 7, yAxisLimit: 100 },
         pg_database_size: { format: "bytes", total: 8000000, totalAverage: 8000000, yAxisLimit: 8000000 },
       },
-      errors: { ram_usage: { message: expect.stringMatching(/does not measure ram_usage/) } },
+      errors: { disk_io_consumption: { message: expect.stringMatching(/does not measure disk_io_consumption/) } },
     });
-    const meta = rpcs.find((r) => r.service === "meta");
+    // The SQL goes wherever the pg-meta path sends it (services/pg-meta/target.ts).
+    const meta = rpcs.find((r) => r.path.includes("/query"));
     expect(meta).toBeDefined();
     expect((meta as Rpc).body).toMatchObject({ query: expect.stringContaining("pg_stat_database") });
+  });
+
+  it("CPU and memory come from one sample of the project's containers, taken by its agent", async () => {
+    const res = await t.request(url("attributes=avg_cpu_usage&attributes=max_cpu_usage&attributes=ram_usage"), {
+      token: readOnly.token,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    // (50 + 30) % of one CPU on a 2-CPU host = 40 % of the host; 150 MiB of 1536 MiB = 9.77 %.
+    expect(await res.json()).toEqual({
+      data: [
+        {
+          period_start: "2026-11-25T12:00:00.000Z",
+          values: { avg_cpu_usage: "40", max_cpu_usage: "40", ram_usage: "9.77" },
+        },
+      ],
+      series: {
+        avg_cpu_usage: { format: "%", total: 40, totalAverage: 40, yAxisLimit: 100 },
+        max_cpu_usage: { format: "%", total: 40, totalAverage: 40, yAxisLimit: 100 },
+        ram_usage: { format: "%", total: 9.77, totalAverage: 9.77, yAxisLimit: 100 },
+      },
+    });
+    expect(rpcs.map((r) => [r.service, r.method, r.path])).toEqual([["docker-stats", "GET", "/stats"]]);
+  });
+
+  it("an agent without docker-stats → 503 saying the host cannot sample", async () => {
+    conn.answerRpc = (rpc) => {
+      rpcs.push(rpc);
+      return { error: "this agent does not serve container stats", code: "refused" };
+    };
+    const res = await t.request(url("attributes=ram_usage"), { token: owner.token });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { message: string }).message).toMatch(/does not serve container stats/);
   });
 
   it("the older single attribute= form answers the single-series shape", async () => {
@@ -376,9 +422,9 @@ describe("GET /platform/projects/:ref/infra-monitoring", () => {
   });
 
   it("only unmeasured attributes → errors, and no database query", async () => {
-    const res = await t.request(url("attributes=avg_cpu_usage"), { token: owner.token });
+    const res = await t.request(url("attributes=disk_io_budget"), { token: owner.token });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { errors: object }).errors).toHaveProperty("avg_cpu_usage");
+    expect(((await res.json()) as { errors: object }).errors).toHaveProperty("disk_io_budget");
     expect(rpcs).toHaveLength(0);
   });
 
