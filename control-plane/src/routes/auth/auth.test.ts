@@ -230,3 +230,131 @@ describe("login rate limiting", () => {
     await login(t, u.email, u.password);
   });
 });
+
+// Issue 14, items 3 and 9.
+describe("sign-up costs nothing it should not", () => {
+  /** Count password hashes (scrypt) the app computes from now on. */
+  function countHashes(app: TestApp) {
+    const counter = { n: 0 };
+    const hash = app.deps.passwords.hash.bind(app.deps.passwords);
+    app.deps.passwords.hash = async (password: string) => {
+      counter.n++;
+      return hash(password);
+    };
+    return counter;
+  }
+
+  it("with sign-up closed, concurrent sign-ups are refused before any password is hashed", async () => {
+    const closed = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "false" });
+    try {
+      await signUpAndLogin(closed); // the first account may always sign up
+      const hashes = countHashes(closed);
+      const statuses = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          closed
+            .request("/platform/signup", {
+              method: "POST",
+              json: { email: uniqueEmail("closed"), password: "x".repeat(128) },
+            })
+            .then((r) => r.status),
+        ),
+      );
+      expect(statuses).toEqual(Array(20).fill(403));
+      expect(hashes.n).toBe(0);
+    } finally {
+      await closed.close();
+    }
+  });
+
+  it("a new password is at most 128 characters", async () => {
+    const res = await t.request("/platform/signup", {
+      method: "POST",
+      json: { email: uniqueEmail(), password: "x".repeat(129) },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/at most 128/);
+  });
+
+  it("sign-ups are limited per address like logins, before hashing", async () => {
+    const limited = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_LOGIN_MAX_PER_IP: "3" });
+    try {
+      const hashes = countHashes(limited);
+      const statuses = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          limited
+            .request("/platform/signup", {
+              method: "POST",
+              json: { email: uniqueEmail("burst"), password: "long enough password" },
+              ip: "198.51.100.4",
+            })
+            .then((r) => r.status),
+        ),
+      );
+      expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(5);
+      expect(hashes.n).toBe(3);
+      const elsewhere = await limited.request("/platform/signup", {
+        method: "POST",
+        json: { email: uniqueEmail("other"), password: "long enough password" },
+        ip: "198.51.100.5",
+      });
+      expect(elsewhere.status).toBe(201);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe("the per-email login limit", () => {
+  it("holds under concurrent attempts: no more passwords are checked than the limit allows", async () => {
+    const u = await signUpAndLogin(t);
+    const max = t.deps.config.loginLimit.maxPerEmail;
+    const statuses = await Promise.all(
+      Array.from({ length: max * 3 }, (_, i) =>
+        t
+          .request(tokenUrl("password"), {
+            method: "POST",
+            json: { email: u.email, password: "wrong-password" },
+            ip: `203.0.113.${i + 1}`,
+          })
+          .then((r) => r.status),
+      ),
+    );
+    expect(statuses.filter((s) => s === 400)).toHaveLength(max);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(max * 2);
+  });
+
+  it("failures from elsewhere do not lock the owner out of an address they signed in from before", async () => {
+    const u = await signUpAndLogin(t); // signs in from 127.0.0.1: a known address from now on
+    const max = t.deps.config.loginLimit.maxPerEmail;
+    for (let i = 0; i < max + 5; i++) {
+      await t.request(tokenUrl("password"), {
+        method: "POST",
+        json: { email: u.email, password: "guess" },
+        ip: `203.0.113.${i + 1}`,
+      });
+    }
+    // A stranger's address is locked out ...
+    const stranger = await t.request(tokenUrl("password"), {
+      method: "POST",
+      json: { email: u.email, password: u.password },
+      ip: "198.51.100.77",
+    });
+    expect(stranger.status).toBe(429);
+    // ... the owner's known address is not, and its own failures are limited separately.
+    const owner = await t.request(tokenUrl("password"), {
+      method: "POST",
+      json: { email: u.email, password: u.password },
+    });
+    expect(owner.status).toBe(200);
+    for (let i = 0; i < max; i++) {
+      const r = await t.request(tokenUrl("password"), { method: "POST", json: { email: u.email, password: "typo" } });
+      expect(r.status).toBe(400);
+    }
+    const ownFailures = await t.request(tokenUrl("password"), {
+      method: "POST",
+      json: { email: u.email, password: u.password },
+    });
+    expect(ownFailures.status).toBe(429);
+  });
+});

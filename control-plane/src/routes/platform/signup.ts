@@ -5,12 +5,16 @@ import { serviceContext } from "../../lib/context.js";
 import { jsonBody } from "../../lib/validate.js";
 import { signUp } from "../../services/accounts/signup.js";
 
+/** The longest password a new account may choose. */
+export const MAX_NEW_PASSWORD_LENGTH = 128;
+
 export const SignupBody = z.object({
   email: z.email("email must be a valid address").max(320),
   password: z
     .string()
     .min(8, "password must be at least 8 characters")
-    .max(1024, "password must be at most 1024 characters"),
+    // Bounded so that hashing it stays cheap (scrypt runs on every sign-up and login).
+    .max(MAX_NEW_PASSWORD_LENGTH, `password must be at most ${MAX_NEW_PASSWORD_LENGTH} characters`),
   hcaptchaToken: z.string().nullish(),
   redirectTo: z.string().nullish(),
 });

@@ -2,8 +2,9 @@ import { count, eq, sql } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { users } from "../../db/schema.js";
 import type { AppDeps, ServiceContext } from "../../deps.js";
-import { ApiError, conflict } from "../../errors.js";
+import { ApiError, conflict, rateLimited } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
+import { hit } from "../rate-limit/login-limiter.js";
 
 /** Serialises "is this the first account?" across processes ("supasgnp"). */
 const SIGNUP_LOCK_KEY = 0x7375_7061_7367;
@@ -15,6 +16,9 @@ export interface NewAccount {
   createdAt: Date;
 }
 
+const signupClosed = () =>
+  new ApiError("forbidden", "Signups are disabled on this instance; ask an administrator for an account");
+
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -25,6 +29,15 @@ export function normalizeEmail(email: string): string {
  */
 export async function signUp(ctx: ServiceContext, input: { email: string; password: string }): Promise<NewAccount> {
   const email = normalizeEmail(input.email);
+  // Everything that can refuse runs before the password hash (scrypt is the expensive part):
+  // closed sign-up (checked again under the lock below), then the per-address limit.
+  if (!ctx.deps.config.allowSignup) {
+    const [{ n } = { n: 0 }] = await ctx.db.select({ n: count() }).from(users);
+    if (n > 0) throw signupClosed();
+  }
+  const { windowSeconds, maxPerIp } = ctx.deps.config.loginLimit;
+  const limit = await hit(ctx.db, `signup:ip:${ctx.meta.ip ?? "unknown"}`, maxPerIp, windowSeconds, ctx.deps.clock.now());
+  if (!limit.allowed) throw rateLimited(limit.retryAfterSeconds);
   const passwordHash = await ctx.deps.passwords.hash(input.password);
   return ctx.db.transaction(async (tx) => {
     const account = await insertAccount(tx, ctx.deps, email, passwordHash, {
@@ -51,9 +64,7 @@ async function insertAccount(
   await tx.execute(sql`select pg_advisory_xact_lock(${SIGNUP_LOCK_KEY})`);
   const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(users);
   const first = n === 0;
-  if (!first && opts.allowFirstOnly) {
-    throw new ApiError("forbidden", "Signups are disabled on this instance; ask an administrator for an account");
-  }
+  if (!first && opts.allowFirstOnly) throw signupClosed();
   const existing = await tx.select({ id: users.id }).from(users).where(eq(users.email, email)).limit(1);
   if (existing.length > 0) throw conflict("An account with this email already exists");
   const [row] = await tx

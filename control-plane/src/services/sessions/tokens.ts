@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, gte, isNull } from "drizzle-orm";
 import { randomToken, sha256Hex } from "../../crypto/encoding.js";
 import type { Executor } from "../../db/index.js";
 import { refreshTokens, sessions, users } from "../../db/schema.js";
@@ -62,6 +62,20 @@ export function userResponse(u: UserRow): UserResponse {
 
 const INVALID_LOGIN = "Invalid login credentials";
 
+/** How long an address stays "known" for an account after a session was started from it. */
+const KNOWN_ADDRESS_DAYS = 90;
+
+/** Whether the account started a session from `ip` within KNOWN_ADDRESS_DAYS. */
+async function knownAddress(db: Executor, userId: string, ip: string, now: number): Promise<boolean> {
+  const since = new Date(now - KNOWN_ADDRESS_DAYS * 86_400_000);
+  const [row] = await db
+    .select({ id: sessions.id })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), eq(sessions.ip, ip), gte(sessions.createdAt, since)))
+    .limit(1);
+  return row !== undefined;
+}
+
 /**
  * `grant_type=password`. Unknown email and wrong password answer the same error and take the
  * same time; attempts are limited per client IP and failures per email.
@@ -74,10 +88,21 @@ export async function passwordGrant(
   const email = normalizeEmail(input.email);
   const { windowSeconds, maxPerIp, maxPerEmail } = deps.config.loginLimit;
   const now = deps.clock.now();
-  const emailKey = `login:email:${email}`;
+  const ip = meta.ip ?? "unknown";
 
-  const ipDecision = await hit(db, `login:ip:${meta.ip ?? "unknown"}`, maxPerIp, windowSeconds, now);
-  const emailDecision = await peek(db, emailKey, maxPerEmail, windowSeconds, now);
+  const [user] = await db.select().from(users).where(eq(users.email, email)).limit(1);
+  // Failed attempts from anywhere share one counter per email, except from an address this
+  // account signed in from before (a known device): those count on their own, so strangers
+  // holding the shared counter at its limit never lock the owner out there (docs/security.md).
+  const known = user && meta.ip ? await knownAddress(db, user.id, meta.ip, now) : false;
+  const emailKey = known ? `login:email-ip:${email}:${ip}` : `login:email:${email}`;
+
+  // Both counters are taken atomically BEFORE the password is checked, so concurrent attempts
+  // cannot all slip under the limit; a successful login gives the email's attempts back.
+  const ipDecision = await hit(db, `login:ip:${ip}`, maxPerIp, windowSeconds, now);
+  const emailDecision = ipDecision.allowed
+    ? await hit(db, emailKey, maxPerEmail, windowSeconds, now)
+    : await peek(db, emailKey, maxPerEmail, windowSeconds, now);
   if (!ipDecision.allowed || !emailDecision.allowed) {
     await recordAudit(db, meta, {
       action: "auth.login",
@@ -85,23 +110,24 @@ export async function passwordGrant(
       actorEmail: email,
       details: { reason: "rate_limited" },
     });
-    throw rateLimited(Math.max(ipDecision.allowed ? 0 : ipDecision.retryAfterSeconds, emailDecision.retryAfterSeconds));
+    throw rateLimited(
+      Math.max(
+        ipDecision.allowed ? 0 : ipDecision.retryAfterSeconds,
+        emailDecision.allowed ? 0 : emailDecision.retryAfterSeconds,
+      ),
+    );
   }
 
-  const [user] = await db.select().from(users).where(eq(users.email, email)).limit(1);
   let ok = false;
   if (user) ok = await deps.passwords.verify(input.password, user.passwordHash);
   else await deps.passwords.burn(input.password);
   if (!user || !ok) {
-    await db.transaction(async (tx) => {
-      await hit(tx, emailKey, maxPerEmail, windowSeconds, now);
-      await recordAudit(tx, meta, {
-        action: "auth.login",
-        outcome: "failure",
-        actorEmail: email,
-        actor: user ? { userId: user.id, email } : null,
-        details: { reason: "invalid_credentials" },
-      });
+    await recordAudit(db, meta, {
+      action: "auth.login",
+      outcome: "failure",
+      actorEmail: email,
+      actor: user ? { userId: user.id, email } : null,
+      details: { reason: "invalid_credentials" },
     });
     throw new ApiError("invalid_grant", INVALID_LOGIN);
   }
