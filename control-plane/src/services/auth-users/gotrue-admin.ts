@@ -1,11 +1,7 @@
 import type { AuthedContext } from "../../deps.js";
-import { ApiError } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
-import { projectPorts } from "../fleet/scheduling.js";
 import { projectForMember } from "../organizations/access.js";
-import { callService, reachableProject } from "../pg-meta/target.js";
-import { requireReleaseService } from "../projects/release-services.js";
-import { projectVariables } from "../secrets/variables.js";
+import { callProjectApi, projectApiError } from "../projects/project-api.js";
 
 /**
  * Studio's Authentication → Users actions (create, invite, delete, ban, send a recovery e-mail,
@@ -16,7 +12,13 @@ import { projectVariables } from "../secrets/variables.js";
  * SQL over auth.users through postgres-meta (Studio does that itself).
  */
 
-const GOTRUE_TIMEOUT_MS = 15_000;
+const AUTH = {
+  service: "auth",
+  prefix: "/auth/v1",
+  // Who may manage a project's Auth users: members who may write its data (developer and up).
+  action: "sql.write",
+  needFor: "managing Auth users",
+} as const;
 
 export interface GotrueCall {
   method: "GET" | "POST" | "PUT" | "DELETE";
@@ -25,49 +27,11 @@ export interface GotrueCall {
   body?: Record<string, unknown>;
 }
 
-/** Who may manage a project's Auth users: members who may write its data (developer and up). */
-const ACTION = "sql.write" as const;
-
 /** One call to the project's GoTrue; GoTrue's 4xx become ours with its message, its 5xx a 502. */
 export async function gotrueAdmin(ctx: AuthedContext, ref: string, call: GotrueCall): Promise<unknown> {
-  const target = await reachableProject(ctx, ref, ACTION);
-  requireReleaseService(target.release, "auth", "managing Auth users");
-  requireReleaseService(target.release, "gateway", "managing Auth users");
-  const ports = await projectPorts(ctx.db, ref);
-  if (ports.gateway === undefined) throw new ApiError("unavailable", "This project publishes no API gateway");
-  const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);
-  const key = vars.SERVICE_ROLE_KEY;
-  if (!key) throw new ApiError("unavailable", "This project has no service-role key to reach its Auth service with");
-  const result = await callService(ctx, target, {
-    ref,
-    service: "gateway",
-    method: call.method,
-    path: `/auth/v1${call.path}`,
-    headers: { apikey: key, authorization: `Bearer ${key}` },
-    ...(call.body !== undefined ? { body: call.body } : {}),
-    timeoutMs: GOTRUE_TIMEOUT_MS,
-  });
+  const result = await callProjectApi(ctx, ref, AUTH, call);
   if (result.status >= 200 && result.status < 300) return result.body ?? {};
-  throw gotrueError(result.status, result.body);
-}
-
-/** GoTrue's error body (`msg`, `message`, `error_description` or `error`) → our ApiError. */
-export function gotrueError(status: number, body: unknown): ApiError {
-  const b = (body && typeof body === "object" ? body : {}) as Record<string, unknown>;
-  const text = [b.msg, b.message, b.error_description, b.error].find(
-    (v): v is string => typeof v === "string" && v.length > 0,
-  );
-  const message = text ? `Auth: ${text.slice(0, 500)}` : `The project's Auth service answered HTTP ${status}`;
-  if (status >= 500) return new ApiError("bad_gateway", message);
-  if (status === 404) return new ApiError("not_found", message);
-  if (status === 409) return new ApiError("conflict", message);
-  if (status === 422) return new ApiError("unprocessable", message);
-  if (status === 429) return new ApiError("rate_limited", message);
-  if (status === 401 || status === 403) {
-    // Our own service-role key was refused: the project's keys and its Auth disagree.
-    return new ApiError("bad_gateway", "The project's Auth service refused the project's service-role key");
-  }
-  return new ApiError("bad_request", message);
+  throw projectApiError("Auth", result.status, result.body);
 }
 
 /** Record an Auth-user change on the organization's audit log (GoTrue holds the change itself). */

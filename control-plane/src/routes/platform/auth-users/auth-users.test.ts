@@ -55,7 +55,9 @@ let rpcs: Rpc[];
 let answer: (rpc: Rpc) => Record<string, unknown> | null;
 
 async function healthyProject(app: TestApp, user: TestUser, o: TestOrg, c: FakeConnection, release: string) {
-  const r = (await createProjectViaApi(app, user, o, { desired_instance_size: "small" })).ref;
+  const r = (
+    await createProjectViaApi(app, user, o, { desired_instance_size: release === "local" ? "small" : "medium" })
+  ).ref;
   await c.settle();
   await c.send({ type: "applied", ref: r, version: 1, desiredState: "running", ok: true });
   const services = Object.keys(app.deps.releases.get(release)?.services ?? {});
