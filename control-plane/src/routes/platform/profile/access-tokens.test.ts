@@ -186,3 +186,30 @@ describe("revoking", () => {
     expect((await t.request(TOKENS, { method: "POST", json: { name: "x" } })).status).toBe(401);
   });
 });
+
+// Issue 14, item 4: revoking a leaked token must end its access.
+describe("a personal access token cannot manage tokens", () => {
+  it("creating, listing and revoking with a PAT answer 403; a dashboard session still can", async () => {
+    const leaked = await create(alice, { name: "leaked" });
+    const other = await create(alice, { name: "other" });
+    const attempts: [string, string, unknown?][] = [
+      ["POST", TOKENS, { name: "spawned" }],
+      ["GET", TOKENS],
+      ["DELETE", `${TOKENS}/${other.id}`],
+    ];
+    for (const [method, path, json] of attempts) {
+      const res = await t.request(path, { method, token: leaked.token, ...(json ? { json } : {}) });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(((await res.json()) as { message: string }).message).toMatch(/dashboard session/);
+    }
+    // Nothing was minted or revoked.
+    const list = (await (await t.request(TOKENS, { token: alice.token })).json()) as { name: string }[];
+    expect(list.map((x) => x.name).sort()).toEqual(["leaked", "other"]);
+    // The owner revokes the leaked token from the dashboard: its access ends.
+    expect((await t.request(`${TOKENS}/${leaked.id}`, { method: "DELETE", token: alice.token })).status).toBe(200);
+    expect((await t.request("/platform/profile", { token: leaked.token })).status).toBe(401);
+    // A token may revoke itself (the CLI's logout), which only ends access.
+    expect((await t.request(`${TOKENS}/${other.id}`, { method: "DELETE", token: other.token })).status).toBe(200);
+    expect((await t.request("/platform/profile", { token: other.token })).status).toBe(401);
+  });
+});
