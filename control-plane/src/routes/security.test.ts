@@ -256,6 +256,12 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/auth/:ref/recover",
     "POST /platform/auth/:ref/magiclink",
     "POST /platform/auth/:ref/otp",
+    // Storage buckets and objects are the project's data too.
+    "POST /platform/storage/:ref/buckets",
+    "PATCH /platform/storage/:ref/buckets/:id",
+    "DELETE /platform/storage/:ref/buckets/:id",
+    "POST /platform/storage/:ref/buckets/:id/empty",
+    "DELETE /platform/storage/:ref/buckets/:id/objects",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",
@@ -320,6 +326,8 @@ describe("roles", () => {
       "POST /v1/projects/:ref/network-bans/retrieve",
       // The log explorer's query, sent as POST: a read of the project's container logs.
       "POST /platform/projects/:ref/analytics/endpoints/logs.all",
+      // Listing a bucket's objects, sent as POST.
+      "POST /platform/storage/:ref/buckets/:id/objects/list",
     ]);
     const unplaced = mutating.filter((k) => !FORBIDDEN.read_only.includes(k) && !openToMembers.has(k));
     expect(unplaced).toEqual([]);

@@ -10,6 +10,7 @@ import { pgMetaRoutes } from "./pg-meta/index.js";
 import { profileRoutes } from "./profile/index.js";
 import { projectRoutes } from "./projects/index.js";
 import { signup } from "./signup.js";
+import { storageRoutes } from "./storage/index.js";
 import { stubRoutes } from "./stubs/index.js";
 
 /** Studio's platform API, mounted at /platform. Everything but signup needs a session. */
@@ -27,6 +28,7 @@ export function platformRoutes() {
   app.route("/fleet", fleetRoutes());
   app.route("/database", databaseBackupRoutes());
   app.route("/auth", authUserRoutes());
+  app.route("/storage", storageRoutes());
   // The instance's backup target (instance admin); organizations' are under /organizations/{slug}.
   app.get("/backup-target", getInstanceTarget);
   app.put("/backup-target", putInstanceTarget);

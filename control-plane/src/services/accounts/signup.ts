@@ -36,7 +36,13 @@ export async function signUp(ctx: ServiceContext, input: { email: string; passwo
     if (n > 0) throw signupClosed();
   }
   const { windowSeconds, maxPerIp } = ctx.deps.config.loginLimit;
-  const limit = await hit(ctx.db, `signup:ip:${ctx.meta.ip ?? "unknown"}`, maxPerIp, windowSeconds, ctx.deps.clock.now());
+  const limit = await hit(
+    ctx.db,
+    `signup:ip:${ctx.meta.ip ?? "unknown"}`,
+    maxPerIp,
+    windowSeconds,
+    ctx.deps.clock.now(),
+  );
   if (!limit.allowed) throw rateLimited(limit.retryAfterSeconds);
   const passwordHash = await ctx.deps.passwords.hash(input.password);
   return ctx.db.transaction(async (tx) => {

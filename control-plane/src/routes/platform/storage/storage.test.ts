@@ -1,0 +1,218 @@
+import type { Rpc } from "@supamanager/shared";
+import { eq } from "drizzle-orm";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { auditLog } from "../../../db/schema.js";
+import { PRODUCTION_RELEASE_NAME } from "../../../releases/production/index.js";
+import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
+import { enrollHost, type FakeConnection } from "../../../test-support/fleet-factory.js";
+import { createTestApp, type TestApp } from "../../../test-support/harness.js";
+import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../../test-support/projects-factory.js";
+
+/**
+ * Studio's Storage pages against the real control plane, with a fake agent standing in for the
+ * project's gateway and storage-api. No Storage image runs here, so the translation is held to
+ * Storage's published API:
+ *
+ * Source: supabase/supabase apps/docs/spec/storage_v0_openapi.json (OpenAPI 3.0.3): `GET /bucket/`
+ * → bucketSchema[] ({id, name, owner, public, type, file_size_limit, allowed_mime_types,
+ * created_at, updated_at}); `POST /bucket/` {name (required), id, public, file_size_limit,
+ * allowed_mime_types} → {name}; `GET|PUT|DELETE /bucket/{bucketId}`; `POST /bucket/{bucketId}/empty`;
+ * `POST /object/list/{bucketName}` {prefix, limit, offset, sortBy, search};
+ * `DELETE /object/{bucketName}` {prefixes}; errors {statusCode, error, message}.
+ * Studio's side: platform.d.ts /platform/storage/{ref}/buckets…; create sends {id, public,
+ * file_size_limit, allowed_mime_types} (apps/studio/data/storage/bucket-create-mutation.ts);
+ * objects/list sends {path, options} (bucket-objects-list-mutation.ts).
+ */
+
+const BUCKET = {
+  id: "avatars",
+  name: "avatars",
+  owner: "",
+  public: false,
+  type: "STANDARD",
+  file_size_limit: 1000000,
+  allowed_mime_types: ["image/png"],
+  created_at: "2026-11-25T12:00:00.000Z",
+  updated_at: "2026-11-25T12:00:00.000Z",
+};
+
+let t: TestApp;
+let owner: TestUser;
+let readOnly: TestUser;
+let stranger: TestUser;
+let org: TestOrg;
+let conn: FakeConnection;
+let ref: string;
+let rpcs: Rpc[];
+let answer: (rpc: Rpc) => Record<string, unknown> | null;
+
+beforeEach(async () => {
+  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_RELEASE: PRODUCTION_RELEASE_NAME });
+  owner = await signUpAndLogin(t);
+  readOnly = await signUpAndLogin(t);
+  stranger = await signUpAndLogin(t);
+  org = await createOrg(t, owner);
+  await addMember(t, org, readOnly, "read_only");
+  conn = (await enrollHost(t, owner)).conn;
+  rpcs = [];
+  answer = () => ({ status: 200, body: [BUCKET], contentType: "application/json" });
+  conn.answerRpc = (rpc) => {
+    rpcs.push(rpc);
+    return answer(rpc);
+  };
+  ref = (await createProjectViaApi(t, owner, org, { desired_instance_size: "medium" })).ref;
+  await conn.settle();
+  await conn.send({ type: "applied", ref, version: 1, desiredState: "running", ok: true });
+  const services = Object.keys(t.deps.releases.get(PRODUCTION_RELEASE_NAME)?.services ?? {});
+  await conn.send({
+    type: "health",
+    ref,
+    services: services.map((name) => ({ name, state: "running", health: "healthy" })),
+  });
+});
+afterEach(async () => {
+  await t.close();
+});
+
+const call = (method: string, path: string, json?: unknown, user = owner) =>
+  t.request(`/platform/storage/${ref}${path}`, { method, token: user.token, ...(json !== undefined ? { json } : {}) });
+
+describe("Storage pages through the project's Storage API", () => {
+  it("list: GET /bucket through the gateway with the service-role key; buckets as Storage describes them", async () => {
+    const res = await call("GET", "/buckets", undefined, readOnly);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toEqual([BUCKET]);
+    expect(rpcs[0]).toMatchObject({ ref, service: "gateway", method: "GET", path: "/storage/v1/bucket" });
+    expect(rpcs[0]?.headers.authorization).toBe(`Bearer ${rpcs[0]?.headers.apikey}`);
+  });
+
+  it("create: Studio's {id, public, limits} → POST /bucket {name, id, …}; audited", async () => {
+    answer = () => ({ status: 200, body: { name: "avatars" } });
+    const res = await call("POST", "/buckets", {
+      id: "avatars",
+      public: true,
+      file_size_limit: null,
+      allowed_mime_types: null,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toEqual({ name: "avatars" });
+    expect(rpcs[0]).toMatchObject({
+      method: "POST",
+      path: "/storage/v1/bucket",
+      body: { name: "avatars", id: "avatars", public: true, file_size_limit: null, allowed_mime_types: null },
+    });
+    const rows = await t.deps.database.db
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.action, "project.storage_bucket.create"));
+    expect(rows.map((r) => r.target)).toEqual(["avatars"]);
+  });
+
+  it.each([
+    ["get", "GET", "/buckets/my%20files", undefined, { method: "GET", path: "/storage/v1/bucket/my%20files" }],
+    [
+      "update",
+      "PATCH",
+      "/buckets/avatars",
+      { public: false },
+      { method: "PUT", path: "/storage/v1/bucket/avatars", body: { public: false } },
+    ],
+    ["delete", "DELETE", "/buckets/avatars", undefined, { method: "DELETE", path: "/storage/v1/bucket/avatars" }],
+    [
+      "empty",
+      "POST",
+      "/buckets/avatars/empty",
+      undefined,
+      { method: "POST", path: "/storage/v1/bucket/avatars/empty" },
+    ],
+    [
+      "list objects",
+      "POST",
+      "/buckets/avatars/objects/list",
+      { path: "2026/", options: { limit: 200, offset: 0, search: "", sortBy: { column: "name", order: "asc" } } },
+      {
+        method: "POST",
+        path: "/storage/v1/object/list/avatars",
+        body: { prefix: "2026/", limit: 200, offset: 0, search: "", sortBy: { column: "name", order: "asc" } },
+      },
+    ],
+    [
+      "delete objects",
+      "DELETE",
+      "/buckets/avatars/objects",
+      { paths: ["a.png", "b/c.png"] },
+      { method: "DELETE", path: "/storage/v1/object/avatars", body: { prefixes: ["a.png", "b/c.png"] } },
+    ],
+  ])("%s → Storage's own call", async (_n, method, path, body, sent) => {
+    answer = (rpc) => ({
+      status: 200,
+      body: rpc.method === "GET" ? BUCKET : path.endsWith("/list") ? [{ name: "a.png" }] : { message: "Successfully" },
+    });
+    const res = await call(method, path, body);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(rpcs[0]).toMatchObject(sent);
+  });
+
+  it.each([
+    [
+      "an existing bucket",
+      { status: 400, body: { statusCode: "409", error: "Duplicate", message: "The resource already exists" } },
+      400,
+      /^Storage: The resource already exists$/,
+    ],
+    [
+      "a missing bucket",
+      { status: 404, body: { statusCode: "404", error: "Bucket not found", message: "Bucket not found" } },
+      404,
+      /Bucket not found/,
+    ],
+    [
+      "Storage refusing our key",
+      { status: 403, body: { message: "invalid signature" } },
+      502,
+      /refused the project's service-role key/,
+    ],
+    ["an unexpected answer", { status: 200, body: "not json" }, 502, /unexpected shape/],
+  ])("%s → a clear error", async (_n, result, status, message) => {
+    answer = () => result;
+    const res = await call("GET", "/buckets");
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { message: string }).message).toMatch(message);
+  });
+
+  it("security: read_only may list but not change; outsiders 404; bad names 404 or 400; nothing reaches Storage", async () => {
+    expect((await call("POST", "/buckets", { id: "x" }, readOnly)).status).toBe(403);
+    expect((await call("DELETE", "/buckets/avatars", undefined, readOnly)).status).toBe(403);
+    expect((await call("GET", "/buckets", undefined, stranger)).status).toBe(404);
+    expect((await call("GET", "/buckets/..%2F..%2Fadmin")).status).toBe(404);
+    expect((await call("POST", "/buckets", { id: "../etc" })).status).toBe(400);
+    expect(rpcs).toHaveLength(0);
+  });
+});
+
+describe("a release without Storage (local)", () => {
+  it("answers 409 naming the release and the missing service", async () => {
+    const local = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_RELEASE: "local" });
+    try {
+      const u = await signUpAndLogin(local);
+      const o = await createOrg(local, u);
+      const c = (await enrollHost(local, u)).conn;
+      c.answerRpc = () => ({ status: 200, body: [] });
+      const r = (await createProjectViaApi(local, u, o, { desired_instance_size: "small" })).ref;
+      await c.settle();
+      await c.send({ type: "applied", ref: r, version: 1, desiredState: "running", ok: true });
+      await c.send({
+        type: "health",
+        ref: r,
+        services: ["db", "meta", "gateway"].map((name) => ({ name, state: "running", health: "healthy" })),
+      });
+      const res = await local.request(`/platform/storage/${r}/buckets`, { token: u.token });
+      expect(res.status).toBe(409);
+      expect(((await res.json()) as { message: string }).message).toMatch(
+        /release \(local\) does not run the Storage service, so Storage is not available/,
+      );
+    } finally {
+      await local.close();
+    }
+  });
+});

@@ -1,0 +1,147 @@
+import { z } from "zod";
+import type { AuthedContext } from "../../deps.js";
+import { ApiError } from "../../errors.js";
+import { recordAudit } from "../audit/record.js";
+import { projectForMember } from "../organizations/access.js";
+import type { Action } from "../permissions/matrix.js";
+import { callProjectApi, type ProjectApiCall, projectApiError } from "../projects/project-api.js";
+
+/**
+ * Studio's Storage pages (buckets and their objects) as calls to the project's Storage API
+ * (storage-api, behind the gateway's /storage/v1), with the project's service-role key; the
+ * paths and bodies are Storage's published API (see storage.test.ts for the source). Reading
+ * buckets and listing objects needs sql.read (any member); changing them sql.write.
+ */
+
+const api = (action: Action) => ({ service: "storage", prefix: "/storage/v1", action, needFor: "Storage" }) as const;
+
+async function storage(ctx: AuthedContext, ref: string, action: Action, call: ProjectApiCall): Promise<unknown> {
+  const result = await callProjectApi(ctx, ref, api(action), call);
+  if (result.status >= 200 && result.status < 300) return result.body ?? {};
+  throw projectApiError("Storage", result.status, result.body);
+}
+
+/** A bucket as Storage describes it (bucketSchema), rebuilt field by field. */
+export const Bucket = z.object({
+  id: z.string(),
+  name: z.string(),
+  owner: z.string().optional(),
+  public: z.boolean().optional(),
+  type: z.string().optional(),
+  file_size_limit: z.number().nullable().optional(),
+  allowed_mime_types: z.array(z.string()).nullable().optional(),
+  created_at: z.string().optional(),
+  updated_at: z.string().optional(),
+});
+
+function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(body);
+  if (!r.success)
+    throw new ApiError("bad_gateway", `The project's Storage service answered ${what} in an unexpected shape`);
+  return r.data;
+}
+
+const seg = (s: string) => encodeURIComponent(s);
+
+async function audit(
+  ctx: AuthedContext,
+  ref: string,
+  action: string,
+  target: string,
+  details?: Record<string, unknown>,
+) {
+  const { org } = await projectForMember(ctx, ref);
+  await recordAudit(ctx.db, ctx.meta, {
+    action,
+    outcome: "success",
+    orgId: org.id,
+    projectRef: ref,
+    target,
+    ...(details ? { details } : {}),
+    actor: ctx.actor,
+  });
+}
+
+export async function listBuckets(ctx: AuthedContext, ref: string) {
+  return parse(z.array(Bucket), await storage(ctx, ref, "sql.read", { method: "GET", path: "/bucket" }), "its buckets");
+}
+
+export async function getBucket(ctx: AuthedContext, ref: string, id: string) {
+  return parse(
+    Bucket,
+    await storage(ctx, ref, "sql.read", { method: "GET", path: `/bucket/${seg(id)}` }),
+    "the bucket",
+  );
+}
+
+export interface BucketInput {
+  public?: boolean | undefined;
+  file_size_limit?: number | string | null | undefined;
+  allowed_mime_types?: string[] | null | undefined;
+}
+
+const defined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** POST /platform/storage/{ref}/buckets {id, public, …} → Storage `POST /bucket` {name: id, id, …}. */
+export async function createBucket(ctx: AuthedContext, ref: string, id: string, input: BucketInput) {
+  const body = defined({ name: id, id, ...input });
+  const answer = await storage(ctx, ref, "sql.write", { method: "POST", path: "/bucket", body });
+  await audit(ctx, ref, "project.storage_bucket.create", id, { public: input.public === true });
+  return parse(z.looseObject({ name: z.string() }), answer, "the new bucket");
+}
+
+/** PATCH /platform/storage/{ref}/buckets/{id} → Storage `PUT /bucket/{id}`. */
+export async function updateBucket(ctx: AuthedContext, ref: string, id: string, input: BucketInput) {
+  const answer = await storage(ctx, ref, "sql.write", {
+    method: "PUT",
+    path: `/bucket/${seg(id)}`,
+    body: defined({ ...input }),
+  });
+  await audit(ctx, ref, "project.storage_bucket.update", id, defined({ public: input.public }));
+  return answer;
+}
+
+/** DELETE /platform/storage/{ref}/buckets/{id} → Storage `DELETE /bucket/{id}` (it must be empty). */
+export async function deleteBucket(ctx: AuthedContext, ref: string, id: string) {
+  const answer = await storage(ctx, ref, "sql.write", { method: "DELETE", path: `/bucket/${seg(id)}` });
+  await audit(ctx, ref, "project.storage_bucket.delete", id);
+  return answer;
+}
+
+/** POST /platform/storage/{ref}/buckets/{id}/empty → Storage `POST /bucket/{id}/empty`. */
+export async function emptyBucket(ctx: AuthedContext, ref: string, id: string) {
+  const answer = await storage(ctx, ref, "sql.write", { method: "POST", path: `/bucket/${seg(id)}/empty` });
+  await audit(ctx, ref, "project.storage_bucket.empty", id);
+  return answer;
+}
+
+export interface ListObjectsInput {
+  path: string;
+  options?:
+    | {
+        limit?: number | undefined;
+        offset?: number | undefined;
+        search?: string | undefined;
+        sortBy?: { column: string; order: string } | undefined;
+      }
+    | undefined;
+}
+
+/** POST …/buckets/{id}/objects/list {path, options} → Storage `POST /object/list/{id}` {prefix, …options}. */
+export async function listObjects(ctx: AuthedContext, ref: string, id: string, input: ListObjectsInput) {
+  const body = defined({ prefix: input.path, ...(input.options ?? {}) });
+  const answer = await storage(ctx, ref, "sql.read", { method: "POST", path: `/object/list/${seg(id)}`, body });
+  return parse(z.array(z.looseObject({ name: z.string() })), answer, "the objects");
+}
+
+/** DELETE …/buckets/{id}/objects {paths} → Storage `DELETE /object/{id}` {prefixes}. */
+export async function deleteObjects(ctx: AuthedContext, ref: string, id: string, paths: string[]) {
+  const answer = await storage(ctx, ref, "sql.write", {
+    method: "DELETE",
+    path: `/object/${seg(id)}`,
+    body: { prefixes: paths },
+  });
+  await audit(ctx, ref, "project.storage_object.delete", id, { count: paths.length });
+  return answer;
+}
