@@ -87,11 +87,7 @@ function searchTerms(where: string, isCron: boolean): RegExp[] {
   const terms: RegExp[] = [];
   let rest = where.replace(/regexp_contains\(\s*event_message\s*,\s*'((?:[^'\\]|\\.|'')*)'\s*\)/gi, (_m, p: string) => {
     const pattern = p.replace(/''/g, "'").replace(/\\\\/g, "\\");
-    try {
-      terms.push(new RegExp(pattern));
-    } catch {
-      throw badRequest(`The search ${JSON.stringify(pattern)} is not a valid regular expression`);
-    }
+    terms.push(searchRegex(pattern));
     return " ";
   });
   rest = rest.replace(/\bt\.timestamp\s*>\s*'[0-9T:.Z+-]+'/gi, " ");
@@ -100,4 +96,24 @@ function searchTerms(where: string, isCron: boolean): RegExp[] {
   }
   if (rest.replace(/\b(and|or)\b|[()\s]/gi, "") !== "") throw unsupported();
   return terms;
+}
+
+/** Longest search pattern accepted. */
+const MAX_PATTERN = 256;
+
+/**
+ * The search box's pattern as a RegExp, refusing what could make the control plane backtrack for
+ * long (a quantified group that itself holds a quantifier, or a back-reference): BigQuery runs
+ * RE2, which never backtracks; JavaScript's engine does, and the lines come from the project.
+ */
+export function searchRegex(pattern: string): RegExp {
+  if (pattern.length > MAX_PATTERN) throw badRequest(`The search may be at most ${MAX_PATTERN} characters`);
+  if (/\([^)]*[+*?}][^)]*\)\s*[+*{?]/.test(pattern) || /\\[1-9]/.test(pattern)) {
+    throw badRequest("The search may not repeat a group that repeats (or refer back to a group); simplify it");
+  }
+  try {
+    return new RegExp(pattern);
+  } catch {
+    throw badRequest(`The search ${JSON.stringify(pattern)} is not a valid regular expression`);
+  }
 }
