@@ -15,7 +15,7 @@ import { ApiClient, ApiRequestError, normaliseUrl } from "./client.js";
 import { readConfig, removeConfig, writeConfig } from "./config.js";
 import { CliError, EXIT, usageError } from "./errors.js";
 import { ago, bytes, plural, table, timestamp } from "./format.js";
-import { WAIT_GOALS, type WaitGoal, waitForStatus } from "./wait.js";
+import { type LiveLine, WAIT_GOALS, type WaitGoal, waitForStatus } from "./wait.js";
 
 /** What a command prints: `data` as JSON with --json, `human` otherwise. */
 export interface Output {
@@ -30,6 +30,8 @@ export interface RunContext {
   hostname: string;
   /** A progress line on stderr (never on stdout, so --json output stays clean). */
   progress: (line: string) => void;
+  /** A live status line, when stderr is a terminal. */
+  live?: () => LiveLine;
   pollIntervalMs: number;
 }
 
@@ -534,6 +536,7 @@ async function maybeWait(
     timeoutMs: timeout * 1000,
     intervalMs: ctx.pollIntervalMs,
     progress: ctx.progress,
+    ...(ctx.live ? { live: ctx.live() } : {}),
     ...(initial !== undefined ? { initial } : {}),
   });
 }

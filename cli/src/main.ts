@@ -1,19 +1,46 @@
 import { hostname } from "node:os";
+import { createSpinner } from "nanospinner";
 import { commandHelp, groupHelp, resolve } from "./args.js";
 import { COMMANDS, GROUPS, type Output } from "./commands.js";
 import { configPath } from "./config.js";
 import { CliError, EXIT, type ExitCode } from "./errors.js";
+import type { LiveLine } from "./wait.js";
 
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** A live line for long waits; only when stderr is a terminal. */
+  live?: () => LiveLine;
+}
+
+/** The live line on a terminal: nanospinner on stderr, permanent lines printed above it. */
+function spinnerLine(): LiveLine {
+  const spinner = createSpinner("", { stream: process.stderr }).start();
+  return {
+    update: (text) => {
+      spinner.update({ text });
+    },
+    print: (line) => {
+      spinner.clear();
+      process.stderr.write(`${line}\n`);
+      spinner.render();
+    },
+    stop: () => {
+      spinner.stop();
+    },
+  };
 }
 
 const defaultIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   env: process.env,
+  // nanospinner animates only when stdout is a terminal too (and not under CI or TERM=dumb); when
+  // stdout is piped (`--json | jq`) the permanent lines alone are shown.
+  ...(process.stderr.isTTY && process.stdout.isTTY && process.env.TERM !== "dumb" && !("CI" in process.env)
+    ? { live: spinnerLine }
+    : {}),
 };
 
 /** Run `supamanager <argv>`; resolves with the exit code. Never throws. */
@@ -58,6 +85,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<ExitCode
       configPath: configPath(io.env),
       hostname: hostname(),
       progress: (line) => io.stderr(`${line}\n`),
+      ...(io.live ? { live: io.live } : {}),
       pollIntervalMs: Number.isFinite(interval) && interval > 0 ? interval : 1000,
     });
     if (r.input.json) io.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
