@@ -30,7 +30,10 @@ function fakeApi(steps: Step[]) {
     },
   } as unknown as ApiClient;
   let t = 0;
-  return { api, now: () => t, sleep: async (ms: number) => void (t += ms) };
+  const sleep = async (ms: number) => {
+    t += ms;
+  };
+  return { api, now: () => t, sleep };
 }
 
 function recordingLive() {

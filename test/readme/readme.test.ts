@@ -97,18 +97,28 @@ async function waitForLine(run: Run, pattern: RegExp, timeoutMs: number): Promis
   throw new Error(`no line matching ${pattern}:\n${run.lines.map((l) => l.text).join("\n")}`);
 }
 
-/** Containers the journey left behind (a failed run), found by their compose working dir. */
+/** Projects the journey left behind (a failed run), found by their compose working dir: containers, volumes, network. */
 function removeLeftovers(cloneDir: string): void {
-  const ids = execFileSync("docker", ["ps", "-aq", "--filter", "label=org.supamanager.ref"], { encoding: "utf8" })
-    .split("\n")
-    .filter(Boolean);
-  for (const id of ids) {
-    const dir = execFileSync(
-      "docker",
-      ["inspect", "--format", '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', id],
-      { encoding: "utf8" },
-    ).trim();
-    if (dir.startsWith(cloneDir)) spawnSync("docker", ["rm", "-f", "-v", id], { stdio: "ignore" });
+  const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8" }).split("\n").filter(Boolean);
+  const refs = new Set<string>();
+  for (const id of docker("ps", "-aq", "--filter", "label=org.supamanager.ref")) {
+    const [dir, ref] = docker(
+      "inspect",
+      "--format",
+      '{{index .Config.Labels "com.docker.compose.project.working_dir"}}\n{{index .Config.Labels "org.supamanager.ref"}}',
+      id,
+    );
+    if (dir?.startsWith(cloneDir) && ref) {
+      refs.add(ref);
+      spawnSync("docker", ["rm", "-f", "-v", id], { stdio: "ignore" });
+    }
+  }
+  for (const ref of refs) {
+    const label = `label=com.docker.compose.project=${ref}`;
+    for (const v of docker("volume", "ls", "-q", "--filter", label))
+      spawnSync("docker", ["volume", "rm", v], { stdio: "ignore" });
+    for (const n of docker("network", "ls", "-q", "--filter", label))
+      spawnSync("docker", ["network", "rm", n], { stdio: "ignore" });
   }
 }
 

@@ -4,6 +4,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import type { Database, DatabaseHandle } from "./index.js";
+import { seedFor } from "./pglite-seed.js";
 import * as schema from "./schema.js";
 
 export class DataDirLockedError extends Error {
@@ -46,8 +47,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Open (creating if needed) the embedded database in `<dataDir>/pglite`. `dataDir` of null = in memory. */
-export async function openPglite(dataDir: string | null): Promise<DatabaseHandle> {
+/**
+ * Open (creating if needed) the embedded database in `<dataDir>/pglite`. `dataDir` of null = in
+ * memory. A new directory starts from the build's seed when there is one (pglite-seed.ts).
+ */
+export async function openPglite(dataDir: string | null, opts: { seed?: string } = {}): Promise<DatabaseHandle> {
   let unlock = () => {};
   let client: PGlite;
   if (dataDir === null) {
@@ -55,7 +59,9 @@ export async function openPglite(dataDir: string | null): Promise<DatabaseHandle
   } else {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     unlock = lockDataDir(dataDir);
-    client = new PGlite(join(dataDir, "pglite"));
+    const pgdata = join(dataDir, "pglite");
+    const seed = seedFor(pgdata, opts.seed);
+    client = new PGlite(pgdata, seed ? { loadDataDir: seed } : {});
   }
   await client.waitReady;
   const db = drizzle(client, { schema }) as unknown as Database;

@@ -145,39 +145,62 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost 
   return { hostId, online, stop: agent.stop };
 }
 
-/** Build the `local` release's images on first use (images/build.mjs), showing its progress. */
+/**
+ * Make the `local` release's images this checkout's: images/build.mjs is idempotent (a second or so
+ * when every recipe tag exists, then it re-points `supamanager/<name>:local` at this checkout's
+ * recipes, ADR 0018) and builds what is missing, its progress shown. When nothing was missing its
+ * output stays quiet unless it fails.
+ */
 async function ensureLocalImages(opts: LocalHostOptions): Promise<void> {
   const release = opts.deps.releases.get("local");
   if (!release) return;
   const images = Object.values(release.services).map((s) => s.image);
   const missing = await missingImages(images);
-  if (missing.length === 0) return;
   const script = join(REPO_ROOT, "images/build.mjs");
   if (!existsSync(script)) {
-    opts.say(
-      `The \`local\` release's images are missing (${missing.join(", ")}) and images/build.mjs is not here to build them.`,
-    );
+    if (missing.length > 0) {
+      opts.say(
+        `The \`local\` release's images are missing (${missing.join(", ")}) and images/build.mjs is not here to build them.`,
+      );
+    }
     return;
   }
-  opts.say(
-    `Building the \`local\` release's images (${missing.join(", ")}): a few minutes the first time, then cached…`,
-  );
+  const building = missing.length > 0;
+  if (building) {
+    opts.say(
+      `Building the \`local\` release's images (${missing.join(", ")}): a few minutes the first time, then cached…`,
+    );
+  }
   const started = Date.now();
+  const output: string[] = [];
   const code = await new Promise<number | null>((done) => {
     const child = spawn(process.execPath, [script], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on("line", (line) => opts.say(`  ${line}`));
+      createInterface({ input: stream }).on("line", (line) => {
+        if (building) opts.say(`  ${line}`);
+        else output.push(line);
+      });
     }
     child.on("error", () => done(null));
     child.on("close", (c) => done(c));
   });
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  if (code === 0) opts.say(`Images of the \`local\` release are ready (${secs} s).`);
-  else
-    opts.say(
-      `Building the \`local\` release's images failed (exit ${code}); projects on the \`local\` release will fail until ` +
-        "`npm run images:test` succeeds on this machine (it needs root and debootstrap, see docs/test-images.md).",
-    );
+  if (code === 0) {
+    if (building) opts.say(`Images of the \`local\` release are ready (${secs} s).`);
+    return;
+  }
+  if (!building) {
+    // The images exist (maybe from another checkout's recipes): say so, without the build's noise.
+    opts.logger.warn("images/build.mjs failed; using the local release's images already on this machine", {
+      exit: code,
+      tail: output.slice(-3).join(" | "),
+    });
+    return;
+  }
+  opts.say(
+    `Building the \`local\` release's images failed (exit ${code}); projects on the \`local\` release will fail until ` +
+      "`npm run images:test` succeeds on this machine (it needs root and debootstrap, see docs/test-images.md).",
+  );
 }
 
 interface EnrollOptions extends LocalHostOptions {
