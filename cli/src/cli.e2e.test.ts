@@ -455,6 +455,57 @@ describe("organizations and projects", () => {
   });
 });
 
+describe("signup, orgs create and the join line", () => {
+  const email = `cli-signup-${Date.now().toString(36)}@example.test`;
+  const password = "a signup password for the cli";
+
+  it("signup creates an account that can log in; the same email again is the API's refusal (exit 2)", async () => {
+    const r = await cli(["signup", "--url", cp.url, "--email", email], { SUPAMANAGER_PASSWORD: password });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Account ${email} created`);
+    expect(r.stdout + r.stderr).not.toContain(password);
+    expect(await passwordLogin(email, password)).toMatch(/\./);
+    const again = await cli(["signup", "--url", cp.url, "--email", email], { SUPAMANAGER_PASSWORD: password });
+    expect(again.code).toBe(2);
+    const noPassword = await cli(["signup", "--url", cp.url, "--email", "x@example.test"]);
+    expect(noPassword.code).toBe(1);
+    expect(noPassword.stderr).toMatch(/--password is required/);
+  });
+
+  it("orgs create prints the slug projects create takes", async () => {
+    const token = await passwordLogin(email, password);
+    const o = await cliJson<{ slug: string; name: string }>(["orgs", "create", "--name", "Signup Co"], {
+      SUPAMANAGER_URL: cp.url,
+      SUPAMANAGER_TOKEN: token,
+    });
+    expect(o.name).toBe("Signup Co");
+    const listed = await cliJson<{ slug: string }[]>(["orgs", "list"], {
+      SUPAMANAGER_URL: cp.url,
+      SUPAMANAGER_TOKEN: token,
+    });
+    expect(listed.map((x) => x.slug)).toEqual([o.slug]);
+    const bad = await cli(["orgs", "create", "--name", "X", "--tier", "tier_gold"], {
+      SUPAMANAGER_URL: cp.url,
+      SUPAMANAGER_TOKEN: token,
+    });
+    expect(bad.code).toBe(1);
+  });
+
+  it("join-token prints lines that paste as printed (no placeholders)", async () => {
+    const r = await cli(["hosts", "join-token", "--region", "eu-1"], {
+      SUPAMANAGER_URL: cp.url,
+      SUPAMANAGER_TOKEN: adminToken,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const join = r.stdout.split("\n").find((l) => l.includes("supamanager-agent join"));
+    expect(join?.trim()).toMatch(
+      /^npx supamanager-agent join --url http:\/\/127\.0\.0\.1:\d+ --token smj_\S+ --data-dir \/var\/lib\/supamanager-agent$/,
+    );
+    expect(r.stdout).toContain("npx supamanager-agent run --data-dir /var/lib/supamanager-agent");
+    expect(r.stdout).not.toMatch(/<[a-z -]+>/);
+  });
+});
+
 describe("logout", () => {
   it("forgets the stored login", async () => {
     expect((await cli(["logout"])).code).toBe(0);
