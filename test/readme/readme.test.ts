@@ -49,7 +49,13 @@ interface Run {
 
 function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Run {
   // Its own process group, so stopping `npm start` also stops npm's child and the agent.
-  const child = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd, env, detached: true });
+  const child = spawn("bash", ["-euo", "pipefail", "-c", script], {
+    cwd,
+    env,
+    detached: true,
+    // No socket on stdin: bash would take itself for a remote shell and read /etc/bash.bashrc.
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: Run["lines"] = [];
   for (const stream of [child.stdout, child.stderr]) {
     let buf = "";
@@ -62,6 +68,10 @@ function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv): Run {
         lines.push({ at: Date.now(), text });
         nl = buf.indexOf("\n");
       }
+    });
+    // The last line may have no newline (curl prints bodies as they are).
+    stream?.on("end", () => {
+      if (buf) lines.push({ at: Date.now(), text: buf });
     });
   }
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
