@@ -2,7 +2,8 @@
  * `npm start` on a fresh data directory: time to the ready line, to `/health` answering 200, and
  * to "Local Docker host is online" (the local host enrolled and connected, ADR 0019), with the
  * embedded database's share (`open_ms`: PGlite's start, `migrate_ms`: migrations, from the
- * entry's "database ready" log line). Then the same data directory started again (a restart).
+ * entry's "database ready" log line). Then the same data directory started again (a restart), and
+ * a fresh one once more with the build's PGlite seed moved aside (initdb, as before the seed).
  *
  *   npm run build && node --import tsx bench/first-start.ts [--runs 3]
  *
@@ -11,7 +12,7 @@
  * timed. Needs a Docker engine for the "online" figure. Writes bench/results/first-start.json.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -104,8 +105,23 @@ const summary = (samples: Sample[]) =>
     ]),
   );
 
+const SEED = join(REPO_ROOT, "control-plane/dist/pglite-seed.tar.gz");
+if (!existsSync(SEED)) throw new Error(`${SEED} is missing: run npm run build first`);
+
+async function freshStart(withSeed: boolean): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), "sm-first-start-"));
+  if (!withSeed) renameSync(SEED, `${SEED}.aside`);
+  try {
+    return await startOnce(dir);
+  } finally {
+    if (!withSeed) renameSync(`${SEED}.aside`, SEED);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const fresh: Sample[] = [];
 const restart: Sample[] = [];
+const noSeed: Sample[] = [];
 const load = loadavg()[0];
 for (let i = 0; i < runs; i++) {
   const dir = mkdtempSync(join(tmpdir(), "sm-first-start-"));
@@ -115,16 +131,37 @@ for (let i = 0; i < runs; i++) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`run ${i + 1}/${runs}: fresh`, fresh.at(-1), "restart", restart.at(-1));
+  noSeed.push(await freshStart(false));
+  console.log(
+    `run ${i + 1}/${runs}: fresh`,
+    fresh.at(-1),
+    "restart",
+    restart.at(-1),
+    "fresh without seed",
+    noSeed.at(-1),
+  );
 }
 const result = {
   when: new Date().toISOString(),
   runs,
   load1_at_start: load,
+  load1_at_end: loadavg()[0],
   fresh: summary(fresh),
   restart: summary(restart),
-  samples: { fresh, restart },
+  fresh_without_seed: summary(noSeed),
+  samples: { fresh, restart, fresh_without_seed: noSeed },
 };
-console.log(JSON.stringify({ fresh: result.fresh, restart: result.restart, load1_at_start: load }, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      fresh: result.fresh,
+      restart: result.restart,
+      fresh_without_seed: result.fresh_without_seed,
+      load1_at_start: load,
+    },
+    null,
+    2,
+  ),
+);
 mkdirSync(join(REPO_ROOT, "bench/results"), { recursive: true });
 writeFileSync(join(REPO_ROOT, "bench/results/first-start.json"), `${JSON.stringify(result, null, 2)}\n`);
