@@ -86,9 +86,11 @@ function loopbackUrl(info: AddressInfo): string {
 function nextSteps(url: string): string {
   return [
     "Next steps (README.md walks through all of them):",
-    "  1. Create the first account; it becomes the instance admin:",
+    "  1. Create the first account; it becomes the instance admin (the CLI reads the password from",
+    "     $SUPAMANAGER_PASSWORD, so it stays out of your shell history):",
+    `       export SUPAMANAGER_PASSWORD='choose a long password'`,
     `       npx supamanager signup --url ${url} --email you@example.com`,
-    "  2. Log in with the operator CLI (the password is read from $SUPAMANAGER_PASSWORD or asked for):",
+    "  2. Log in with the operator CLI:",
     `       npx supamanager login --url ${url} --email you@example.com`,
     `  3. Open Supabase Studio against it: docs/studio.md (Studio's platform API URL: ${url}/platform)`,
     "  4. Create an organization and a project: npx supamanager orgs create --help",
