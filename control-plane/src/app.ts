@@ -37,7 +37,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use("*", async (c, next) => {
     const url = c.req.url;
     const at = url.indexOf("/", url.indexOf("//") + 2);
-    if (/%00|\u0000/i.test(at < 0 ? "" : url.slice(at))) {
+    const rest = at < 0 ? "" : url.slice(at);
+    if (/%00/i.test(rest) || rest.includes(String.fromCharCode(0))) {
       throw badRequest("The URL may not contain NUL characters (%00)");
     }
     await next();

@@ -78,14 +78,22 @@ describe("PasswordHasher (scrypt)", () => {
 });
 
 describe("AccessTokens", () => {
-  const claims = { sub: "u1", email: "a@b.c", session_id: "s1", aal: "aal1" as const, role: "authenticated" as const };
+  const USER_ID = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b";
+  const SESSION_ID = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d";
+  const claims = {
+    sub: USER_ID,
+    email: "a@b.c",
+    session_id: SESSION_ID,
+    aal: "aal1" as const,
+    role: "authenticated" as const,
+  };
 
   it("signs and verifies, with exp = iat + ttl", async () => {
     let now = 1_800_000_000_000;
     const tokens = new AccessTokens("s".repeat(40), 3600, () => now);
     const { token, expiresAt } = await tokens.sign(claims);
     expect(expiresAt).toBe(now / 1000 + 3600);
-    expect(await tokens.verify(token)).toMatchObject({ sub: "u1", session_id: "s1" });
+    expect(await tokens.verify(token)).toMatchObject({ sub: USER_ID, session_id: SESSION_ID });
     now += 3601_000;
     await expect(tokens.verify(token)).rejects.toMatchObject({ reason: "expired" });
   });

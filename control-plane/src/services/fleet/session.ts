@@ -138,7 +138,10 @@ export class HostSession implements HostConnection {
   }
 
   #pingTick(): void {
-    if (this.#state === "closed") return this.#stopPinging();
+    if (this.#state === "closed") {
+      this.#stopPinging();
+      return;
+    }
     if (this.#heard === this.#heardAtLastPing) this.#missedPings++;
     else this.#missedPings = 0;
     this.#heardAtLastPing = this.#heard;

@@ -3,8 +3,8 @@ import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { forbidden } from "../../../errors.js";
 import { authed } from "../../../lib/context.js";
-import { actorOf } from "../../../middleware/auth.js";
 import { jsonBody, param } from "../../../lib/validate.js";
+import { actorOf } from "../../../middleware/auth.js";
 import { isPatSession } from "../../../services/access-tokens/authenticate.js";
 import { createAccessToken, listAccessTokens, revokeAccessToken } from "../../../services/access-tokens/tokens.js";
 
