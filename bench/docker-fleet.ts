@@ -46,6 +46,7 @@ export async function startBenchFleet(
     SUPAMANAGER_ADMIN_PASSWORD: admin.password,
     SUPAMANAGER_LOCAL_IMAGES_FILE: join(REPO_ROOT, "images/manifest.local.json"),
     SUPAMANAGER_PORT_RANGE: portRange,
+    SUPAMANAGER_RELEASE: "local",
     SUPAMANAGER_LOG_LEVEL: "warn",
     ...env,
   });

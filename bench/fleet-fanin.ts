@@ -55,6 +55,7 @@ async function runOnce(agents: number) {
       SUPAMANAGER_LOG_LEVEL: "warn",
       SUPAMANAGER_JWT_SECRET: "fanin-jwt-secret-0123456789abcdef0123456789",
       SUPAMANAGER_ENCRYPTION_KEY: "cd".repeat(32),
+      SUPAMANAGER_RELEASE: "local",
       SUPAMANAGER_ADMIN_EMAIL: ADMIN.email,
       SUPAMANAGER_ADMIN_PASSWORD: ADMIN.password,
       SUPAMANAGER_HEARTBEAT_SECONDS: String(heartbeatSeconds),

@@ -42,6 +42,7 @@ export function databaseUrl(name: string): string {
 export const BENCH_SECRETS = {
   SUPAMANAGER_JWT_SECRET: "bench-jwt-secret-0123456789abcdef0123456789",
   SUPAMANAGER_ENCRYPTION_KEY: "ab".repeat(32),
+  SUPAMANAGER_RELEASE: "local",
 };
 
 /**

@@ -119,6 +119,7 @@ beforeAll(async () => {
   cp = await startEntry({
     DATABASE_URL: db.url,
     SUPAMANAGER_DATA_DIR: freshDataDir(),
+    SUPAMANAGER_RELEASE: "local",
     SUPAMANAGER_ADMIN_EMAIL: ADMIN.email,
     SUPAMANAGER_ADMIN_PASSWORD: ADMIN.password,
     SUPAMANAGER_ALLOW_SIGNUP: "true",

@@ -396,6 +396,42 @@ const regionsList: Command = {
   },
 };
 
+// ---- releases ----
+
+const Release = z.looseObject({
+  name: z.string(),
+  upstream: z.string().nullable(),
+  parts: z.array(z.string()),
+  default_parts: z.array(z.string()),
+  minimum_memory_bytes: z.number(),
+  minimum_compute_size: z.string().nullable(),
+  default: z.boolean(),
+});
+
+const releasesList: Command = {
+  path: ["releases"],
+  summary: "List the releases projects can run: upstream version, parts, minimum size, default",
+  description:
+    "List the releases this control plane runs. `projects create --release <name> --parts <a,b>` picks one\n" +
+    "and its optional parts; the minimum size is that of the default parts. Instance admins only.",
+  run: async (ctx) => {
+    const releases = await client(ctx).request(z.array(Release), "GET", "/platform/fleet/releases");
+    return {
+      data: releases,
+      human: table(
+        ["NAME", "DEFAULT", "UPSTREAM", "PARTS (DEFAULT *)", "MINIMUM"],
+        releases.map((r) => [
+          r.name,
+          r.default ? "yes" : "",
+          r.upstream ?? "—",
+          r.parts.map((p) => (r.default_parts.includes(p) ? `${p}*` : p)).join(", ") || "—",
+          `${r.minimum_compute_size ?? "none fits"} (${bytes(r.minimum_memory_bytes)})`,
+        ]),
+      ),
+    };
+  },
+};
+
 // ---- organizations ----
 
 const Org = z.looseObject({
@@ -570,11 +606,24 @@ const projectsCreate: Command = {
     size: {
       type: "string",
       placeholder: "size",
-      description: `Compute size: ${COMPUTE_SIZES.join(", ")} (default nano)`,
+      description: `Compute size: ${COMPUTE_SIZES.join(", ")} (default: the release's minimum)`,
+    },
+    release: {
+      type: "string",
+      placeholder: "name",
+      description: "Release to run (see `supamanager releases`; default: the control plane's default)",
+    },
+    parts: {
+      type: "string",
+      placeholder: "a,b",
+      description: "The release's optional parts, comma-separated: logs, realtime, storage, functions ('' for none)",
     },
     ...WAIT_OPTIONS,
   },
-  examples: ["supamanager projects create --org acme --name shop --db-password '…' --region eu-1 --wait"],
+  examples: [
+    "supamanager projects create --org acme --name shop --db-password '…' --region eu-1 --wait",
+    "supamanager projects create --org acme --name api --db-password '…' --release supabase-v0.8.2 --parts storage",
+  ],
   run: async (ctx) => {
     const v = ctx.input.values;
     const org = requiredString(v, "org");
@@ -583,6 +632,15 @@ const projectsCreate: Command = {
     if (!password) throw usageError("--db-password is required (or set SUPAMANAGER_DB_PASSWORD)");
     const region = stringOption(v, "region");
     const size = enumOption(v, "size", COMPUTE_SIZES);
+    const release = stringOption(v, "release");
+    const partsText = stringOption(v, "parts");
+    const parts =
+      partsText === undefined
+        ? undefined
+        : partsText
+            .split(",")
+            .map((p) => p.trim())
+            .filter(Boolean);
     const api = client(ctx);
     const p = await api.request(Created, "POST", "/platform/projects", {
       body: {
@@ -591,6 +649,8 @@ const projectsCreate: Command = {
         db_pass: password,
         ...(region !== undefined ? { db_region: region } : {}),
         ...(size !== undefined ? { desired_instance_size: size } : {}),
+        ...(release !== undefined ? { release } : {}),
+        ...(parts !== undefined ? { parts } : {}),
       },
     });
     const status = (await maybeWait(ctx, api, p.ref, WAIT_GOALS.create, p.status)) ?? p.status;
@@ -823,6 +883,7 @@ export const COMMANDS: Command[] = [
   hostFlag("drain", "Cordon a host and mark it draining (its projects stay and keep running)", "draining"),
   hostsRemove,
   regionsList,
+  releasesList,
   orgsList,
   orgsCreate,
   projectsList,

@@ -49,7 +49,9 @@ export const EnvSchema = z.object({
   SUPAMANAGER_RELEASE: z
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "SUPAMANAGER_RELEASE must be a release name")
-    .default("local"),
+    // The release that follows upstream's current self-hosted layout (ADR 0021). Hosts without
+    // registry access (tests, these machines) run `local`, named explicitly.
+    .default("supabase-v0.8.2"),
   /** A JSON file with more release manifests (an array of manifests, or one manifest). */
   SUPAMANAGER_RELEASES_FILE: z.string().min(1).optional(),
   /** images/manifest.local.json: service image name → local tag, used by the `local` release. */

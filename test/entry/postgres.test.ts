@@ -35,6 +35,7 @@ const PRODUCTION_SECRETS = {
   NODE_ENV: "production",
   SUPAMANAGER_JWT_SECRET: "entry-test-jwt-secret-0123456789abcdef0123",
   SUPAMANAGER_ENCRYPTION_KEY: "0f".repeat(32),
+  SUPAMANAGER_RELEASE: "local",
 };
 
 beforeAll(() => ensureBuilt(), 180_000);

@@ -121,6 +121,8 @@ export class Fleet {
       SUPAMANAGER_ADMIN_EMAIL: ADMIN_EMAIL,
       SUPAMANAGER_ADMIN_PASSWORD: ADMIN_PASSWORD,
       SUPAMANAGER_LOCAL_IMAGES_FILE: LOCAL_IMAGES_FILE,
+      // The default release pulls upstream images; these hosts run the locally built one.
+      SUPAMANAGER_RELEASE: "local",
       SUPAMANAGER_HOST_OFFLINE_SECONDS: String(OFFLINE_SECONDS),
       SUPAMANAGER_HEARTBEAT_SECONDS: "1",
       // Away from the default range other sessions' control planes use on this shared engine.

@@ -99,6 +99,8 @@ export function entryEnv(env: Record<string, string | undefined>): Record<string
     SUPAMANAGER_LOG_LEVEL: "info",
     // No host agent for this machine unless a test asks for one (ADR 0019).
     SUPAMANAGER_LOCAL_HOST: "off",
+    // The default release pulls upstream images; tests run the locally built one.
+    SUPAMANAGER_RELEASE: "local",
     ...env,
   };
   return Object.fromEntries(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));

@@ -8,6 +8,7 @@ import { wranglerSettings } from "./worker-bundle.js";
 export const WORKER_SECRETS = {
   SUPAMANAGER_JWT_SECRET: "test-jwt-secret-0123456789abcdef0123456789",
   SUPAMANAGER_ENCRYPTION_KEY: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+  SUPAMANAGER_RELEASE: "local",
 };
 
 export interface LocalWorker {

@@ -157,6 +157,8 @@ export const projects = pgTable(
     hostId: text("host_id").references(() => hosts.id, { onDelete: "restrict" }),
     /** The release (manifest of images and template) the project runs. */
     release: text("release").notNull().default("local"),
+    /** The release's optional parts the project runs (null → the release's default parts). */
+    parts: jsonb("parts").$type<string[]>(),
     /** The last spec version the agent reported applied (see reconciliation, ADR 8). */
     appliedVersion: integer("applied_version").notNull().default(0),
     /** Bumped by a restart request so the agent restarts even though the spec is unchanged. */
@@ -351,6 +353,19 @@ export const projectSecrets = pgTable(
   },
   (t) => [primaryKey({ columns: [t.projectRef, t.name] })],
 );
+
+/**
+ * A project's auth settings (services/auth-settings/): the non-secret fields as JSON, the SMTP
+ * password encrypted with the SecretBox (associated data names the ref). No row → defaults.
+ */
+export const projectAuthSettings = pgTable("project_auth_settings", {
+  projectRef: text("project_ref")
+    .primaryKey()
+    .references(() => projects.ref, { onDelete: "cascade" }),
+  settings: jsonb("settings").$type<Record<string, unknown>>().notNull(),
+  smtpPassEncrypted: text("smtp_pass_encrypted"),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull(),
+});
 
 /**
  * Folders of saved SQL snippets (Studio's "content" folders). Folders are private: only their

@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { effectiveParts, minimumComputeSize, releaseMinimumBytes, releaseParts } from "./compute.js";
 import { LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest, ReleasesFile } from "./manifest.js";
 import { PRODUCTION_RELEASE } from "./production/index.js";
+import { V08_RELEASE } from "./supabase-v08/index.js";
 import { isProjectVariable, PROJECT_VARIABLES, referencedVariables } from "./variables.js";
 
 /** Every release this control plane can run, by name, and the default for new projects. */
@@ -24,6 +26,37 @@ export class ReleaseCatalog {
   names(): string[] {
     return [...this.#byName.keys()];
   }
+  /** What operators see of every release (GET /platform/fleet/releases, `supamanager releases`). */
+  list(): ReleaseSummary[] {
+    return [...this.#byName.values()].map((m) => {
+      const defaults = effectiveParts(m);
+      return {
+        name: m.name,
+        description: m.description ?? null,
+        upstream: m.upstream ?? null,
+        parts: releaseParts(m),
+        defaultParts: defaults,
+        minimumMemoryBytes: releaseMinimumBytes(m, defaults),
+        minimumComputeSize: minimumComputeSize(m, defaults) ?? null,
+        default: m.name === this.defaultRelease,
+      };
+    });
+  }
+}
+
+export interface ReleaseSummary {
+  name: string;
+  description: string | null;
+  upstream: string | null;
+  /** The optional parts a project may choose. */
+  parts: string[];
+  /** The parts a new project gets when it names none. */
+  defaultParts: string[];
+  /** The release minimum with the default parts, and the smallest compute size holding it. */
+  minimumMemoryBytes: number;
+  minimumComputeSize: string | null;
+  /** Whether new projects get this release when they name none. */
+  default: boolean;
 }
 
 export class ReleaseConfigError extends Error {
@@ -50,7 +83,8 @@ export interface CatalogSources {
 
 /**
  * Build the catalog: the built-in `local` release (its images overridden by the local images
- * file) and the built-in production release (supabase-2026.02, production/), plus every
+ * file), the Kong release (supabase-2026.02, production/) and the v0.8 release
+ * (supabase-v0.8.2, supabase-v08/), plus every
  * manifest of the releases file, which may also replace either. Anything invalid is a start-up
  * error naming the variable.
  */
@@ -65,9 +99,11 @@ export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
     }
   }
   const production = ReleaseManifest.parse(PRODUCTION_RELEASE);
+  const v08 = ReleaseManifest.parse(V08_RELEASE);
   const manifests = new Map<string, ReleaseManifest>([
     [local.name, local],
     [production.name, production],
+    [v08.name, v08],
   ]);
   if (sources.releasesFile !== undefined) {
     const parsed = ReleasesFile.safeParse(sources.releasesFile);

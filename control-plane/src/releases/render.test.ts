@@ -151,7 +151,7 @@ describe("release catalog", () => {
       localImages: { postgres: "supamanager/postgres:abc123", gateway: "supamanager/gateway:def456" },
       releasesFile: [{ name: "extra", services: { app: { image: "busybox:1", memoryShare: 1 } } }],
     });
-    expect(catalog.names().sort()).toEqual(["extra", "local", "supabase-2026.02"]);
+    expect(catalog.names().sort()).toEqual(["extra", "local", "supabase-2026.02", "supabase-v0.8.2"]);
     expect(catalog.get("local")?.services.db?.image).toBe("supamanager/postgres:abc123");
     expect(catalog.get("local")?.services.meta?.image).toBe("supamanager/postgres-meta:local");
     expect(catalog.defaultRelease).toBe("extra");

@@ -116,6 +116,7 @@ export async function createLambdaTestRuntime(env: Record<string, string> = {}):
       SUPAMANAGER_JWT_SECRET: TEST_JWT_SECRET,
       SUPAMANAGER_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
       SUPAMANAGER_AGENT_CONNECTIONS_URL: standIn.url,
+      SUPAMANAGER_RELEASE: "local",
       AWS_REGION: "eu-west-1",
       ...env,
     },

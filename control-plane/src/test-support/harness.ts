@@ -97,6 +97,8 @@ export async function buildTestApp(
   const parsed = parseEnv({
     NODE_ENV: "test",
     SUPAMANAGER_CORS_ORIGINS: "http://studio.test",
+    // Tests run the locally built release unless they name another (the default pulls images).
+    SUPAMANAGER_RELEASE: "local",
     ...env,
   });
   const config: Config = buildConfig(parsed, { jwtSecret: TEST_JWT_SECRET, encryptionKey: TEST_ENCRYPTION_KEY });

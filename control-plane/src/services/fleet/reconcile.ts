@@ -10,7 +10,7 @@ import { and, eq } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
-import { computeLimits } from "../../releases/compute.js";
+import { computeLimits, effectiveParts, runningServices } from "../../releases/compute.js";
 import { renderStack } from "../../releases/render.js";
 import { isComputeSize, type ProjectRow } from "../projects/model.js";
 import { projectVariables } from "../secrets/variables.js";
@@ -126,10 +126,15 @@ export function healthPatch(p: ProjectRow, services: Health["services"], require
   return {};
 }
 
-export function requiredServicesOf(deps: Pick<AppDeps, "releases">, release: string): string[] {
+/** The services that must be healthy for ACTIVE_HEALTHY: required ones of the parts the project runs. */
+export function requiredServicesOf(
+  deps: Pick<AppDeps, "releases">,
+  release: string,
+  parts?: readonly string[] | null,
+): string[] {
   const manifest = deps.releases.get(release);
   if (!manifest) return [];
-  return Object.entries(manifest.services)
+  return runningServices(manifest.services, effectiveParts(manifest, parts))
     .filter(([, s]) => s.required)
     .map(([n]) => n);
 }
@@ -145,7 +150,12 @@ export async function recordApplied(deps: AppDeps, hostId: string, frame: Applie
       .limit(1);
     if (!p) return false;
     if (frame.version > p.specVersion) return true; // from a future we never asked for: ignore
-    const { patch, removed } = outcomePatch(p, frame, new Date(deps.clock.now()), requiredServicesOf(deps, p.release));
+    const { patch, removed } = outcomePatch(
+      p,
+      frame,
+      new Date(deps.clock.now()),
+      requiredServicesOf(deps, p.release, p.parts),
+    );
     if (Object.keys(patch).length > 0) {
       await tx
         .update(projects)
@@ -168,7 +178,7 @@ export async function recordHealth(deps: AppDeps, hostId: string, frame: Health)
       .limit(1);
     if (!p) return false;
     if (p.status === "REMOVED") return true;
-    const patch = healthPatch(p, frame.services, requiredServicesOf(deps, p.release));
+    const patch = healthPatch(p, frame.services, requiredServicesOf(deps, p.release, p.parts));
     const now = new Date(deps.clock.now());
     await tx
       .update(projects)
@@ -202,6 +212,7 @@ export async function buildApply(
     bindAddress: host.bindAddress,
     ports,
     ...computeLimits(isComputeSize(p.computeSize) ? p.computeSize : "nano"),
+    parts: p.parts === null ? null : effectiveParts(release, p.parts),
     variables: await projectVariables(deps, db, p, host, ports),
   });
   return { ...base, stack };

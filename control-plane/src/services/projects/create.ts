@@ -2,7 +2,8 @@ import { newProjectRef } from "@supamanager/shared";
 import { projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest } from "../../errors.js";
-import { computeSizeAllowed, minimumComputeSize } from "../../releases/compute.js";
+import { computeSizeAllowed, effectiveParts, minimumComputeSize, releaseParts } from "../../releases/compute.js";
+import type { ReleaseManifest } from "../../releases/manifest.js";
 import { releasePorts as releasePortNames } from "../../releases/render.js";
 import { recordAudit } from "../audit/record.js";
 import { matchRegion, regionLabel } from "../fleet/region-names.js";
@@ -33,6 +34,10 @@ export interface CreateProjectInput {
   region?: string | undefined;
   /** Absent → the smallest size the release runs in (never below DEFAULT_COMPUTE_SIZE). */
   computeSize?: ComputeSize | undefined;
+  /** A release by name (GET /platform/fleet/releases); absent → the default release. */
+  release?: string | undefined;
+  /** The release's optional parts to run; absent → the release's default parts. */
+  parts?: string[] | undefined;
 }
 
 /** A ref collision (~94 bits of entropy) is astronomically rare; a few retries are plenty. */
@@ -47,11 +52,11 @@ const REF_ATTEMPTS = 5;
 export async function createProject(ctx: AuthedContext, input: CreateProjectInput): Promise<ProjectView> {
   const { org } = await orgForMember(ctx, input.organizationSlug, "projects.create");
   const region = input.region === undefined ? undefined : await resolveRegion(ctx, input.region);
-  const release = ctx.deps.releases.get(ctx.deps.releases.defaultRelease);
-  if (!release) throw new Error(`default release ${ctx.deps.releases.defaultRelease} is missing`);
-  const computeSize = input.computeSize ?? defaultComputeSize(release);
-  const fits = computeSizeAllowed(release, computeSize);
-  if (!fits.ok) throw badRequest(fits.reason);
+  const release = releaseFor(ctx, input.release);
+  const parts = partsFor(release, input.parts);
+  const computeSize = input.computeSize ?? defaultComputeSize(release, parts);
+  const fits = computeSizeAllowed(release, computeSize, parts);
+  if (!fits.ok) throw badRequest(`${fits.reason}${partsNote(release, parts)}`);
   const now = new Date(ctx.deps.clock.now());
 
   const view = await ctx.db.transaction(async (tx) => {
@@ -79,6 +84,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           computeSize,
           hostId: host.id,
           release: release.name,
+          parts,
           dbPassEncrypted,
           createdAt: now,
           updatedAt: now,
@@ -103,6 +109,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           compute_size: computeSize,
           host_id: host.id,
           release: release.name,
+          parts,
         },
       });
       return toView(row, org.slug, { online: true, bindAddress: host.bindAddress, ports });
@@ -113,9 +120,37 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
   return view;
 }
 
+/** The release a create names (400 listing the known ones when unknown), else the default. */
+function releaseFor(ctx: AuthedContext, name: string | undefined): ReleaseManifest {
+  const releases = ctx.deps.releases;
+  const release = releases.get(name ?? releases.defaultRelease);
+  if (release) return release;
+  if (name === undefined) throw new Error(`default release ${releases.defaultRelease} is missing`);
+  throw badRequest(`Unknown release ${JSON.stringify(name)}; known releases: ${releases.names().join(", ")}`);
+}
+
+/** The parts a create asks for, checked against the release (400 naming the valid ones). */
+function partsFor(release: ReleaseManifest, asked: string[] | undefined): string[] {
+  if (asked === undefined) return effectiveParts(release);
+  const has = releaseParts(release);
+  const unknown = asked.filter((p) => !(has as string[]).includes(p));
+  if (unknown.length > 0) {
+    throw badRequest(
+      `Release ${release.name} has no part ${unknown.join(", ")}; its optional parts: ${has.join(", ") || "none"}`,
+    );
+  }
+  return effectiveParts(release, asked);
+}
+
+const partsNote = (release: ReleaseManifest, parts: string[]) =>
+  releaseParts(release).length > 0 ? ` with the parts ${parts.join(", ") || "(none)"}` : "";
+
 /** A new project's size when none is asked for: the release's minimum, at least the default size. */
-export function defaultComputeSize(release: Parameters<typeof minimumComputeSize>[0]): ComputeSize {
-  const min = minimumComputeSize(release) ?? DEFAULT_COMPUTE_SIZE;
+export function defaultComputeSize(
+  release: Parameters<typeof minimumComputeSize>[0],
+  parts?: readonly string[] | null,
+): ComputeSize {
+  const min = minimumComputeSize(release, parts) ?? DEFAULT_COMPUTE_SIZE;
   return COMPUTE_SIZES.indexOf(min) > COMPUTE_SIZES.indexOf(DEFAULT_COMPUTE_SIZE) ? min : DEFAULT_COMPUTE_SIZE;
 }
 

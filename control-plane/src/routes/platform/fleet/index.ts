@@ -4,6 +4,7 @@ import { authed } from "../../../lib/context.js";
 import { assertInstanceAdmin } from "../../../services/fleet/hosts.js";
 import { hostFlagRoute, listHostsRoute, listRegionsRoute, removeHostRoute } from "./hosts.js";
 import { createJoinTokenRoute } from "./join-tokens.js";
+import { listReleasesRoute } from "./releases.js";
 
 /** Hosts, regions and join tokens: instance admin only (everyone else gets 403). */
 export function fleetRoutes() {
@@ -20,5 +21,6 @@ export function fleetRoutes() {
   app.post("/hosts/:id/drain", hostFlagRoute("drain"));
   app.delete("/hosts/:id", removeHostRoute);
   app.get("/regions", listRegionsRoute);
+  app.get("/releases", listReleasesRoute);
   return app;
 }

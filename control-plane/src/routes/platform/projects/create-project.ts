@@ -4,6 +4,7 @@ import type { AppEnv } from "../../../deps.js";
 import { badRequest } from "../../../errors.js";
 import { authed } from "../../../lib/context.js";
 import { jsonBody } from "../../../lib/validate.js";
+import { RELEASE_PARTS } from "../../../releases/manifest.js";
 import { createProject } from "../../../services/projects/create.js";
 import {
   CLOUD_PROVIDERS,
@@ -56,6 +57,16 @@ export const CreateProjectBody = z.object({
   postgres_engine: z
     .literal(POSTGRES_MAJOR, { error: `postgres_engine: only Postgres ${POSTGRES_MAJOR} is available` })
     .optional(),
+  /** SupaManager: the release of the new project (GET /platform/fleet/releases); default: the default release. */
+  release: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "release must be a release name (see GET /platform/fleet/releases)")
+    .optional(),
+  /** SupaManager: the release's optional parts to run (logs, realtime, storage, functions); default: the release's. */
+  parts: z
+    .array(z.enum(RELEASE_PARTS, { error: `parts must be among ${RELEASE_PARTS.join(", ")}` }))
+    .max(4)
+    .optional(),
 });
 export type CreateProjectBody = z.output<typeof CreateProjectBody>;
 
@@ -82,6 +93,8 @@ export async function createProjectRoute(c: Context<AppEnv>): Promise<Response> 
     cloudProvider: body.cloud_provider,
     region: requestedRegion(body),
     computeSize: body.desired_instance_size,
+    release: body.release,
+    parts: body.parts,
   });
   return c.json(createProjectResponse(project, await legacyKeysFor(ctx, project.ref)), 201);
 }

@@ -5,6 +5,7 @@ import type { AppEnv } from "../../../deps.js";
 import { badRequest } from "../../../errors.js";
 import { authed } from "../../../lib/context.js";
 import { jsonBody, param, shape } from "../../../lib/validate.js";
+import { RELEASE_PARTS } from "../../../releases/manifest.js";
 import { createProject } from "../../../services/projects/create.js";
 import { deleteProject } from "../../../services/projects/delete.js";
 import { getProject } from "../../../services/projects/get.js";
@@ -54,6 +55,16 @@ export const V1CreateProjectBody = z.object({
   release_channel: z.literal("ga", { error: "release_channel: only ga is available" }).optional(),
   postgres_engine: z
     .literal(POSTGRES_MAJOR, { error: `postgres_engine: only Postgres ${POSTGRES_MAJOR} is available` })
+    .optional(),
+  /** SupaManager: the release of the new project (GET /platform/fleet/releases); default: the default release. */
+  release: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "release must be a release name (see GET /platform/fleet/releases)")
+    .optional(),
+  /** SupaManager: the release's optional parts to run (logs, realtime, storage, functions); default: the release's. */
+  parts: z
+    .array(z.enum(RELEASE_PARTS, { error: `parts must be among ${RELEASE_PARTS.join(", ")}` }))
+    .max(4)
     .optional(),
 });
 type V1CreateProjectBody = z.output<typeof V1CreateProjectBody>;
@@ -111,6 +122,8 @@ export function v1ProjectManagementRoutes() {
       cloudProvider: DEFAULT_CLOUD_PROVIDER,
       region: regionOf(body),
       computeSize: body.desired_instance_size,
+      release: body.release,
+      parts: body.parts,
     });
     return c.json(shape(V1Project, v1Project(project)), 201);
   });
