@@ -136,6 +136,7 @@ describe.each(RELEASES.map((r) => [r.name, r] as const))("conformance of %s", (_
       POSTGREST_URL: "http://rest:3000",
       REQUEST_ALLOW_X_FORWARDED_PATH: "true",
     });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose reference is what is tested
     expect(env("storage").STORAGE_PUBLIC_URL).toBe("${SUPABASE_PUBLIC_URL}");
     expect(env("analytics")).toMatchObject({
       LOGFLARE_SINGLE_TENANT: "true",
@@ -190,6 +191,7 @@ describe.each(RELEASES.map((r) => [r.name, r] as const))("conformance of %s", (_
     expect(`${new URL(external.replace(/\$\{[A-Z_]+\}/, "http://h:1")).pathname.replace(/\/$/, "")}${path}`).toBe(
       "/auth/v1/verify",
     );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose reference is what is tested
     expect(a.GOTRUE_SITE_URL).toBe("${SITE_URL}");
     expect(A.stack.env.SITE_URL).not.toContain(String(A.ports.gateway));
   });
@@ -280,6 +282,7 @@ describe(`${V08_RELEASE_NAME}: upstream's v0.8 layout`, () => {
     expect(effectiveParts(release)).toEqual(["realtime", "storage", "functions"]);
     expect(Object.keys(A.compose.services)).not.toContain("analytics");
     expect(A.compose.services.meta?.environment.PG_META_DB_USER).toBe("postgres");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose reference is what is tested
     expect(A.compose.services.auth?.environment.API_EXTERNAL_URL).toBe("${SUPABASE_PUBLIC_URL}/auth/v1");
     for (const s of Object.values(release.services)) expect(s.image).not.toMatch(/:latest$|^[^:]+$/);
   });
