@@ -247,6 +247,9 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/database/:ref/backups/restore",
     "POST /platform/database/:ref/backups/restore-to-new-project",
     "PUT /platform/database/:ref/backups/schedule",
+    // Auth settings are project settings (projects.update).
+    "PATCH /platform/auth/:ref/config",
+    "PATCH /v1/projects/:ref/config/auth",
     // Auth users are the project's data: whoever may write it (sql.write) manages them.
     "POST /platform/auth/:ref/users",
     "PATCH /platform/auth/:ref/users/:id",
@@ -281,6 +284,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /v1/projects/:ref",
     "POST /v1/projects/:ref/pause",
     "POST /v1/projects/:ref/restore",
+    "PATCH /platform/auth/:ref/config",
+    "PATCH /v1/projects/:ref/config/auth",
     // Restores, schedules and the storage target are backups.admin (owner/administrator).
     "POST /platform/organizations/:slug/backup-targets",
     "PATCH /platform/organizations/:slug/backup-targets/:id",

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
+import { studioAuthConfigGet, studioAuthConfigPatch } from "../auth-config.js";
 import { authUserRoutes } from "./auth-users/index.js";
 import { deleteInstanceTarget, getInstanceTarget, putInstanceTarget, testInstanceTarget } from "./backup-targets.js";
 import { databaseBackupRoutes } from "./database/backups.js";
@@ -27,6 +28,10 @@ export function platformRoutes() {
   app.route("/pg-meta", pgMetaRoutes());
   app.route("/fleet", fleetRoutes());
   app.route("/database", databaseBackupRoutes());
+  // The project's auth settings (routes/auth-config.ts), before the auth users' routes.
+  // `_` is Studio's placeholder ref: left to the stubs.
+  app.get("/auth/:ref/config", (c, next) => (c.req.param("ref") === "_" ? next() : studioAuthConfigGet(c)));
+  app.patch("/auth/:ref/config", studioAuthConfigPatch);
   app.route("/auth", authUserRoutes());
   app.route("/storage", storageRoutes());
   // The instance's backup target (instance admin); organizations' are under /organizations/{slug}.

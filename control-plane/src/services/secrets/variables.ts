@@ -1,7 +1,8 @@
 import type { Executor } from "../../db/index.js";
 import type { AppDeps } from "../../deps.js";
 import type { ProjectVariable } from "../../releases/variables.js";
-import { authVariables, DEFAULT_AUTH_SETTINGS } from "../auth-settings/settings.js";
+import { authVariables } from "../auth-settings/settings.js";
+import { loadAuthSettings } from "../auth-settings/store.js";
 import { dbPassAad } from "../projects/model.js";
 import { STORED_SECRET_NAMES } from "./generate.js";
 import { loadProjectSecrets } from "./store.js";
@@ -32,7 +33,7 @@ export async function projectVariables(
     POOLER_TENANT_ID: project.ref,
     API_EXTERNAL_URL: apiUrl,
     SUPABASE_PUBLIC_URL: apiUrl,
-    ...authVariables(DEFAULT_AUTH_SETTINGS),
+    ...authVariables(await loadAuthSettings(db, deps, project.ref)),
   };
   for (const name of STORED_SECRET_NAMES) out[name] = secrets[name];
   return out;

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
+import { v1AuthConfigGet, v1AuthConfigPatch } from "../../auth-config.js";
 import { getApiKeyRoute, legacyApiKeysRoute, listApiKeysRoute } from "./api-keys.js";
 import { projectHealthRoute } from "./health.js";
 import { v1ProjectManagementRoutes } from "./manage.js";
@@ -26,6 +27,8 @@ export function v1ProjectRoutes() {
   app.get("/:ref/ssl-enforcement", sslEnforcementRoute);
   app.get("/:ref/network-restrictions", networkRestrictionsRoute);
   app.post("/:ref/network-bans/retrieve", networkBansRoute);
+  app.get("/:ref/config/auth", v1AuthConfigGet);
+  app.patch("/:ref/config/auth", v1AuthConfigPatch);
   app.get("/:ref/config/auth/signing-keys", listSigningKeysRoute);
   app.get("/:ref/config/auth/signing-keys/legacy", legacySigningKeyRoute);
   return app;

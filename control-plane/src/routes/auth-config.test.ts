@@ -1,0 +1,180 @@
+import { createHash } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { auditLog, hosts, projectAuthSettings, projects } from "../db/schema.js";
+import { buildApply } from "../services/fleet/reconcile.js";
+import { createTestApp, type TestApp } from "../test-support/harness.js";
+import { expectMatchesOperation } from "../test-support/openapi.js";
+import { createTeam, type TeamFixture } from "../test-support/org-fixtures.js";
+import { createProjectViaApi } from "../test-support/projects-factory.js";
+
+/** Per-project auth settings through Studio's and the Management API's endpoints, into GoTrue's environment. */
+
+let t: TestApp;
+let team: TeamFixture;
+let ref: string;
+const SMTP_PASS = "smtp-secret-Ω-123";
+
+beforeAll(async () => {
+  t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
+  team = await createTeam(t);
+  // The Kong release: its GoTrue reads the settings (the local release has no auth service).
+  ref = (await createProjectViaApi(t, team.members.owner, team, { release: "supabase-2026.02", parts: [] })).ref;
+});
+afterAll(async () => {
+  await t.close();
+});
+
+type Role = keyof TeamFixture["members"];
+const v1 = (method: string, json?: unknown, role: Role = "owner") =>
+  t.request(`/v1/projects/${ref}/config/auth`, { method, token: team.members[role].token, ...(json ? { json } : {}) });
+const studio = (method: string, json?: unknown, role: Role = "owner") =>
+  t.request(`/platform/auth/${ref}/config`, { method, token: team.members[role].token, ...(json ? { json } : {}) });
+const project = async () => (await t.deps.database.db.select().from(projects).where(eq(projects.ref, ref)))[0];
+async function rendered() {
+  const p = await project();
+  if (!p) throw new Error("no project");
+  const [host] = await t.deps.database.db
+    .select()
+    .from(hosts)
+    .where(eq(hosts.id, p.hostId as string));
+  const apply = await buildApply(t.deps, t.deps.database.db, p, { bindAddress: host?.bindAddress ?? "127.0.0.1" });
+  return {
+    env: apply.stack?.env ?? {},
+    services: JSON.parse(apply.stack?.composeFile ?? "{}").services as Record<string, unknown>,
+  };
+}
+
+describe("auth settings", () => {
+  it("defaults: auto-confirm on, the app's site URL, no SMTP; both shapes", async () => {
+    const res = await v1("GET");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expectMatchesOperation("GET", "/v1/projects/{ref}/config/auth", 200, body, { fieldsOnly: true });
+    expect(body).toMatchObject({
+      site_url: "http://localhost:3000",
+      uri_allow_list: "",
+      disable_signup: false,
+      jwt_exp: 3600,
+      mailer_autoconfirm: true,
+      smtp_host: null,
+      smtp_pass: null,
+    });
+    const s = (await (await studio("GET")).json()) as Record<string, unknown>;
+    expect(s).toMatchObject({ SITE_URL: "http://localhost:3000", MAILER_AUTOCONFIRM: true, SMTP_PASS: null });
+  });
+
+  it("PATCH /v1 stores them (the password encrypted, answered hashed), re-renders only GoTrue's environment", async () => {
+    const before = await rendered();
+    const version = (await project())?.specVersion as number;
+    const patch = {
+      site_url: "https://app.example.com",
+      uri_allow_list: "https://app.example.com/**,myapp://callback",
+      disable_signup: true,
+      jwt_exp: 7200,
+      mailer_autoconfirm: false,
+      smtp_host: "smtp.example.com",
+      smtp_port: "465",
+      smtp_user: "mailer",
+      smtp_pass: SMTP_PASS,
+      smtp_admin_email: "noreply@example.com",
+      smtp_sender_name: "Example",
+      // A field SupaManager does not manage: accepted and ignored.
+      external_google_enabled: false,
+    };
+    const res = await v1("PATCH", patch);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expectMatchesOperation("PATCH", "/v1/projects/{ref}/config/auth", 200, body, { fieldsOnly: true });
+    const { external_google_enabled: _ignored, ...managed } = patch;
+    expect(body).toMatchObject({ ...managed, smtp_pass: createHash("sha256").update(SMTP_PASS).digest("hex") });
+    expect(body).not.toHaveProperty("external_google_enabled");
+    expect(JSON.stringify(body)).not.toContain(SMTP_PASS);
+    expect(JSON.stringify(await (await studio("GET")).json())).not.toContain(SMTP_PASS);
+
+    // At rest: encrypted, never in clear.
+    const [row] = await t.deps.database.db
+      .select()
+      .from(projectAuthSettings)
+      .where(eq(projectAuthSettings.projectRef, ref));
+    expect(JSON.stringify(row)).not.toContain(SMTP_PASS);
+    expect(row?.smtpPassEncrypted).toBeTruthy();
+
+    // The host gets a new spec: GoTrue's environment carries the settings, nothing else changed.
+    expect((await project())?.specVersion).toBe(version + 1);
+    const after = await rendered();
+    expect(after.env).toMatchObject({
+      SITE_URL: "https://app.example.com",
+      AUTH_URI_ALLOW_LIST: "https://app.example.com/**,myapp://callback",
+      AUTH_DISABLE_SIGNUP: "true",
+      AUTH_JWT_EXP: "7200",
+      AUTH_MAILER_AUTOCONFIRM: "false",
+      AUTH_SMTP_HOST: "smtp.example.com",
+      AUTH_SMTP_PORT: "465",
+      AUTH_SMTP_PASS: SMTP_PASS,
+    });
+    for (const name of Object.keys(after.services)) {
+      if (name === "auth") continue;
+      expect(after.services[name], `${name} is unchanged, so Compose recreates only auth`).toEqual(
+        before.services[name],
+      );
+    }
+    const auth = after.services.auth as { environment: Record<string, string> };
+    expect(auth.environment.GOTRUE_SMTP_PASS).toBe("${AUTH_SMTP_PASS}");
+    expect(after.services.auth).toEqual(before.services.auth); // references only: the values travel in env
+
+    const [audit] = await t.deps.database.db
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.action, "project.auth_config.update"));
+    expect(JSON.stringify(audit)).not.toContain(SMTP_PASS);
+    expect(JSON.stringify(audit?.details)).toContain("smtpPass");
+  });
+
+  it("Studio's PATCH uses GoTrue's names and reads back the same settings", async () => {
+    const res = await studio("PATCH", {
+      MAILER_AUTOCONFIRM: true,
+      SITE_URL: "https://studio.example.com",
+      SMTP_PASS: null,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({
+      MAILER_AUTOCONFIRM: true,
+      SITE_URL: "https://studio.example.com",
+      SMTP_PASS: null,
+    });
+    const back = (await (await v1("GET")).json()) as Record<string, unknown>;
+    expect(back).toMatchObject({
+      mailer_autoconfirm: true,
+      site_url: "https://studio.example.com",
+      smtp_pass: null,
+      jwt_exp: 7200,
+    });
+    expect((await rendered()).env.AUTH_SMTP_PASS).toBe("");
+  });
+
+  it.each([
+    [{ site_url: "not a url" }, /site_url/],
+    [{ jwt_exp: 10 * 604800 }, /jwt_exp/],
+    [{ smtp_port: "70000" }, /smtp port/],
+    [{ smtp_admin_email: "nope" }, /smtp_admin_email/],
+    [{ smtp_sender_name: "it's" }, /quotes or line breaks/],
+    [{ uri_allow_list: "https://ok.example.com,has space" }, /redirect URL/],
+  ])("refuses %j with a 400 naming the field", async (patch, message) => {
+    const res = await v1("PATCH", patch);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(message);
+  });
+
+  it("only roles that may update the project change it; any member reads it; outsiders get 404", async () => {
+    expect((await v1("PATCH", { disable_signup: false }, "developer")).status).toBe(403);
+    expect((await studio("PATCH", { DISABLE_SIGNUP: false }, "read_only")).status).toBe(403);
+    expect((await v1("GET", undefined, "read_only")).status).toBe(200);
+    const outsider = team.outsider.token;
+    expect((await t.request(`/v1/projects/${ref}/config/auth`, { token: outsider })).status).toBe(404);
+    expect(
+      (await t.request(`/platform/auth/${ref}/config`, { method: "PATCH", token: outsider, json: { SITE_URL: 1 } }))
+        .status,
+    ).toBe(404);
+  });
+});

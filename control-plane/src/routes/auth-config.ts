@@ -1,0 +1,182 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../deps.js";
+import { authed } from "../lib/context.js";
+import { jsonBody, param } from "../lib/validate.js";
+import type { AuthSettings } from "../services/auth-settings/settings.js";
+import {
+  type AuthSettingsView,
+  assertMayUpdateAuthSettings,
+  getAuthSettings,
+  updateAuthSettings,
+} from "../services/auth-settings/store.js";
+import { RefParam } from "./platform/projects/schemas.js";
+
+/**
+ * A project's auth settings in the two shapes that read and write them (services/auth-settings):
+ * Studio's GoTrue config (`GET/PATCH /platform/auth/{ref}/config`, GoTrue's upper-case names) and
+ * the Management API's AuthConfigResponse / UpdateAuthConfigBody
+ * (`GET/PATCH /v1/projects/{ref}/config/auth`, lower-case names). Only the fields SupaManager
+ * renders into GoTrue are read or written (plus the e-mail/phone/anonymous provider switches, read
+ * only); the other fields of those shapes are left out of answers and ignored in a PATCH. The SMTP password is never returned: Studio gets null, the Management API
+ * its SHA-256 (secrets "come back hashed", as the Terraform provider expects).
+ */
+
+const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
+
+const HttpUrl = z
+  .string()
+  .max(2048)
+  .refine((v) => /^https?:\/\/[^\s,]+$/.test(v) && URL.canParse(v), "must be an http(s) URL");
+/** GoTrue's allow-list entries may hold globs (`https://*.example.com/**`): any non-space text without commas. */
+const AllowEntry = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^[^\s,]+$/, "a redirect URL has no spaces or commas");
+const Port = z
+  .union([
+    z.number().int(),
+    z
+      .string()
+      .regex(/^\d{1,5}$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int().min(1, "smtp port must be 1-65535").max(65535, "smtp port must be 1-65535"));
+const Text = (max: number) => z.string().max(max);
+
+/** The settings a PATCH may change, by our names; `null` resets a field to its default. */
+const Fields = {
+  siteUrl: HttpUrl,
+  additionalRedirectUrls: z.array(AllowEntry).max(100),
+  disableSignup: z.boolean(),
+  jwtExp: z
+    .number()
+    .int()
+    .min(30, "jwt_exp must be at least 30 seconds")
+    .max(604800, "jwt_exp is at most 604800 (a week)"),
+  mailerAutoconfirm: z.boolean(),
+  smtpHost: z
+    .string()
+    .max(255)
+    .regex(/^[A-Za-z0-9.:[\]-]*$/, "smtp host must be a host name or address"),
+  smtpPort: Port,
+  smtpUser: Text(255),
+  smtpPass: Text(1024),
+  smtpAdminEmail: z.union([z.email().max(320), z.literal("")]),
+  smtpSenderName: Text(255),
+} as const;
+
+/** GoTrue's URI allow-list is one comma-separated string in both shapes. */
+const allowList = z
+  .string()
+  .max(16384)
+  .transform((s) =>
+    s
+      .split(",")
+      .map((u) => u.trim())
+      .filter(Boolean),
+  )
+  .pipe(Fields.additionalRedirectUrls);
+
+/** Both shapes: which external name maps to which field. */
+const NAMES: [keyof AuthSettings, string, z.ZodType][] = [
+  ["siteUrl", "site_url", Fields.siteUrl],
+  ["additionalRedirectUrls", "uri_allow_list", allowList],
+  ["disableSignup", "disable_signup", Fields.disableSignup],
+  ["jwtExp", "jwt_exp", Fields.jwtExp],
+  ["mailerAutoconfirm", "mailer_autoconfirm", Fields.mailerAutoconfirm],
+  ["smtpHost", "smtp_host", Fields.smtpHost],
+  ["smtpPort", "smtp_port", Fields.smtpPort],
+  ["smtpUser", "smtp_user", Fields.smtpUser],
+  ["smtpPass", "smtp_pass", Fields.smtpPass],
+  ["smtpAdminEmail", "smtp_admin_email", Fields.smtpAdminEmail],
+  ["smtpSenderName", "smtp_sender_name", Fields.smtpSenderName],
+];
+
+function patchSchema(upper: boolean) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [, name, schema] of NAMES) shape[upper ? name.toUpperCase() : name] = schema.nullable().optional();
+  // Other fields of the shape are accepted and ignored (Studio and Terraform send whole configs).
+  return z.looseObject(shape);
+}
+export const StudioAuthConfigPatch = patchSchema(true);
+export const V1AuthConfigPatch = patchSchema(false);
+
+const DEFAULTS: Record<string, unknown> = {
+  siteUrl: "http://localhost:3000",
+  additionalRedirectUrls: [],
+  disableSignup: false,
+  jwtExp: 3600,
+  mailerAutoconfirm: true,
+  smtpHost: "",
+  smtpPort: 587,
+  smtpUser: "",
+  smtpPass: "",
+  smtpAdminEmail: "",
+  smtpSenderName: "",
+};
+
+function toPatch(body: Record<string, unknown>, upper: boolean): Partial<AuthSettings> {
+  const patch: Record<string, unknown> = {};
+  for (const [field, name] of NAMES) {
+    const v = body[upper ? name.toUpperCase() : name];
+    if (v === undefined) continue;
+    patch[field] = v === null ? DEFAULTS[field] : v;
+  }
+  return patch as Partial<AuthSettings>;
+}
+
+/** The values both shapes share, by the Management API's names. */
+function shared(s: AuthSettingsView, pass: string | null): Record<string, unknown> {
+  const orNull = (v: string) => (v === "" ? null : v);
+  return {
+    site_url: s.siteUrl,
+    uri_allow_list: s.additionalRedirectUrls.join(","),
+    disable_signup: s.disableSignup,
+    jwt_exp: s.jwtExp,
+    mailer_autoconfirm: s.mailerAutoconfirm,
+    smtp_host: orNull(s.smtpHost),
+    smtp_port: s.smtpHost ? String(s.smtpPort) : null,
+    smtp_user: orNull(s.smtpUser),
+    smtp_pass: pass,
+    smtp_admin_email: orNull(s.smtpAdminEmail),
+    smtp_sender_name: orNull(s.smtpSenderName),
+    external_email_enabled: true,
+    external_phone_enabled: false,
+    external_anonymous_users_enabled: false,
+  };
+}
+
+/** Studio's shape: GoTrue's names; the password is never sent back. */
+export function studioShape(s: AuthSettingsView): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(shared(s, null)).map(([k, v]) => [k.toUpperCase(), v]));
+}
+
+/** The Management API's AuthConfigResponse fields SupaManager manages; the password hashed. */
+export function v1Shape(s: AuthSettingsView): Record<string, unknown> {
+  return shared(s, s.smtpPassHash);
+}
+
+async function get(c: Context<AppEnv>, shape: (s: AuthSettingsView) => Record<string, unknown>) {
+  return c.json(shape(await getAuthSettings(authed(c), refOf(c))));
+}
+
+async function patch(
+  c: Context<AppEnv>,
+  schema: z.ZodType<Record<string, unknown>>,
+  upper: boolean,
+  shape: (s: AuthSettingsView) => Record<string, unknown>,
+) {
+  const ref = refOf(c);
+  const ctx = authed(c);
+  // Membership and role before the body: an outsider learns nothing, a reader gets 403.
+  await assertMayUpdateAuthSettings(ctx, ref);
+  const body = await jsonBody(c, schema);
+  return c.json(shape(await updateAuthSettings(ctx, ref, toPatch(body, upper))));
+}
+
+export const studioAuthConfigGet = (c: Context<AppEnv>) => get(c, studioShape);
+export const studioAuthConfigPatch = (c: Context<AppEnv>) => patch(c, StudioAuthConfigPatch, true, studioShape);
+export const v1AuthConfigGet = (c: Context<AppEnv>) => get(c, v1Shape);
+export const v1AuthConfigPatch = (c: Context<AppEnv>) => patch(c, V1AuthConfigPatch, false, v1Shape);
