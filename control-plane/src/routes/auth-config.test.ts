@@ -120,6 +120,7 @@ describe("auth settings", () => {
       );
     }
     const auth = after.services.auth as { environment: Record<string, string> };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Compose reference is what is tested
     expect(auth.environment.GOTRUE_SMTP_PASS).toBe("${AUTH_SMTP_PASS}");
     expect(after.services.auth).toEqual(before.services.auth); // references only: the values travel in env
 
