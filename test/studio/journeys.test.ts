@@ -29,15 +29,25 @@ let ref = "";
 const api = <T = unknown>(method: string, path: string, json?: unknown): Promise<ApiResult<T>> =>
   request<T>({ url: fleet.url, token: fleet.token, timeoutMs: 90_000 }, method, path, json);
 
+/**
+ * Whether `password` logs in to the project's database: true, false (refused), or the error when
+ * no answer came within a minute. Compose recreates the db container when its environment (which
+ * holds the password for a first start) changes, so right after a reset the database may be
+ * restarting: connection errors are retried, a refused password is an answer at once.
+ */
 async function canLogIn(port: number, password: string): Promise<boolean | string> {
-  try {
-    const db = await projectDb(HOST.bind, port, password);
-    await db.end();
-    return true;
-  } catch (err) {
-    const message = (err as Error).message;
-    if (/password authentication failed/.test(message)) return false;
-    return message;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const db = await projectDb(HOST.bind, port, password);
+      await db.end();
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/password authentication failed/.test(message)) return false;
+      if (Date.now() > deadline) return message;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
   }
 }
 
