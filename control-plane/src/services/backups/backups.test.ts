@@ -602,6 +602,43 @@ describe("restoring", () => {
     expect((await projectRow())?.status).toBe("ACTIVE_HEALTHY");
   });
 
+  // Issue 14 (7): the clone's db_pass follows the rule project create applies, refused before any
+  // project row exists (a quote used to be accepted and the clone could only end INIT_FAILED).
+  it("refuses every db_pass that project create refuses, with the same message, creating nothing", async () => {
+    await addTarget();
+    const id = await completedBackup();
+    const before = (await t.deps.database.db.select().from(projects)).length;
+    const refused = [
+      "it's-a-fine-password",
+      "tab\tinside-password",
+      "nul\u0000inside-password",
+      "newline\ninside-password",
+      " ".repeat(12),
+      "short",
+      "x".repeat(129),
+    ];
+    for (const db_pass of refused) {
+      const clone = await t.request(`${base()}/restore-to-new-project`, {
+        method: "POST",
+        token: team.members.owner.token,
+        json: { id, name: "Clone", db_pass },
+      });
+      const create = await t.request("/platform/projects", {
+        method: "POST",
+        token: team.members.owner.token,
+        json: { name: "Fresh", organization_slug: team.slug, db_pass },
+      });
+      const label = JSON.stringify(db_pass).slice(0, 40);
+      expect(clone.status, `${label}: ${await clone.clone().text()}`).toBe(400);
+      expect(create.status, label).toBe(400);
+      const message = (await json<{ message: string }>(clone)).message;
+      expect(message, label).toMatch(/db_pass/);
+      expect(message, label).toBe((await json<{ message: string }>(create)).message);
+    }
+    expect((await t.deps.database.db.select().from(projects)).length).toBe(before);
+    expect(host.conn.ofType("apply").filter((a) => a.ref !== ref)).toEqual([]);
+  });
+
   it("answers 404 for another project's backup id and 409 for a backup that is not COMPLETED", async () => {
     await addTarget();
     const other = (await createProjectViaApi(t, team.members.owner, team, { name: "Other" })).ref;

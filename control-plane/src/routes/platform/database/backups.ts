@@ -15,6 +15,7 @@ import {
   startBackup,
 } from "../../../services/backups/index.js";
 import { projectForMember } from "../../../services/organizations/access.js";
+import { DbPassword } from "../projects/create-project.js";
 import { RefParam } from "../projects/schemas.js";
 
 /**
@@ -97,7 +98,8 @@ async function restore(c: Context<AppEnv>): Promise<Response> {
 
 const CloneBody = IdBody.extend({
   name: z.string({ error: "name is required" }).trim().min(1, "name must not be empty").max(64),
-  db_pass: z.string({ error: "db_pass is required" }).min(8, "db_pass must be at least 8 characters").max(256),
+  // The same rule as project create: the clone's password reaches the same .env and connection strings.
+  db_pass: DbPassword,
   region: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
