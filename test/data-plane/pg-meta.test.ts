@@ -330,15 +330,15 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     }
   });
 
-  it("HEAD|GET api/rest answers 503 on the local release, which has no REST service", async () => {
+  it("HEAD|GET api/rest answers 409 on the local release, which has no REST service", async () => {
     const res = await fleet.api<{ message: string }>("GET", `/platform/projects/${ref}/api/rest`);
-    expect(res.status, res.text).toBe(503);
-    expect(res.body.message).toMatch(/no REST service \(PostgREST\)/);
+    expect(res.status, res.text).toBe(409);
+    expect(res.body.message).toMatch(/does not run the Data API \(PostgREST\) service/);
     const head = await fetch(new URL(`/platform/projects/${ref}/api/rest`, fleet.url), {
       method: "HEAD",
       headers: { authorization: `Bearer ${fleet.token}` },
     });
-    expect(head.status).toBe(503);
+    expect(head.status).toBe(409);
   });
 
   it("GET /platform/projects/{ref}/logs reads the db container's startup lines through the agent", async () => {

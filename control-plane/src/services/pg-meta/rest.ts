@@ -1,6 +1,7 @@
 import type { AuthedContext } from "../../deps.js";
 import { ApiError } from "../../errors.js";
 import { projectPorts } from "../fleet/scheduling.js";
+import { requireReleaseService } from "../projects/release-services.js";
 import { projectVariables } from "../secrets/variables.js";
 import { callService, reachableProject } from "./target.js";
 
@@ -10,7 +11,8 @@ const REST_TIMEOUT_MS = 15_000;
  * HEAD|GET /platform/projects/{ref}/api/rest: the project's PostgREST root (its OpenAPI document),
  * reached through the gateway's /rest/v1/ on the host, with the service-role key (the gateway
  * wants a key; the document then covers every exposed table). A release without a `rest`
- * service (the `local` one) answers 503 saying so: there is no REST API to describe.
+ * service (the `local` one) answers 409 saying so (ADR 0028): there is no REST API to describe,
+ * and a 5xx would be retried by Studio and read as an outage.
  */
 export async function restRoot(
   ctx: AuthedContext,
@@ -18,12 +20,7 @@ export async function restRoot(
   method: "GET" | "HEAD",
 ): Promise<{ status: number; body: unknown; contentType: string | undefined }> {
   const target = await reachableProject(ctx, ref, "sql.read");
-  if (!target.release.services.rest) {
-    throw new ApiError(
-      "unavailable",
-      `This project's release (${target.release.name}) has no REST service (PostgREST), so there is no REST API`,
-    );
-  }
+  requireReleaseService(target.release, "rest", "the REST API and its documentation");
   const ports = await projectPorts(ctx.db, ref);
   if (ports.gateway === undefined) throw new ApiError("unavailable", "This project publishes no API gateway");
   const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);

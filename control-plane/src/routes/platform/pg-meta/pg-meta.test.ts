@@ -365,12 +365,14 @@ describe("GET /platform/pg-meta/:ref/<resource>", () => {
 });
 
 describe("HEAD|GET /platform/projects/:ref/api/rest", () => {
-  it("answers 503 on a release without a REST service, saying so", async () => {
+  it("answers 409 on a release without a REST service, naming the release and the service", async () => {
     const res = await t.request(`/platform/projects/${ref}/api/rest`, { token: owner.token });
-    expect(res.status).toBe(503);
-    expect(((await res.json()) as { message: string }).message).toMatch(/no REST service \(PostgREST\)/);
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { message: string }).message).toMatch(
+      /release \(local\) does not run the Data API \(PostgREST\) service, so the REST API and its documentation is not available/,
+    );
     const head = await t.request(`/platform/projects/${ref}/api/rest`, { method: "HEAD", token: owner.token });
-    expect(head.status).toBe(503);
+    expect(head.status).toBe(409);
     expect(rpcs).toHaveLength(0);
   });
 
