@@ -1,127 +1,263 @@
 /**
- * Load benchmark for the platform API (issue: foundation).
+ * Load benchmark for the platform API (issues: foundation, 17).
  *
- * Measures, in one run on this machine, authenticated GET /platform/profile and
- * GET /platform/organizations/{slug}/projects with 1,000 projects in the organization, against a
- * bare Hono route served the same way, and reports req/s, p50, p99 and the ratio to the baseline.
- * Loopback only; every phase is bounded in time.
+ * For each database (PostgreSQL, PGlite) it starts, in one child process, the real control plane,
+ * a bare Hono route (the baseline) and the floor app (bench/floor-app.ts: the same JWT check plus
+ * one indexed query on the same database). Through the real API it signs up, enrolls a simulated
+ * host and creates an organization with N projects. It then drives each route with autocannon,
+ * interleaved: every round runs every (connections, target) pair for a few seconds, so all
+ * targets see the same machine noise; figures are averaged over the rounds and reported as
+ * SupaManager ÷ floor and ÷ bare. Loopback only; every phase is bounded in time.
  *
- * Usage: npm run bench:platform [-- --seconds 10 --connections 10 --projects 1000]
+ * Usage: npm run bench:platform [-- --seconds 3 --rounds 3 --connections 10,64 --projects 1000
+ *        --drivers postgres,pglite --cpu-prof DIR]
  * Needs PostgreSQL on 127.0.0.1:5432 (TEST_DATABASE_URL to change).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { joinHost, SimAgent } from "./sim-agent.js";
-import { adminQuery, databaseUrl, machineLine, numberOptions, startPlatformServer } from "./support.js";
+import { joinHost, SIM_CAPACITY, SimAgent } from "./sim-agent.js";
+import { adminQuery, api, databaseUrl, machineLine, median, startPlatformServer } from "./support.js";
 
-const {
-  seconds,
-  connections,
-  projects: projectCount,
-} = numberOptions({ seconds: "10", connections: "10", projects: "1000" });
+const { values: opts } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "3" },
+    connections: { type: "string", default: "10,64" },
+    projects: { type: "string", default: "1000" },
+    drivers: { type: "string", default: "postgres,pglite" },
+    "cpu-prof": { type: "string" },
+  },
+});
+const seconds = Number(opts.seconds);
+const rounds = Number(opts.rounds);
+const connectionLevels = opts.connections.split(",").map(Number);
+const projectCount = Number(opts.projects);
+const drivers = opts.drivers.split(",") as ("postgres" | "pglite")[];
+// One simulated host takes every project: 1 GiB per project is room for any compute size.
+SimAgent.capacity = { ...SIM_CAPACITY, memTotalBytes: (projectCount + 64) * 2 ** 30 };
+// …and the host ports of all of them (the server child inherits this environment).
+process.env.SUPAMANAGER_PORT_RANGE ??= "10000-65000";
+// Creating 1,000 projects queues their applied/health frames on the one host's session; its
+// heartbeats wait behind them, so a short offline grace could read the host offline mid-setup.
+process.env.SUPAMANAGER_HOST_OFFLINE_SECONDS ??= "600";
 
-const dbName = `supamanager_bench_${Date.now().toString(36)}`;
-
-async function json<T>(res: Response): Promise<T> {
-  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
+interface Target {
+  route: string;
+  /** "bare" | "floor" | "supamanager" */
+  kind: "bare" | "floor" | "supamanager";
+  url: string;
+  headers: Record<string, string>;
 }
 
-async function main() {
-  await adminQuery(`create database "${dbName}"`);
+interface Sample {
+  route: string;
+  kind: Target["kind"];
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+async function runDriver(driver: "postgres" | "pglite") {
+  const dbName = `supamanager_bench_${Date.now().toString(36)}`;
+  const dataDir = driver === "pglite" ? mkdtempSync(join(tmpdir(), "supamanager-bench-")) : undefined;
+  if (driver === "postgres") await adminQuery(`create database "${dbName}"`);
   let server: Awaited<ReturnType<typeof startPlatformServer>> | undefined;
   let host: SimAgent | undefined;
   try {
-    server = await startPlatformServer(databaseUrl(dbName));
-    const { controlPlane, baseline } = server;
+    server = await startPlatformServer(dataDir ? { pglite: dataDir } : databaseUrl(dbName), {
+      ...(opts["cpu-prof"] ? { cpuProfileDir: `${opts["cpu-prof"]}/${driver}` } : {}),
+    });
+    const { controlPlane, baseline, floor } = server;
 
     // Setup through the real API: the first account is the instance admin, which enrolls one
     // simulated host (projects need an online host to be placed on).
     const email = "bench@example.test";
     const password = "bench-password-1";
-    await json(await post(`${controlPlane}/platform/signup`, { email, password }));
-    const session = await json<{ access_token: string }>(
-      await post(`${controlPlane}/auth/v1/token?grant_type=password`, { email, password }),
+    await api(controlPlane, "/platform/signup", { method: "POST", body: { email, password } });
+    const { access_token: token } = await api<{ access_token: string }>(
+      controlPlane,
+      "/auth/v1/token?grant_type=password",
+      { method: "POST", body: { email, password } },
     );
-    const auth = { authorization: `Bearer ${session.access_token}` };
-    const joinToken = await json<{ token: string }>(
-      await post(`${controlPlane}/platform/fleet/join-tokens`, { region: "bench-1" }, auth),
-    );
+    const auth = { authorization: `Bearer ${token}` };
+    await api(controlPlane, "/platform/profile", { token }); // creates the profile row the floor reads
+    const joinToken = await api<{ token: string }>(controlPlane, "/platform/fleet/join-tokens", {
+      method: "POST",
+      token,
+      body: { region: "bench-1" },
+    });
     host = await SimAgent.connect(controlPlane, await joinHost(controlPlane, joinToken.token, "bench-host"));
     host.startHeartbeats(10);
-    const org = await json<{ slug: string }>(
-      await post(`${controlPlane}/platform/organizations`, { name: "Bench", tier: "tier_free" }, auth),
-    );
+    const org = await api<{ slug: string }>(controlPlane, "/platform/organizations", {
+      method: "POST",
+      token,
+      body: { name: "Bench", tier: "tier_free" },
+    });
     const t0 = performance.now();
+    let ref = "";
     for (let i = 0; i < projectCount; i += 20) {
-      await Promise.all(
+      const created = await Promise.all(
         Array.from({ length: Math.min(20, projectCount - i) }, (_, j) =>
-          post(
-            `${controlPlane}/platform/projects`,
-            {
+          api<{ ref: string }>(controlPlane, "/platform/projects", {
+            method: "POST",
+            token,
+            body: {
               name: `project-${String(i + j).padStart(4, "0")}`,
               organization_slug: org.slug,
               db_pass: "a-strong-db-password-1",
             },
-            auth,
-          ).then(json),
+          }),
         ),
       );
+      ref ||= created[0]?.ref ?? "";
     }
     const createSeconds = (performance.now() - t0) / 1000;
 
-    const targets = [
-      { name: "bare Hono route (baseline)", url: `${baseline}/bare`, headers: {} },
-      { name: "GET /platform/profile", url: `${controlPlane}/platform/profile`, headers: auth },
+    // Same rows from both apps, or the comparison means nothing.
+    const page = "limit=100&offset=0&sort=name_asc";
+    const ours = await api<{ projects: { ref: string }[] }>(
+      controlPlane,
+      `/platform/organizations/${org.slug}/projects?${page}`,
+      { token },
+    );
+    const theirs = await api<{ projects: { ref: string }[] }>(floor, `/organizations/${org.slug}/projects?${page}`, {
+      token,
+    });
+    if (JSON.stringify(ours.projects.map((p) => p.ref)) !== JSON.stringify(theirs.projects.map((p) => p.ref))) {
+      throw new Error("the floor app's page differs from the control plane's");
+    }
+
+    const listRoute = `GET /platform/organizations/{slug}/projects (${projectCount}, page of 100)`;
+    const targets: Target[] = [
+      { route: "bare", kind: "bare", url: `${baseline}/bare`, headers: {} },
+      { route: "GET /platform/profile", kind: "floor", url: `${floor}/profile`, headers: auth },
+      { route: "GET /platform/profile", kind: "supamanager", url: `${controlPlane}/platform/profile`, headers: auth },
+      { route: listRoute, kind: "floor", url: `${floor}/organizations/${org.slug}/projects?${page}`, headers: auth },
       {
-        name: `GET /platform/organizations/{slug}/projects (${projectCount} projects, first page of 100)`,
-        url: `${controlPlane}/platform/organizations/${org.slug}/projects?limit=100&offset=0&sort=name_asc`,
+        route: listRoute,
+        kind: "supamanager",
+        url: `${controlPlane}/platform/organizations/${org.slug}/projects?${page}`,
+        headers: auth,
+      },
+      { route: "GET /platform/projects/{ref}", kind: "floor", url: `${floor}/projects/${ref}`, headers: auth },
+      {
+        route: "GET /platform/projects/{ref}",
+        kind: "supamanager",
+        url: `${controlPlane}/platform/projects/${ref}`,
+        headers: auth,
+      },
+      {
+        route: "GET /platform/projects/{ref}/status",
+        kind: "floor",
+        url: `${floor}/projects/${ref}/status`,
+        headers: auth,
+      },
+      {
+        route: "GET /platform/projects/{ref}/status",
+        kind: "supamanager",
+        url: `${controlPlane}/platform/projects/${ref}/status`,
         headers: auth,
       },
     ];
-    const results = [];
-    for (const t of targets) {
-      const r = await autocannon({ url: t.url, headers: t.headers, connections, duration: seconds });
-      if (r.non2xx > 0 || r.errors > 0) throw new Error(`${t.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-      results.push({
-        name: t.name,
-        rps: r.requests.average,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
-        total: r.requests.total,
-      });
-    }
-    const base = results[0]?.rps ?? 1;
-    const machine = machineLine();
-    const report = {
-      date: new Date().toISOString(),
-      machine,
-      settings: { seconds, connections, projects: projectCount },
-      projectCreateSeconds: createSeconds,
-      results: results.map((r) => ({ ...r, ratioToBaseline: r.rps / base })),
+    const drive = async (t: Target, connections: number, duration: number) => {
+      const r = await autocannon({ url: t.url, headers: t.headers, connections, duration });
+      if (r.non2xx > 0 || r.errors > 0)
+        throw new Error(`${t.kind} ${t.route}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      return r;
     };
-    mkdirSync("bench/results", { recursive: true });
-    writeFileSync("bench/results/platform-load.json", `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`machine: ${machine}`);
-    console.log(`created ${projectCount} projects through the API in ${createSeconds.toFixed(1)} s`);
-    console.log("| route | req/s | p50 ms | p99 ms | req/s ÷ baseline |");
-    console.log("|---|---|---|---|---|");
-    for (const r of report.results) {
-      console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.ratioToBaseline.toFixed(3)} |`);
+    for (const t of targets) await drive(t, 10, 1); // warm-up: JIT, pools
+
+    const samples: Sample[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const connections of connectionLevels) {
+        for (const t of targets) {
+          const r = await drive(t, connections, seconds);
+          samples.push({
+            route: t.route,
+            kind: t.kind,
+            connections,
+            rps: r.requests.total / ((r.finish.getTime() - r.start.getTime()) / 1000),
+            p50: r.latency.p50,
+            p99: r.latency.p99,
+          });
+        }
+      }
     }
+    return { driver, createSeconds, samples };
   } finally {
     host?.close();
     await server?.stop();
-    await adminQuery(`drop database if exists "${dbName}" with (force)`);
+    if (driver === "postgres") await adminQuery(`drop database if exists "${dbName}" with (force)`);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-function post(url: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function summarise(samples: Sample[]) {
+  const rows = [];
+  const connections = [...new Set(samples.map((s) => s.connections))];
+  const routes = [...new Set(samples.filter((s) => s.kind !== "bare").map((s) => s.route))];
+  for (const c of connections) {
+    const of = (route: string, kind: Target["kind"]) =>
+      samples.filter((s) => s.connections === c && s.route === route && s.kind === kind);
+    const bare = mean(of("bare", "bare").map((s) => s.rps));
+    for (const route of routes) {
+      const floor = of(route, "floor");
+      const ours = of(route, "supamanager");
+      const rps = mean(ours.map((s) => s.rps));
+      const floorRps = mean(floor.map((s) => s.rps));
+      rows.push({
+        route,
+        connections: c,
+        rps,
+        p50: median(ours.map((s) => s.p50)),
+        p99: median(ours.map((s) => s.p99)),
+        floorRps,
+        floorP50: median(floor.map((s) => s.p50)),
+        floorP99: median(floor.map((s) => s.p99)),
+        bareRps: bare,
+        ratioToFloor: rps / floorRps,
+        ratioToBare: rps / bare,
+      });
+    }
+  }
+  return rows;
+}
+
+async function main() {
+  const machine = machineLine();
+  const report = {
+    date: new Date().toISOString(),
+    machine,
+    settings: { seconds, rounds, connections: connectionLevels, projects: projectCount },
+    drivers: [] as { driver: string; createSeconds: number; rows: ReturnType<typeof summarise> }[],
+  };
+  for (const driver of drivers) {
+    const { createSeconds, samples } = await runDriver(driver);
+    report.drivers.push({ driver, createSeconds, rows: summarise(samples) });
+  }
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync("bench/results/platform-load.json", `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`machine: ${machine}; ${rounds} rounds × ${seconds} s per target, interleaved`);
+  for (const d of report.drivers) {
+    console.log(`\n${d.driver}: created ${projectCount} projects through the API in ${d.createSeconds.toFixed(1)} s`);
+    console.log("| route | conns | req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ÷ floor | ÷ bare |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
+    for (const r of d.rows) {
+      console.log(
+        `| ${r.route} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.floorRps.toFixed(0)} | ${r.floorP99} | ${r.ratioToFloor.toFixed(2)} | ${r.ratioToBare.toFixed(3)} |`,
+      );
+    }
+    const bare = d.rows
+      .filter((r) => r.route === d.rows[0]?.route)
+      .map((r) => `${r.connections}: ${r.bareRps.toFixed(0)}`);
+    console.log(`bare Hono route req/s by connections — ${bare.join(", ")}`);
+  }
 }
 
 main().catch((err) => {

@@ -1,21 +1,40 @@
 /**
- * Child process for bench/platform-load.ts: the real control plane (bootstrap() as `npm start`
- * runs it, on PostgreSQL) and, on a second port, a bare Hono route for the baseline.
- * Prints one JSON line with both URLs.
+ * Child process for bench/platform-load.ts (and bench/workers-vs-node.ts): the real control plane
+ * (bootstrap() as `npm start` runs it, on PostgreSQL when DATABASE_URL is set, else on PGlite in
+ * SUPAMANAGER_DATA_DIR) and, on two more ports, a bare Hono route (the baseline) and the floor app
+ * (bench/floor-app.ts) on the same database with a pool of the same size.
+ * Prints one JSON line with the three URLs. Exits cleanly on SIGTERM, so `--cpu-prof` profiles
+ * are written.
  */
 import type { AddressInfo } from "node:net";
+import type { PGlite } from "@electric-sql/pglite";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import pg from "pg";
 import { parseEnv } from "../control-plane/src/config.js";
 import { createNodeServer } from "../control-plane/src/entry/agent-socket.js";
 import { bootstrap } from "../control-plane/src/entry/bootstrap.js";
 import { createLogger } from "../control-plane/src/logger.js";
+import { type FloorQuery, floorApp } from "./floor-app.js";
 
 const env = parseEnv({ ...process.env, SUPAMANAGER_LOG_LEVEL: "silent", PORT: "0" });
-const { app } = await bootstrap(env, { logger: createLogger("silent") });
+const { app, deps } = await bootstrap(env, { logger: createLogger("silent") });
 
 const bare = new Hono();
 bare.get("/bare", (c) => c.json({ ok: true }));
+
+let floorQuery: FloorQuery;
+let closeFloor = async () => {};
+if (deps.config.databaseUrl) {
+  const pool = new pg.Pool({ connectionString: deps.config.databaseUrl, max: deps.config.databasePoolMax });
+  floorQuery = async (text, params) => (await pool.query(text, params)).rows;
+  closeFloor = () => pool.end();
+} else {
+  // PGlite is one in-process database: the floor shares the control plane's instance.
+  const client = (deps.database.db as unknown as { $client: PGlite }).$client;
+  floorQuery = async (text, params) => (await client.query<Record<string, unknown>>(text, params)).rows;
+}
+const floor = floorApp(deps.config.jwtSecret, floorQuery);
 
 const listen = (fetch: (r: Request) => Response | Promise<Response>) =>
   new Promise<string>((resolve) => {
@@ -27,4 +46,11 @@ const controlPlane = await new Promise<string>((resolve) => {
   server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
 });
 const baseline = await listen(bare.fetch);
-process.stdout.write(`${JSON.stringify({ controlPlane, baseline })}\n`);
+const floorUrl = await listen(floor.fetch);
+process.stdout.write(`${JSON.stringify({ controlPlane, baseline, floor: floorUrl })}\n`);
+
+process.once("SIGTERM", () => {
+  void closeFloor()
+    .then(() => deps.database.close())
+    .finally(() => process.exit(0));
+});

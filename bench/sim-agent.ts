@@ -59,6 +59,9 @@ export class SimAgent {
     }
   }
 
+  /** What every simulated host reports (a benchmark placing many projects on one host raises it). */
+  static capacity: Capacity = SIM_CAPACITY;
+
   /** Connection attempts that had to be retried, over every SimAgent.connect call. */
   static retries = 0;
 
@@ -77,7 +80,7 @@ export class SimAgent {
             agentVersion: "bench",
             hostname: host.hostId,
             compose: "v2",
-            capacity: SIM_CAPACITY,
+            capacity: SimAgent.capacity,
             inventory: [],
           }),
         ),
@@ -121,7 +124,7 @@ export class SimAgent {
   startHeartbeats(seconds: number, delayMs = 0): void {
     const send = () => {
       if (this.ws.readyState === WebSocket.OPEN) {
-        this.ws.send(encodeFrame({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: SIM_CAPACITY }));
+        this.ws.send(encodeFrame({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: SimAgent.capacity }));
       }
     };
     this.heartbeat = setTimeout(() => {

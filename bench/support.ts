@@ -47,19 +47,30 @@ export const BENCH_SECRETS = {
 
 /**
  * Starts bench/platform-server.ts in a child process: the real Node control plane (it migrates the
- * database at start) on `databaseUrl`, and a bare Hono route as a baseline. Resolves with both
- * URLs once they listen; `stop()` ends the child.
+ * database at start) on `databaseUrl` — or, with `{ pglite: dataDir }`, on PGlite in that
+ * directory — a bare Hono route as a baseline and the floor app (bench/floor-app.ts). Resolves
+ * with the URLs once they listen; `stop()` ends the child. `cpuProfileDir` runs the child with
+ * `--cpu-prof` (the profile is written there when it stops).
  */
 export async function startPlatformServer(
-  databaseUrl: string,
-): Promise<{ controlPlane: string; baseline: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
-    env: { ...process.env, ...BENCH_SECRETS, DATABASE_URL: databaseUrl, NODE_ENV: "production" },
+  database: string | { pglite: string },
+  opts: { cpuProfileDir?: string } = {},
+): Promise<{ controlPlane: string; baseline: string; floor: string; stop(): Promise<void> }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...BENCH_SECRETS, NODE_ENV: "production" };
+  if (typeof database === "string") env.DATABASE_URL = database;
+  else {
+    delete env.DATABASE_URL;
+    env.SUPAMANAGER_DATA_DIR = database.pglite;
+  }
+  const prof = opts.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfileDir] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", "bench/platform-server.ts"], {
+    env,
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
     child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 500));
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
   };
   try {
     const line = await new Promise<string>((resolve, reject) => {
@@ -68,8 +79,8 @@ export async function startPlatformServer(
       child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
       setTimeout(() => reject(new Error("bench server did not start in 60 s")), 60_000).unref();
     });
-    const { controlPlane, baseline } = JSON.parse(line) as { controlPlane: string; baseline: string };
-    return { controlPlane, baseline, stop };
+    const urls = JSON.parse(line) as { controlPlane: string; baseline: string; floor: string };
+    return { ...urls, stop };
   } catch (err) {
     await stop();
     throw err;
