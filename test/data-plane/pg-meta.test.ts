@@ -67,11 +67,16 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     const login = await fleet.api<{ access_token: string }>("POST", "/auth/v1/token?grant_type=password", READER);
     expect(login.status, login.text).toBe(200);
     readerToken = login.body.access_token;
-    const invite = await fleet.api("POST", `/platform/organizations/${fleet.orgSlug}/members/invitations`, {
-      emails: [READER.email],
-      role_id: ROLE_IDS.read_only,
-    });
+    const invite = await fleet.api<{ invitations: { token: string }[] }>(
+      "POST",
+      `/platform/organizations/${fleet.orgSlug}/members/invitations`,
+      { emails: [READER.email], role_id: ROLE_IDS.read_only },
+    );
     expect(invite.status, invite.text).toBe(201);
+    // The reader joins with their own session (ADR 0026).
+    const token = invite.body.invitations[0]?.token;
+    const join = await as(readerToken, "POST", `/platform/organizations/${fleet.orgSlug}/members/invitations/${token}`);
+    expect(join.status, join.text).toBe(201);
   }, 300_000);
 
   afterAll(async () => {

@@ -134,6 +134,33 @@ export const orgMembers = pgTable(
   ],
 );
 
+/**
+ * Pending invitations to an organization (docs/roles.md, ADR 0026). One per e-mail address and
+ * organization; accepting, declining or revoking deletes the row (the audit log keeps the story).
+ * Only the SHA-256 of the token is stored. `email` is lower-cased and need not belong to an account.
+ */
+export const orgInvitations = pgTable(
+  "org_invitations",
+  {
+    id: serial("id").primaryKey(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    email: text("email").notNull(),
+    role: text("role", { enum: ["owner", "administrator", "developer", "read_only"] }).notNull(),
+    tokenHash: text("token_hash").notNull(),
+    invitedBy: uuid("invited_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("org_invitations_org_email_key").on(t.orgId, t.email),
+    uniqueIndex("org_invitations_token_hash_key").on(t.tokenHash),
+    index("org_invitations_email_idx").on(t.email),
+    check("org_invitations_role_check", sql`${t.role} in ('owner', 'administrator', 'developer', 'read_only')`),
+  ],
+);
+
 export const projects = pgTable(
   "projects",
   {

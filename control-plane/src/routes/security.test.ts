@@ -217,6 +217,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "PATCH /platform/organizations/:slug",
     "DELETE /platform/organizations/:slug",
     "POST /platform/organizations/:slug/members/invitations",
+    "DELETE /platform/organizations/:slug/members/invitations/:id",
     "PATCH /platform/organizations/:slug/members/:gotrue_id",
     "DELETE /platform/organizations/:slug/members/:gotrue_id",
     "PUT /platform/organizations/:slug/members/:gotrue_id/roles/:role_id",
@@ -270,6 +271,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "PATCH /platform/organizations/:slug",
     "DELETE /platform/organizations/:slug",
     "POST /platform/organizations/:slug/members/invitations",
+    "DELETE /platform/organizations/:slug/members/invitations/:id",
     "PATCH /platform/organizations/:slug/members/:gotrue_id",
     "DELETE /platform/organizations/:slug/members/:gotrue_id",
     "PUT /platform/organizations/:slug/members/:gotrue_id/roles/:role_id",
@@ -310,9 +312,11 @@ describe("roles", () => {
       )
       .map((r) => `${r.method} ${r.path}`)
       .filter((k) => !TENANT_FREE.has(k));
-    // Mutations every member may perform (nothing is pending to revoke; listed so a new route must be placed).
+    // Mutations every member may perform (listed so a new route must be placed).
     const openToMembers = new Set([
-      "DELETE /platform/organizations/:slug/members/invitations/:id",
+      // Accepting an invitation: any signed-in account; the token and the invited address decide
+      // (routes/platform/organizations/invitations.test.ts).
+      "POST /platform/organizations/:slug/members/invitations/:token",
       // SQL: every member may run it; read_only members run it as a read-only database role, so
       // PostgreSQL refuses their writes (services/pg-meta/, test/data-plane/).
       "POST /platform/pg-meta/:ref/query",

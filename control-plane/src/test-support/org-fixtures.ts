@@ -23,14 +23,29 @@ export async function createOrg(t: TestApp, owner: TestUser, name = "Acme"): Pro
   return { slug: body.slug, id: body.id, owner };
 }
 
-/** Add an existing account to the organization with `role`, acting as `by` (the owner by default). */
+/**
+ * Add an existing account to the organization with `role`: `by` (the owner by default) invites
+ * its address, and the account accepts the invitation with its own session (ADR 0026).
+ */
 export async function addMember(t: TestApp, org: OrgFixture, user: TestUser, role: OrgRole, by = org.owner) {
+  const token = await inviteToken(t, org, user.email, role, by);
+  const res = await t.request(`/platform/organizations/${org.slug}/members/invitations/${token}`, {
+    method: "POST",
+    token: user.token,
+  });
+  expect(res.status, await res.clone().text()).toBe(201);
+}
+
+/** Invite `email` with `role`, acting as `by`; returns the invitation's token. */
+export async function inviteToken(t: TestApp, org: OrgFixture, email: string, role: OrgRole, by = org.owner) {
   const res = await t.request(`/platform/organizations/${org.slug}/members/invitations`, {
     method: "POST",
     token: by.token,
-    json: { emails: [user.email], role_id: ROLE_IDS[role] },
+    json: { emails: [email], role_id: ROLE_IDS[role] },
   });
   expect(res.status, await res.clone().text()).toBe(201);
+  const body = (await res.json()) as { invitations: { token: string }[] };
+  return body.invitations[0]?.token as string;
 }
 
 export interface TeamFixture extends OrgFixture {

@@ -4,7 +4,6 @@ import type { Executor } from "../../db/index.js";
 import { orgMembers, profiles, users } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest, conflict, notFound } from "../../errors.js";
-import { normalizeEmail } from "../accounts/signup.js";
 import { recordAudit } from "../audit/record.js";
 import { assertCan, type OrgMembership, orgForMember } from "../organizations/access.js";
 import { lockOrganization } from "../organizations/organizations.js";
@@ -39,7 +38,7 @@ const ROLE_DESCRIPTIONS: Record<OrgRole, string> = {
 const LAST_OWNER =
   "An organization must keep at least one Owner: make another member an Owner first (or delete the organization)";
 
-function toMember(row: { userId: string; email: string; username: string | null; role: OrgRole }): Member {
+export function toMember(row: { userId: string; email: string; username: string | null; role: OrgRole }): Member {
   return {
     gotrue_id: row.userId,
     primary_email: row.email,
@@ -51,7 +50,7 @@ function toMember(row: { userId: string; email: string; username: string | null;
   };
 }
 
-async function memberRows(db: Executor, orgId: number, userIds?: string[]) {
+export async function memberRows(db: Executor, orgId: number, userIds?: string[]) {
   return db
     .select({ userId: users.id, email: users.email, username: profiles.username, role: orgMembers.role })
     .from(orgMembers)
@@ -85,14 +84,14 @@ export async function listRoles(
   };
 }
 
-function roleForId(roleId: number): OrgRole {
+export function roleForId(roleId: number): OrgRole {
   const role = roleFromId(roleId);
   if (!role) throw badRequest(`role_id ${roleId} is not a role (use ${ORG_ROLES.map((r) => ROLE_IDS[r]).join(", ")})`);
   return role;
 }
 
 /** Adding, promoting to, demoting or removing an Owner is itself Owner-only. */
-function assertMayTouch(caller: OrgMembership, ...roles: OrgRole[]): void {
+export function assertMayTouch(caller: Pick<OrgMembership, "role">, ...roles: OrgRole[]): void {
   if (roles.includes("owner")) assertCan(caller.role, "members.manage_owners");
 }
 
@@ -111,51 +110,6 @@ async function targetMembership(db: Executor, orgId: number, userId: string, loc
     .where(and(eq(orgMembers.orgId, orgId), eq(orgMembers.userId, userId)));
   const [row] = lock ? await q.for("update") : await q;
   return row;
-}
-
-/**
- * "Invite" members. SupaManager sends no e-mail, so an invitation adds an existing account
- * (found by e-mail) straight away with the given role. All or nothing: an unknown address
- * (404) or an existing member (409) adds nobody.
- */
-export async function addMembers(
-  ctx: AuthedContext,
-  slug: string,
-  input: { emails: string[]; roleId: number },
-): Promise<Member[]> {
-  const caller = await orgForMember(ctx, slug, "members.invite");
-  const role = roleForId(input.roleId);
-  assertMayTouch(caller, role);
-  const emails = [...new Set(input.emails.map(normalizeEmail))];
-  const orgId = caller.org.id;
-  return ctx.db.transaction(async (tx) => {
-    await lockOrganization(tx, orgId);
-    const found = await tx.select({ id: users.id, email: users.email }).from(users).where(inArray(users.email, emails));
-    const missing = emails.filter((e) => !found.some((f) => f.email === e));
-    if (missing.length > 0) {
-      throw notFound(
-        `No SupaManager account uses ${missing.join(", ")}. SupaManager sends no invitation e-mails: ` +
-          "ask them to sign up first, then add them again",
-      );
-    }
-    const ids = found.map((f) => f.id);
-    const existing = await memberRows(tx, orgId, ids);
-    if (existing.length > 0) {
-      throw conflict(`Already a member of this organization: ${existing.map((m) => m.email).join(", ")}`);
-    }
-    await tx.insert(orgMembers).values(ids.map((userId) => ({ orgId, userId, role })));
-    for (const f of found) {
-      await recordAudit(tx, ctx.meta, {
-        action: "member.add",
-        outcome: "success",
-        actor: ctx.actor,
-        orgId,
-        target: f.id,
-        details: { email: f.email, role },
-      });
-    }
-    return (await memberRows(tx, orgId, ids)).map(toMember);
-  });
 }
 
 /** Give a member a different role (PATCH …/members/:id and PUT …/members/:id/roles/:role_id). */

@@ -38,9 +38,13 @@ describe("GET /platform/organizations/:slug/audit", () => {
     expect(page.retention_period).toBeGreaterThan(0);
     expect(page.result.map((r) => r.action.name)).toEqual([
       "org.update",
-      "member.add",
-      "member.add",
-      "member.add",
+      // Each member of the team was invited, then joined with their own session.
+      "member.join",
+      "member.invite",
+      "member.join",
+      "member.invite",
+      "member.join",
+      "member.invite",
       "org.create",
     ]);
     const [latest] = page.result;

@@ -10,8 +10,10 @@ import { getOrg } from "./get-organization.js";
 import { listOrgs } from "./list-organizations.js";
 import { listOrgProjects } from "./list-projects.js";
 import {
+  acceptInvitationRoute,
   deleteMember,
   deleteMemberRole,
+  getInvitationByToken,
   getMembers,
   getRoles,
   inviteMembers,
@@ -44,6 +46,9 @@ export function organizationRoutes() {
   app.get("/:slug/members/invitations", listInvitations);
   app.post("/:slug/members/invitations", inviteMembers);
   app.delete("/:slug/members/invitations/:id", revokeInvitation);
+  // The invitee's calls (Studio's /join page): any signed-in account, the token decides.
+  app.get("/:slug/members/invitations/:token", getInvitationByToken);
+  app.post("/:slug/members/invitations/:token", acceptInvitationRoute);
   app.patch("/:slug/members/:gotrue_id", patchMember);
   app.delete("/:slug/members/:gotrue_id", deleteMember);
   app.put("/:slug/members/:gotrue_id/roles/:role_id", putMemberRole);

@@ -1,16 +1,16 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
-import { notFound } from "../../../errors.js";
 import { authed } from "../../../lib/context.js";
-import { jsonBody } from "../../../lib/validate.js";
+import { jsonBody, param } from "../../../lib/validate.js";
 import {
-  addMembers,
-  changeMemberRole,
-  listMembers,
-  listRoles,
-  removeMember,
-} from "../../../services/members/members.js";
+  acceptInvitation,
+  createInvitations,
+  deleteInvitation,
+  invitationByToken,
+  listInvitations as pendingInvitations,
+} from "../../../services/members/invitations.js";
+import { changeMemberRole, listMembers, listRoles, removeMember } from "../../../services/members/members.js";
 import { orgForMember } from "../../../services/organizations/access.js";
 import { memberId, orgSlug, roleIdParam } from "./params.js";
 
@@ -44,30 +44,45 @@ export async function getMembers(c: Context<AppEnv>): Promise<Response> {
   return c.json(await listMembers(authed(c), orgSlug(c)));
 }
 
+/** An invitation token as issued (32 random bytes, base64url); anything else is simply not found. */
+const inviteToken = (c: Context<AppEnv>): string =>
+  param(c, "token", z.string().regex(/^[A-Za-z0-9_-]{43}$/), "Invitation");
+
+/** The numeric `:id` of an invitation. */
+const invitationId = (c: Context<AppEnv>): number =>
+  param(c, "id", z.coerce.number().int().positive().max(2_147_483_647), "Invitation");
+
 /**
- * POST /platform/organizations/:slug/members/invitations — SupaManager sends no e-mail, so the
- * "invitation" adds existing accounts directly; answers 201 with the members added.
+ * POST /platform/organizations/:slug/members/invitations — invites addresses; nobody is added
+ * until the invitee accepts (ADR 0026). Answers 201 `{invitations}` with each invitation's token
+ * and Studio join path, the same whether or not an account uses the address.
  */
 export async function inviteMembers(c: Context<AppEnv>): Promise<Response> {
   const slug = orgSlug(c);
   const body = await jsonBody(c, InviteMembersBody);
   const emails = "emails" in body ? body.emails : [body.email];
-  return c.json(await addMembers(authed(c), slug, { emails, roleId: body.role_id }), 201);
+  return c.json({ invitations: await createInvitations(authed(c), slug, { emails, roleId: body.role_id }) }, 201);
 }
 
-/**
- * GET /platform/organizations/:slug/members/invitations — named stub: invitations are accepted
- * at once (see inviteMembers), so none is ever pending.
- */
+/** GET /platform/organizations/:slug/members/invitations — the pending invitations. */
 export async function listInvitations(c: Context<AppEnv>): Promise<Response> {
-  await orgForMember(authed(c), orgSlug(c), "members.read");
-  return c.json({ invitations: [] });
+  return c.json({ invitations: await pendingInvitations(authed(c), orgSlug(c)) });
 }
 
-/** DELETE /platform/organizations/:slug/members/invitations/:id — there are no pending invitations. */
+/** GET /platform/organizations/:slug/members/invitations/:token — Studio's join page (any signed-in account). */
+export async function getInvitationByToken(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await invitationByToken(authed(c), orgSlug(c), inviteToken(c)));
+}
+
+/** POST /platform/organizations/:slug/members/invitations/:token — the invitee joins. */
+export async function acceptInvitationRoute(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await acceptInvitation(authed(c), orgSlug(c), inviteToken(c)), 201);
+}
+
+/** DELETE /platform/organizations/:slug/members/invitations/:id — revoke, or (the invitee) decline. */
 export async function revokeInvitation(c: Context<AppEnv>): Promise<Response> {
-  await orgForMember(authed(c), orgSlug(c), "members.invite");
-  throw notFound("Invitation not found (SupaManager adds members directly; nothing is pending)");
+  await deleteInvitation(authed(c), orgSlug(c), invitationId(c));
+  return c.body(null, 204);
 }
 
 /** PATCH /platform/organizations/:slug/members/:gotrue_id {role_id} */
