@@ -1,6 +1,7 @@
 import { MAX_FRAME_BYTES, Rpc } from "@supamanager/shared";
 import { z } from "zod";
 import { ApiError } from "../errors.js";
+import { FrameBudgets } from "../services/fleet/frame-budget.js";
 import type { HostConnection, SessionRegistry } from "../services/fleet/hub.js";
 import { CLOSE, hostOffline } from "../services/fleet/hub.js";
 import { HostSession } from "../services/fleet/session.js";
@@ -50,6 +51,8 @@ export class HostObject implements SessionRegistry {
   readonly #sessions = new Map<CfWebSocket, HostSession>();
   /** The socket whose session is being re-created (its constructor registers it). */
   #resuming: CfWebSocket | undefined;
+  /** The host's frame budget, shared by its connections (lost with the object on eviction). */
+  readonly frameBudgets = new FrameBudgets();
 
   constructor(
     private readonly state: DurableObjectState,

@@ -300,6 +300,21 @@ describe("agent channel: bad input", () => {
     b.agent.ws.close();
   });
 
+  it("a heartbeat flood is closed with 4029 and its reason on the wire; other hosts keep working", async () => {
+    const a = await onlineHost();
+    const b = await onlineHost();
+    const heartbeat = JSON.stringify({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: capacity() });
+    for (let i = 0; i < 30_000 && !a.agent.closed; i++) a.agent.ws.send(heartbeat);
+    const closed = await a.agent.waitClosed(15_000);
+    expect(closed.code).toBe(4029);
+    expect(closed.reason).toMatch(/^frame rate limit: more than 50 frames\/s/);
+    b.agent.send({ type: "heartbeat", capacity: capacity() });
+    const res = await t.request("/platform/projects", { token: admin.token });
+    expect(res.status).toBe(200);
+    expect(b.agent.closed).toBeUndefined();
+    b.agent.ws.close();
+  });
+
   it("refuses an unknown credential, and a garbage one, with 401 before upgrading", async () => {
     for (const credential of [`smh_${"a".repeat(40)}`, "nope"]) {
       const ws = new WebSocket(`ws://${base}/agent/v1/connect`, { headers: { authorization: `Bearer ${credential}` } });

@@ -1,5 +1,6 @@
 import type { Rpc, RpcResult } from "@supamanager/shared";
 import { ApiError } from "../../errors.js";
+import { FrameBudgets } from "./frame-budget.js";
 
 /**
  * The hub maps connected host ids to their live sessions in THIS process, so an API request that
@@ -68,6 +69,11 @@ export interface SessionRegistry {
   register(hostId: string, conn: HostConnection): void;
   /** Forget `conn` if it is still the host's current connection. */
   unregister(hostId: string, conn: HostConnection): void;
+  /**
+   * The hosts' frame budgets (frame-budget.ts), kept across their connections so that
+   * reconnecting does not refill a bucket. Absent: each connection gets a bucket of its own.
+   */
+  readonly frameBudgets?: FrameBudgets;
 }
 
 /** Close codes the control plane uses. */
@@ -75,11 +81,14 @@ export const CLOSE = {
   replaced: 4000,
   removed: 4001,
   shuttingDown: 4002,
+  /** The agent sent frames faster than its budget allows (frame-budget.ts); 4029 as in HTTP 429. */
+  rateLimited: 4029,
 } as const;
 
 /** The connections held by this process: the whole hub for a single Node process. */
 export class LocalHub implements Hub, SessionRegistry {
   readonly #hosts = new Map<string, HostConnection>();
+  readonly frameBudgets = new FrameBudgets();
 
   register(hostId: string, conn: HostConnection): void {
     const old = this.#hosts.get(hostId);
@@ -88,6 +97,7 @@ export class LocalHub implements Hub, SessionRegistry {
   }
   unregister(hostId: string, conn: HostConnection): void {
     if (this.#hosts.get(hostId) === conn) this.#hosts.delete(hostId);
+    this.frameBudgets.release(hostId);
   }
   async kick(hostId: string): Promise<void> {
     this.kickLocal(hostId);

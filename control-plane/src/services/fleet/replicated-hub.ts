@@ -154,6 +154,11 @@ export class ReplicatedHub implements Hub, SessionRegistry {
 
   // ─── SessionRegistry ───────────────────────────────────────────────────────────────────────
 
+  /** Frame budgets are per replica: a host's connection is held by one replica at a time. */
+  get frameBudgets() {
+    return this.local.frameBudgets;
+  }
+
   register(hostId: string, conn: HostConnection): void {
     this.local.register(hostId, conn);
     const entry: { conn: HostConnection; at: bigint | undefined } = { conn, at: undefined };

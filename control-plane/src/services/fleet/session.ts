@@ -17,6 +17,7 @@ import type { AppDeps } from "../../deps.js";
 import { ApiError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
 import { jobsToSend, loseJobsOfRestartedAgent, recordJobResult } from "../jobs/jobs.js";
+import { AGENT_FRAME_BURST, AGENT_FRAME_RATE, type FrameBudget, FrameBudgets } from "./frame-budget.js";
 import { CLOSE, type HostConnection, type RpcRequest, type SessionRegistry } from "./hub.js";
 import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
 
@@ -107,6 +108,12 @@ export class HostSession implements HostConnection {
   #heardAtLastPing = 0;
   #missedPings = 0;
   #pingTimer: NodeJS.Timeout | null = null;
+  /** What this host's frames may still cost (frame-budget.ts); shared with its other connections. */
+  readonly #budget: FrameBudget;
+  /** Frames received on this connection, for the log line of a rate-limit close. */
+  #frames = 0;
+  /** The capacity last written to the host's row, and when (clock ms): see #heartbeat. */
+  #lastTouch: { capacity: string; at: number } | null = null;
 
   constructor(
     private readonly deps: AppDeps,
@@ -117,6 +124,7 @@ export class HostSession implements HostConnection {
     opts: SessionOptions = {},
   ) {
     this.#log = deps.logger.child({ hostId });
+    this.#budget = (registry.frameBudgets ?? new FrameBudgets()).for(hostId, () => deps.clock.now());
     if (transport.ping) {
       this.#pingTimer = setInterval(() => this.#pingTick(), LINK_PING_MS);
       this.#pingTimer.unref?.();
@@ -174,15 +182,40 @@ export class HostSession implements HostConnection {
 
   /** Handle one raw frame. Resolves when it (and everything before it) has been processed. */
   receive(raw: string | Uint8Array): Promise<void> {
+    // Nothing more is read from a connection we closed (a flood's queued frames included).
+    if (this.#state === "closed") return this.#queue;
     this.heard();
+    this.#frames++;
     const decoded = decodeAgentFrame(raw);
     // An RPC answer has a request waiting on it and no ordering with other frames: deliver it
-    // at once instead of behind queued database work (heartbeats, health).
+    // at once instead of behind queued database work (heartbeats, health). Answers to our own
+    // requests take no token; anything else does, and a host out of tokens is cut off.
+    const answer = decoded.ok && decoded.frame.type === "rpc_result" && this.#pending.has(decoded.frame.id);
+    if (!answer && !this.#budget.take()) {
+      this.#rateLimited();
+      return this.#queue;
+    }
     if (decoded.ok && decoded.frame.type === "rpc_result" && this.#state === "ready") {
       this.#deliver(decoded.frame);
       return this.#queue;
     }
     return this.#enqueue(() => this.#handle(decoded));
+  }
+
+  /** The host sent more frames than its budget: close with CLOSE.rateLimited, once, and say so. */
+  #rateLimited(): void {
+    this.#log.warn("agent frames over the rate limit; closing the connection", {
+      closeCode: CLOSE.rateLimited,
+      framesOnConnection: this.#frames,
+      burst: this.#budget.burst,
+      perSecond: this.#budget.perSecond,
+    });
+    this.close(
+      CLOSE.rateLimited,
+      `frame rate limit: more than ${AGENT_FRAME_RATE} frames/s (burst ${AGENT_FRAME_BURST}); reconnect with backoff`,
+    );
+    // Requests stop going to this connection now, not once the peer completes the close.
+    this.registry.unregister(this.hostId, this);
   }
 
   /**
@@ -340,7 +373,7 @@ export class HostSession implements HostConnection {
         this.#sendError("out_of_order", "hello was already received on this connection");
         return;
       case "heartbeat":
-        await this.#touch(frame.capacity);
+        await this.#heartbeat(frame.capacity);
         return;
       case "applied": {
         const known = await recordApplied(this.deps, this.hostId, frame);
@@ -377,14 +410,33 @@ export class HostSession implements HostConnection {
     this.#sendError("unauthorized", `project ${ref} is not on this host`);
   }
 
+  /**
+   * A heartbeat that repeats the capacity written less than half a heartbeat interval ago writes
+   * nothing: the frame already counted as a sign of life, and the row is fresh. A flood of
+   * identical heartbeats thus costs the database one write per half interval; frames that differ
+   * are bounded by the frame budget.
+   */
+  async #heartbeat(capacity: Capacity): Promise<void> {
+    const now = this.deps.clock.now();
+    const same = JSON.stringify(capacityColumns(capacity));
+    const last = this.#lastTouch;
+    const spacingMs = (this.deps.config.fleet.heartbeatSeconds * 1000) / 2;
+    if (last && last.capacity === same && now >= last.at && now - last.at < spacingMs) return;
+    await this.#touch(capacity);
+  }
+
   /** Record liveness + capacity; a removed host (credential revoked) is disconnected. */
   async #touch(capacity: Capacity, extra: Partial<typeof hosts.$inferInsert> = {}): Promise<boolean> {
+    const at = this.deps.clock.now();
     const [row] = await this.deps.database.db
       .update(hosts)
-      .set({ ...capacityColumns(capacity), ...extra, lastSeenAt: new Date(this.deps.clock.now()) })
+      .set({ ...capacityColumns(capacity), ...extra, lastSeenAt: new Date(at) })
       .where(and(eq(hosts.id, this.hostId), isNull(hosts.removedAt)))
       .returning({ id: hosts.id });
-    if (row) return true;
+    if (row) {
+      this.#lastTouch = { capacity: JSON.stringify(capacityColumns(capacity)), at };
+      return true;
+    }
     this.#sendError("unauthorized", "this host has been removed");
     this.close(CLOSE.removed, "host removed");
     return false;
