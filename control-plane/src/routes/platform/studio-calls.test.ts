@@ -1,6 +1,7 @@
-import { decodeJwt } from "jose";
+import { decodeJwt, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COMPUTE_SIZES } from "../../services/projects/model.js";
+import { expectMatchesSchema } from "../../test-support/contracts.js";
 import { signUpAndLogin, type TestUser } from "../../test-support/factories.js";
 import { createTestApp, type TestApp } from "../../test-support/harness.js";
 import { expectMatchesOperation } from "../../test-support/openapi.js";
@@ -14,6 +15,7 @@ import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../t
 let t: TestApp;
 let owner: TestUser;
 let readOnly: TestUser;
+let developer: TestUser;
 let stranger: TestUser;
 let org: TestOrg;
 let ref: string;
@@ -22,9 +24,11 @@ beforeAll(async () => {
   t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true" });
   owner = await signUpAndLogin(t);
   readOnly = await signUpAndLogin(t);
+  developer = await signUpAndLogin(t);
   stranger = await signUpAndLogin(t);
   org = await createOrg(t, owner);
   await addMember(t, org, readOnly, "read_only");
+  await addMember(t, org, developer, "developer");
   ref = (await createProjectViaApi(t, owner, org, { desired_instance_size: "small" })).ref;
 });
 afterAll(async () => {
@@ -162,6 +166,63 @@ describe("the legacy API keys page", () => {
     for (const k of keys) expect(decodeJwt(k.api_key)).toMatchObject({ role: k.tags, ref });
     const legacy = await call("GET", `/v1/projects/${ref}/api-keys/legacy`, owner.token);
     expect(legacy.body).toEqual({ enabled: true });
+  });
+
+  it("are the project's real keys, the same in settings and in the API-keys list, for roles that may read them", async () => {
+    // The project's JWT secret (owner only): every legacy key must verify with it.
+    const postgrest = await call("GET", `/platform/projects/${ref}/config/postgrest`, owner.token);
+    const secret = new TextEncoder().encode((postgrest.body as { jwt_secret: string }).jwt_secret);
+    for (const user of [owner, developer]) {
+      // Studio's exact calls: GET …/settings (DisplayApiSettings) and GET /v1/…/api-keys?reveal=false
+      // (getKeys finds the legacy keys by name).
+      const settings = await call("GET", `/platform/projects/${ref}/settings`, user.token);
+      expect(settings.status).toBe(200);
+      expectMatchesSchema("ProjectSettingsResponse", settings.body);
+      const fromSettings = (settings.body as { service_api_keys: { tags: string; api_key: string }[] })
+        .service_api_keys;
+      const list = await call("GET", `/v1/projects/${ref}/api-keys?reveal=false`, user.token);
+      expect(list.status).toBe(200);
+      expectMatchesOperation("GET", "/v1/projects/{ref}/api-keys", 200, list.body);
+      const byName = new Map((list.body as { name: string; api_key: string }[]).map((k) => [k.name, k.api_key]));
+      for (const { tags, api_key } of fromSettings) {
+        expect(byName.get(tags)).toBe(api_key);
+        const { payload } = await jwtVerify(api_key, secret);
+        expect(payload).toMatchObject({ role: tags, ref, iss: "supabase" });
+      }
+    }
+  });
+
+  it("a read-only member gets no keys from settings and only the anon key from the list; a stranger gets 404", async () => {
+    const settings = await call("GET", `/platform/projects/${ref}/settings`, readOnly.token);
+    expect((settings.body as { service_api_keys: unknown[] }).service_api_keys).toEqual([]);
+    const list = (await call("GET", `/v1/projects/${ref}/api-keys?reveal=true`, readOnly.token)).body as {
+      name: string;
+      api_key: string;
+    }[];
+    const anon = list.find((k) => k.name === "anon")?.api_key as string;
+    expect(decodeJwt(anon)).toMatchObject({ role: "anon" });
+    const service = list.find((k) => k.name === "service_role")?.api_key as string;
+    expect(service).not.toMatch(/^eyJ[\w-]+\.eyJ/);
+    expect(service).toContain("•");
+    // Studio's own check for the page (read:Read on service_api_keys) is denied by the role's rows.
+    const rows = (await call("GET", "/platform/profile/permissions", readOnly.token)).body as {
+      organization_slug: string;
+      actions: string[];
+      resources: string[];
+      restrictive: boolean;
+    }[];
+    expect(
+      rows.some(
+        (r) =>
+          r.organization_slug === org.slug &&
+          r.restrictive &&
+          r.actions.includes("read:Read") &&
+          r.resources.includes("service_api_keys"),
+      ),
+    ).toBe(true);
+    for (const path of [`/platform/projects/${ref}/settings`, `/v1/projects/${ref}/api-keys?reveal=false`]) {
+      expect((await call("GET", path, stranger.token)).status).toBe(404);
+    }
   });
 });
 

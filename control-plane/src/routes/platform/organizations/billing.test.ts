@@ -67,4 +67,18 @@ describe("billing answers", () => {
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({ usage_billing_enabled: false, usages: [] });
   });
+
+  it("answers Studio's daily usage call with no usage; members only; a bad window is 400", async () => {
+    const team = await createTeam(t);
+    const url = `/platform/organizations/${team.slug}/usage/daily`;
+    const window = "?start=2026-11-01T00:00:00.000Z&end=2026-12-01T00:00:00.000Z&project_ref=abcdefghijklmnopqrst";
+    const res = await t.request(`${url}${window}`, { token: team.members.read_only.token });
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ usages: [] });
+    expect((await t.request(`${url}?start=2026-11-01&end=2026-12-01`, { token: team.owner.token })).status).toBe(200);
+    expect((await t.request(`${url}${window}`, { token: team.outsider.token })).status).toBe(404);
+    const bad = await t.request(`${url}?start=yesterday&end=2026-12-01`, { token: team.owner.token });
+    expect(bad.status).toBe(400);
+    expect((await json<{ message: string }>(bad)).message).toMatch(/start/);
+  });
 });

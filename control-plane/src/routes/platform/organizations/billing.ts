@@ -1,6 +1,8 @@
 import type { Context } from "hono";
+import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
+import { query } from "../../../lib/validate.js";
 import { getSubscription, getUsage, listEntitlements } from "../../../services/organizations/billing.js";
 import { orgSlug } from "./params.js";
 
@@ -17,4 +19,27 @@ export async function entitlements(c: Context<AppEnv>): Promise<Response> {
 /** GET …/usage — named stub: no usage billing. */
 export async function usage(c: Context<AppEnv>): Promise<Response> {
   return c.json(await getUsage(authed(c), orgSlug(c)));
+}
+
+const Day = z
+  .string()
+  .regex(/^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:\d\d)?)?$/, "must be a date (YYYY-MM-DD or ISO 8601)");
+
+/** Studio's daily-usage query: the window and, optionally, one project (either spelling). */
+export const DailyUsageQuery = z.object({
+  start: Day,
+  end: Day,
+  project_ref: z.string().max(64).optional(),
+  projectRef: z.string().max(64).optional(),
+});
+
+/**
+ * GET …/usage/daily — named stub: no usage is metered per day, so the list is empty
+ * (OrgDailyUsageResponse `{usages: []}`), which Studio's usage page renders as no usage.
+ */
+export async function dailyUsage(c: Context<AppEnv>): Promise<Response> {
+  // Membership first: a non-member gets 404 whatever the query says.
+  const { usages } = await getUsage(authed(c), orgSlug(c));
+  query(c, DailyUsageQuery);
+  return c.json({ usages });
 }

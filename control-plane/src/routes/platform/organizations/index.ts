@@ -3,7 +3,7 @@ import type { AppEnv } from "../../../deps.js";
 import { createOrgTarget, deleteOrgTarget, listOrgTargets, testOrgTarget, updateOrgTarget } from "../backup-targets.js";
 import { getAudit } from "./audit.js";
 import { availableVersions } from "./available-versions.js";
-import { entitlements, subscription, usage } from "./billing.js";
+import { dailyUsage, entitlements, subscription, usage } from "./billing.js";
 import { createOrg } from "./create-organization.js";
 import { deleteOrg } from "./delete-organization.js";
 import { getOrg } from "./get-organization.js";
@@ -66,5 +66,6 @@ export function organizationRoutes() {
   app.get("/:slug/billing/subscription", subscription);
   app.get("/:slug/entitlements", entitlements);
   app.get("/:slug/usage", usage);
+  app.get("/:slug/usage/daily", dailyUsage);
   return app;
 }
