@@ -89,6 +89,33 @@ describe("ProjectStore", () => {
     expect(await store.listRefs()).toEqual([REF_A]);
   });
 
+  // Issue 14 (12): what the agent leaves on disk is exactly as open as the stack says, never more,
+  // whatever the process's umask; a later apply with a tighter mode tightens a file written before.
+  it.each([0o000, 0o022, 0o077])(
+    "writes modes exactly under umask %o: directory 0700, compose and .env 0600, files as given",
+    async (mask) => {
+      const previous = process.umask(mask);
+      try {
+        const files = [
+          { path: "db/init-read-only.sql", content: "create role r;\n", mode: 0o644 },
+          { path: "kong/kong.json", content: "{}", mode: 0o600 },
+        ];
+        await store.writeStack(REF_A, stack({ files }));
+        const mode = async (rel: string) => (await stat(join(store.dir(REF_A), rel))).mode & 0o777;
+        expect(await mode(".")).toBe(0o700);
+        expect(await mode("db")).toBe(0o700);
+        expect(await mode("docker-compose.json")).toBe(0o600);
+        expect(await mode(".env")).toBe(0o600);
+        expect(await mode("db/init-read-only.sql")).toBe(0o644);
+        expect(await mode("kong/kong.json")).toBe(0o600);
+        await store.writeStack(REF_A, stack({ files: files.map((f) => ({ ...f, mode: 0o600 })) }));
+        expect(await mode("db/init-read-only.sql")).toBe(0o600);
+      } finally {
+        process.umask(previous);
+      }
+    },
+  );
+
   it("writeFileAtomic replaces content and leaves no temp file", async () => {
     const p = join(dataDir, "f");
     await writeFile(p, "old");

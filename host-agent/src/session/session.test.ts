@@ -31,14 +31,21 @@ let meter: FrameMeter;
 let messages: { frame: AgentFrame; isBinary: boolean }[];
 let peer: WebSocket | undefined;
 let session: Session | undefined;
+/** The control plane's side of each connection, in order (a test may cut one off). */
+let sockets: Duplex[];
+/** The heartbeat interval the control plane's welcome asks for. */
+let welcomeEveryMs: number;
 
 beforeEach(async () => {
   meter = new FrameMeter();
   messages = [];
+  sockets = [];
+  welcomeEveryMs = 60_000;
   wss = new WebSocketServer({ noServer: true });
   server = createServer((_req, res) => res.writeHead(404).end());
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     meter.push(head);
+    sockets.push(socket);
     socket.on("data", (chunk: Buffer) => meter.push(chunk));
     wss.handleUpgrade(req, socket, head, (ws) => {
       peer = ws;
@@ -48,7 +55,12 @@ beforeEach(async () => {
         messages.push({ frame: d.frame, isBinary });
         if (d.frame.type === "hello") {
           ws.send(
-            JSON.stringify({ v: PROTOCOL_VERSION, type: "welcome", hostId: "host_1", heartbeatIntervalMs: 60_000 }),
+            JSON.stringify({
+              v: PROTOCOL_VERSION,
+              type: "welcome",
+              hostId: "host_1",
+              heartbeatIntervalMs: welcomeEveryMs,
+            }),
           );
         }
       });
@@ -61,6 +73,7 @@ afterEach(async () => {
   session = undefined;
   peer = undefined;
   wss.close();
+  for (const socket of sockets) socket.destroy(); // upgraded sockets are not the server's to close
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
@@ -75,7 +88,7 @@ const hello: Hello = {
   inventory: [],
 };
 
-async function welcomed(): Promise<Session> {
+async function welcomed(logger = memoryLogger()): Promise<Session> {
   let onWelcome: () => void = () => {};
   const ready = new Promise<void>((r) => {
     onWelcome = r;
@@ -83,7 +96,7 @@ async function welcomed(): Promise<Session> {
   const s = new Session({
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     credential: "cred_test",
-    logger: memoryLogger(),
+    logger,
     hello: async () => hello,
     heartbeat: async () => ({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: hello.capacity }),
     onFrame: () => {},
@@ -128,5 +141,33 @@ describe("Session on the wire", () => {
     for (const f of data.slice(1, -1)) expect(f).toMatchObject({ opcode: 0, fin: false });
     expect(data.at(-1)).toMatchObject({ opcode: 0, fin: true });
     expect(data.reduce((n, f) => n + f.length, 0)).toBe(bytes);
+  });
+});
+
+// Issue 14 (10), the agent's side: a control plane that stops answering (a cut network, a frozen
+// process) is noticed by the agent's own pings, and the agent dials again.
+describe("Session liveness", () => {
+  const hellos = () => messages.filter((m) => m.frame.type === "hello").length;
+
+  it("drops a connection whose peer answers no ping three times in a row, and dials again", async () => {
+    welcomeEveryMs = 50; // pings every 50 ms (at most AGENT_PING_MS)
+    const logger = memoryLogger();
+    session = await welcomed(logger);
+    expect(hellos()).toBe(1);
+    // The control plane stops reading: no pong, no frame, as when the network is cut.
+    sockets[0]?.pause();
+    await until(() => hellos() === 2, 5_000);
+    expect(sockets).toHaveLength(2);
+    expect(logger.entries().map((e) => e.msg)).toContain("control plane stopped answering pings; reconnecting");
+  });
+
+  it("keeps a connection whose peer answers its pings", async () => {
+    welcomeEveryMs = 50;
+    const logger = memoryLogger();
+    session = await welcomed(logger);
+    await new Promise((r) => setTimeout(r, 1_000)); // 20 ping intervals
+    expect(hellos()).toBe(1);
+    expect(sockets).toHaveLength(1);
+    expect(logger.entries().map((e) => e.msg)).not.toContain("control plane stopped answering pings; reconnecting");
   });
 });
