@@ -14,6 +14,7 @@ import { projectLogsRoute } from "./logs.js";
 import { observabilityRoutes } from "./observability/index.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
 import { getSettingsRoute } from "./settings.js";
+import { projectStackRoute } from "./stack.js";
 import { loadBalancersRoute, projectAddonsRoute, secretsUpdateStatusRoute } from "./studio-extras.js";
 
 export function projectRoutes() {
@@ -39,6 +40,7 @@ export function projectRoutes() {
   app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
   app.get("/:ref/databases", listDatabasesRoute);
   app.get("/:ref/logs", projectLogsRoute);
+  app.get("/:ref/stack", projectStackRoute);
   app.post("/:ref/api-keys/temporary", temporaryApiKeyRoute);
   app.route("/:ref", observabilityRoutes());
   app.patch("/:ref/db-password", dbPasswordRoute);
