@@ -2,25 +2,26 @@
  * The BUILT `supamanager` binary (cli/dist/cli.js) against a real control plane: the built entry,
  * on a fresh PostgreSQL database, with protocol-level agents standing in for hosts.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "../../test/support/pg.js";
 import {
+  CLI_ENTRY,
   cleanupTmpDirs,
   type EntryProcess,
   ensureBuilt,
+  ensureCliBuilt,
   freshDataDir,
   killAll,
-  REPO_ROOT,
   startEntry,
 } from "../../test/support/process.js";
 import { COMMANDS, GROUPS } from "./commands.js";
 import { type AgentMode, startAgent, type TestAgent } from "./test-support/agent.js";
 
-const CLI = join(REPO_ROOT, "cli/dist/cli.js");
+const CLI = CLI_ENTRY;
 const ADMIN = { email: "ops@example.com", password: "correct-horse-battery" };
 const DB_PASSWORD = "s3cret-db-password";
 
@@ -102,18 +103,7 @@ async function enroll(region: string, mode: AgentMode): Promise<TestAgent> {
 
 beforeAll(async () => {
   ensureBuilt();
-  // The CLI's build, under the entry build's lock so a parallel `npm run build` never races it.
-  execFileSync(
-    "flock",
-    [
-      join(tmpdir(), "supamanager-entry-build.lock"),
-      process.execPath,
-      join(REPO_ROOT, "node_modules/typescript/bin/tsc"),
-      "-p",
-      "cli/tsconfig.build.json",
-    ],
-    { cwd: REPO_ROOT, stdio: "pipe", timeout: 120_000 },
-  );
+  ensureCliBuilt();
   const db = await freshDatabase(inject("templateDatabase"));
   dropDb = db.drop;
   cp = await startEntry({

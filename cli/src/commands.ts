@@ -13,14 +13,17 @@ import {
 } from "./args.js";
 import { ApiClient, ApiRequestError, normaliseUrl } from "./client.js";
 import { readConfig, removeConfig, writeConfig } from "./config.js";
-import { CliError, EXIT, usageError } from "./errors.js";
+import { CliError, EXIT, type ExitCode, usageError } from "./errors.js";
 import { ago, bytes, plural, table, timestamp } from "./format.js";
+import { runSmoke, type StepResult } from "./smoke.js";
 import { type LiveLine, WAIT_GOALS, type WaitGoal, waitForStatus } from "./wait.js";
 
 /** What a command prints: `data` as JSON with --json, `human` otherwise. */
 export interface Output {
   data: unknown;
   human: string;
+  /** Exit code when the command ran but its outcome is a failure (default: 0). */
+  exitCode?: ExitCode;
 }
 
 export interface RunContext {
@@ -872,6 +875,131 @@ const projectsSql: Command = {
   },
 };
 
+const StackAnswer = z.looseObject({
+  ref: z.string(),
+  status: z.string(),
+  release: z.string(),
+  parts: z.array(z.string()).nullable(),
+  services: z.looseObject({
+    db: z.boolean(),
+    gateway: z.boolean(),
+    auth: z.boolean(),
+    rest: z.boolean(),
+    storage: z.boolean(),
+    realtime: z.boolean(),
+    functions: z.boolean(),
+  }),
+  api_url: z.string().nullable(),
+});
+
+/** A JWT (the legacy keys), not a masked value. */
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+const MARK: Record<StepResult["status"], string> = { ok: "ok", failed: "FAILED", skipped: "skipped" };
+
+export function smokeLine(r: StepResult): string {
+  return `${MARK[r.status]} ${r.name}: ${r.detail}${r.status === "skipped" ? "" : ` (${r.ms} ms)`}`;
+}
+
+const projectsSmoke: Command = {
+  path: ["projects", "smoke"],
+  summary: "Check that a running project works: Auth, PostgREST, Storage, Realtime, a function",
+  description:
+    "Run a smoke check against a running project, from where this command runs, with the project's own\n" +
+    "keys: the gateway answers (and refuses a request without a key); a scratch table is created, written\n" +
+    "and read through the control plane's SQL path; a user signs up and signs in through Auth with the anon\n" +
+    "key; a row is inserted and read through PostgREST; a file is uploaded and downloaded through Storage\n" +
+    "(sha-256 compared); a Realtime broadcast comes back over the WebSocket; --function is called. Each step\n" +
+    "is ok, failed (with the reason) or skipped (the project's release or parts do not run that service).\n" +
+    "What it made (table, user, bucket) is removed at the end. Exit 4 when any step failed.\n" +
+    "The API is reached at the project's gateway URL as the control plane knows it; when that address is\n" +
+    "not reachable from here (a host's private interface), tunnel to it and give --api-url (docs/cli.md).",
+  args: REF_ARG,
+  options: {
+    "api-url": {
+      type: "string",
+      placeholder: "url",
+      description: "The project's API (gateway) URL as reached from here (default: the control plane's)",
+    },
+    function: { type: "string", placeholder: "name", description: "A deployed Edge Function to call (POST {})" },
+    timeout: {
+      type: "string",
+      placeholder: "seconds",
+      description: "Per request and per Realtime wait (1-300, default 15)",
+    },
+  },
+  examples: [
+    "supamanager projects smoke abcdefghijklmnopqrst",
+    "ssh -N -L 18000:127.0.0.1:<gateway port> ops@host & supamanager projects smoke abcdefghijklmnopqrst --api-url http://127.0.0.1:18000 --json",
+  ],
+  run: async (ctx) => {
+    const ref = checkArg(ProjectRef, ctx.input.args.ref as string, "ref");
+    const v = ctx.input.values;
+    const fn = stringOption(v, "function");
+    if (fn !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(fn)) {
+      throw usageError("--function must be a function name (letters, digits, - and _)");
+    }
+    const timeout = intOption(v, "timeout", 1, 300) ?? 15;
+    const rawApiUrl = stringOption(v, "api-url");
+    const api = client(ctx);
+    const stack = await api.request(StackAnswer, "GET", `/platform/projects/${ref}/stack`);
+    if (stack.status !== "ACTIVE_HEALTHY" && stack.status !== "ACTIVE_UNHEALTHY") {
+      throw new CliError(`project ${ref} is ${stack.status}: the smoke check needs a running project`, EXIT.refused);
+    }
+    const apiUrl = rawApiUrl !== undefined ? normaliseUrl(rawApiUrl) : stack.api_url;
+    if (!apiUrl) throw new CliError(`project ${ref} has no API address yet; give --api-url`, EXIT.refused);
+    const keys = await api.request(z.array(ApiKeyItem), "GET", `/v1/projects/${ref}/api-keys`, {
+      query: { reveal: "true" },
+    });
+    const key = (name: string) => {
+      const k = keys.find((x) => x.name === name)?.api_key;
+      return k !== undefined && JWT.test(k) ? k : undefined;
+    };
+    const anonKey = key("anon");
+    const serviceKey = key("service_role");
+    const live = ctx.live?.();
+    const say = (line: string) => (live ? live.print(line) : ctx.progress(line));
+    say(`Smoke check of ${ref} (release ${stack.release}) at ${apiUrl}`);
+    let report: Awaited<ReturnType<typeof runSmoke>>;
+    try {
+      report = await runSmoke({
+        ref,
+        release: stack.release,
+        apiUrl,
+        services: stack.services,
+        ...(anonKey ? { anonKey } : {}),
+        ...(serviceKey ? { serviceKey } : {}),
+        ...(fn !== undefined ? { functionName: fn } : {}),
+        timeoutMs: timeout * 1000,
+        sql: (query) =>
+          api.request(z.array(z.record(z.string(), z.unknown())), "POST", `/v1/projects/${ref}/database/query`, {
+            body: { query },
+          }),
+        onStep: (e) => {
+          if (e.phase === "start") live?.update(`${e.name}: ${e.title}…`);
+          else say(smokeLine(e.result));
+        },
+      });
+    } finally {
+      live?.stop();
+    }
+    const { ok, failed, skipped } = report.counts;
+    const summary = `${ok} ok, ${failed} failed, ${skipped} skipped`;
+    return {
+      data: report,
+      human: [
+        table(
+          ["STEP", "RESULT", "TIME", "DETAIL"],
+          report.steps.map((r) => [r.name, MARK[r.status], r.status === "skipped" ? "" : `${r.ms} ms`, r.detail]),
+        ),
+        "",
+        `${report.ok ? "Smoke check passed" : "Smoke check FAILED"}: ${summary}.`,
+      ].join("\n"),
+      ...(report.ok ? {} : { exitCode: EXIT.failed }),
+    };
+  },
+};
+
 export const COMMANDS: Command[] = [
   signup,
   login,
@@ -906,6 +1034,7 @@ export const COMMANDS: Command[] = [
   ),
   projectsApiKeys,
   projectsSql,
+  projectsSmoke,
   projectsDelete,
   projectsLogs,
 ];

@@ -90,7 +90,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<ExitCode
     });
     if (r.input.json) io.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
     else if (out.human) io.stdout(`${out.human}\n`);
-    return EXIT.ok;
+    return out.exitCode ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CliError) return fail(err);
     return fail(new CliError(`internal error: ${(err as Error)?.stack ?? String(err)}`, EXIT.unavailable));

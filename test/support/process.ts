@@ -44,6 +44,21 @@ export function ensureBuilt(): void {
   }
 }
 
+/** The built operator CLI (`supamanager`), as `npx supamanager` runs it. */
+export const CLI_ENTRY = join(REPO_ROOT, "cli/dist/cli.js");
+
+/**
+ * Build the operator CLI (tsc, a few seconds) under the entry build's lock, so a parallel
+ * `npm run build` never rewrites cli/dist under a test that runs it.
+ */
+export function ensureCliBuilt(): void {
+  execFileSync(
+    "flock",
+    [BUILD_LOCK, process.execPath, join(REPO_ROOT, "node_modules/typescript/bin/tsc"), "-p", "cli/tsconfig.build.json"],
+    { cwd: REPO_ROOT, stdio: "pipe", timeout: 120_000 },
+  );
+}
+
 /** A fresh, private data directory; removed by cleanupTmpDirs(). */
 const tmpDirs = new Set<string>();
 export function freshDataDir(): string {
