@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { commandHelp, groupHelp, resolve } from "./args.js";
 import { normaliseUrl } from "./client.js";
-import { COMMANDS, GROUPS, hostsTable, projectsTable } from "./commands.js";
+import { COMMANDS, GROUPS, hostProjectsTable, hostsTable, projectsTable } from "./commands.js";
 import { configPath, readConfig, removeConfig, writeConfig } from "./config.js";
 import { CliError } from "./errors.js";
 import { ago, bytes, table, timestamp } from "./format.js";
@@ -136,6 +136,7 @@ describe("formatting", () => {
           status: "online",
           cordoned: true,
           draining: false,
+          reachability: "tunnel",
           capacity: {
             cpus: 4,
             mem_total_bytes: 8 * 2 ** 30,
@@ -144,14 +145,43 @@ describe("formatting", () => {
             load1: 0.5,
           },
           project_count: 2,
+          projects: [
+            { ref: "abcdefghijklmnopqrst", name: "shop", url: "https://abcdefghijklmnopqrst.tunnel.example.net" },
+            { ref: "bbcdefghijklmnopqrst", name: "new", url: null },
+          ],
           last_seen_at: "2024-05-01T11:59:58Z",
         },
       ],
       now,
     );
     expect(hosts.split("\n")[1]).toMatch(
-      /^host_a{20}\s+box\s+eu-1\s+online\s+cordoned\s+4\s+6G\/8G\s+1G\s+0\.50\s+2\s+2s ago$/,
+      /^host_a{20}\s+box\s+eu-1\s+online\s+cordoned\s+tunnel\s+4\s+6G\/8G\s+1G\s+0\.50\s+2\s+2s ago$/,
     );
+    expect(
+      hostProjectsTable([
+        {
+          id: "host_aaaaaaaaaaaaaaaaaaaa",
+          name: "box",
+          region: "eu-1",
+          status: "online",
+          cordoned: false,
+          draining: false,
+          capacity: { cpus: 1, mem_total_bytes: null, mem_free_bytes: null, mem_reserved_bytes: null, load1: null },
+          project_count: 2,
+          projects: [
+            { ref: "abcdefghijklmnopqrst", name: "shop", url: "https://abcdefghijklmnopqrst.tunnel.example.net" },
+            { ref: "bbcdefghijklmnopqrst", name: "new", url: null },
+          ],
+          last_seen_at: null,
+        },
+      ]).split("\n"),
+    ).toEqual([
+      expect.stringMatching(/^HOST\s+PROJECT\s+NAME\s+URL$/),
+      expect.stringMatching(
+        /^host_a{20}\s+abcdefghijklmnopqrst\s+shop\s+https:\/\/abcdefghijklmnopqrst\.tunnel\.example\.net$/,
+      ),
+      expect.stringMatching(/^host_a{20}\s+bbcdefghijklmnopqrst\s+new\s+\(not yet\)$/),
+    ]);
     expect(
       projectsTable([
         {

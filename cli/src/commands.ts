@@ -226,6 +226,7 @@ const Host = z.looseObject({
   cordoned: z.boolean(),
   draining: z.boolean(),
   bind_address: z.string().optional(),
+  reachability: z.string().optional(),
   agent_version: z.string().nullable().optional(),
   capacity: z.looseObject({
     cpus: z.number().nullable(),
@@ -235,6 +236,7 @@ const Host = z.looseObject({
     load1: z.number().nullable(),
   }),
   project_count: z.number(),
+  projects: z.array(z.looseObject({ ref: z.string(), name: z.string(), url: z.string().nullable() })).optional(),
   last_seen_at: z.string().nullable(),
 });
 type Host = z.output<typeof Host>;
@@ -249,6 +251,7 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
       "REGION",
       "STATUS",
       "SCHEDULABLE",
+      "REACHED BY",
       "CPUS",
       "MEM FREE/TOTAL",
       "RESERVED",
@@ -262,6 +265,7 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
       h.region,
       h.status,
       scheduling(h),
+      h.reachability ?? "direct",
       h.capacity.cpus,
       `${bytes(h.capacity.mem_free_bytes)}/${bytes(h.capacity.mem_total_bytes)}`,
       bytes(h.capacity.mem_reserved_bytes),
@@ -272,17 +276,44 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
   );
 }
 
+/** Each host's projects with the URL apps call them at. */
+export function hostProjectsTable(hosts: Host[]): string {
+  const rows = hosts.flatMap((h) => (h.projects ?? []).map((p) => [h.id, p.ref, p.name, p.url ?? "(not yet)"]));
+  return table(["HOST", "PROJECT", "NAME", "URL"], rows);
+}
+
 const hostsList: Command = {
   path: ["hosts", "list"],
-  summary: "List hosts with status, capacity and project counts",
+  summary: "List hosts with status, capacity, reachability mode, and their projects' URLs",
   run: async (ctx) => {
     const hosts = await client(ctx).request(z.array(Host), "GET", "/platform/fleet/hosts");
+    const anyProject = hosts.some((h) => (h.projects ?? []).length > 0);
     return {
       data: hosts,
       human: hosts.length
-        ? hostsTable(hosts)
+        ? `${hostsTable(hosts)}${anyProject ? `\n\n${hostProjectsTable(hosts)}` : ""}`
         : "No hosts enrolled. Create a join token with `supamanager hosts join-token --region <region>`.",
     };
+  },
+};
+
+const hostsReachability: Command = {
+  path: ["hosts", "reachability"],
+  summary: "Set how apps reach a host's projects: direct, ingress or tunnel",
+  description:
+    "direct: the projects' published ports (or your own proxy under SUPAMANAGER_PROJECTS_DOMAIN).\n" +
+    "tunnel: the control plane serves https://<ref>.<tunnel domain> and relays to the agent (hosts behind NAT).\n" +
+    "The host's projects are re-rendered with their new URL and the agent reconnects.",
+  args: [
+    { name: "id", description: "Host id (host_…)" },
+    { name: "mode", description: "direct | ingress | tunnel" },
+  ],
+  examples: ["supamanager hosts reachability host_abcdefghijklmnopqrst tunnel"],
+  run: async (ctx) => {
+    const id = checkArg(HostId, ctx.input.args.id as string, "id");
+    const mode = checkArg(z.enum(["direct", "ingress", "tunnel"]), ctx.input.args.mode as string, "mode");
+    const h = await client(ctx).request(Host, "PATCH", `/platform/fleet/hosts/${id}`, { body: { reachability: mode } });
+    return { data: h, human: `Host ${h.id} (${h.name}) is reached by: ${h.reachability ?? mode}.` };
   },
 };
 
@@ -1006,6 +1037,7 @@ export const COMMANDS: Command[] = [
   logout,
   hostsList,
   hostsJoinToken,
+  hostsReachability,
   hostFlag("cordon", "Stop placing new projects on a host", "cordoned"),
   hostFlag("uncordon", "Let new projects be placed on a host again (clears cordon and drain)", "uncordoned"),
   hostFlag("drain", "Cordon a host and mark it draining (its projects stay and keep running)", "draining"),

@@ -18,6 +18,21 @@ const list = z.string().transform((v) =>
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** A DNS name such as `projects.example.com`: lower case labels, no scheme, port or trailing dot. */
+const domainName = (name: string) =>
+  z
+    .string()
+    .transform((v) => v.toLowerCase())
+    .pipe(
+      z
+        .string()
+        .max(200, `${name} must be at most 200 characters`)
+        .regex(
+          /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+          `${name} must be a domain name such as projects.example.com (no scheme, port or path)`,
+        ),
+    );
+
 export const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   HOST: z.string().default("127.0.0.1"),
@@ -79,6 +94,26 @@ export const EnvSchema = z.object({
     .default([54000, 54999]),
   SUPAMANAGER_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   /**
+   * The domain projects' public URLs live under: `https://<ref>.<domain>` (docs/configuration.md).
+   * Unset: a project's URL is its gateway's port on its host's bind address, as before.
+   */
+  SUPAMANAGER_PROJECTS_DOMAIN: domainName("SUPAMANAGER_PROJECTS_DOMAIN").optional(),
+  /**
+   * The domain the control plane's tunnel answers for (`<ref>.<domain>`, projects on hosts in
+   * `tunnel` mode; ADR 0035). Default: the projects domain.
+   */
+  SUPAMANAGER_TUNNEL_DOMAIN: domainName("SUPAMANAGER_TUNNEL_DOMAIN").optional(),
+  /** Largest request body relayed through the tunnel, in bytes (413 beyond). */
+  SUPAMANAGER_TUNNEL_MAX_REQUEST_BYTES: positiveInt.default(100 * 1024 * 1024),
+  /** Largest response body relayed through the tunnel, in bytes (the connection is cut beyond). */
+  SUPAMANAGER_TUNNEL_MAX_RESPONSE_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  /** Seconds the tunnel waits for a project's response headers (504 after). */
+  SUPAMANAGER_TUNNEL_RESPONSE_TIMEOUT_SECONDS: positiveInt.max(3600).default(60),
+  /** Seconds a relayed stream may go without a byte either way before it is cut. */
+  SUPAMANAGER_TUNNEL_IDLE_SECONDS: positiveInt.max(86400).default(300),
+  /** Streams one host's tunnel carries at once (503 beyond). */
+  SUPAMANAGER_TUNNEL_MAX_STREAMS: positiveInt.max(65536).default(256),
+  /**
    * Statement timeout of SQL run through /platform/pg-meta/{ref}/query (seconds). Members who may
    * write can lift it per query (`disable_statement_timeout`); see docs/data-plane.md.
    */
@@ -125,6 +160,18 @@ export interface Config {
     hostReserveBytes: number;
   };
   maxBodyBytes: number;
+  /**
+   * Projects' public URLs (services/projects/urls.ts): `https://<ref>.<domain>`; the tunnel's
+   * domain and limits (ADR 0035). Both domains undefined → URLs are host address and port.
+   */
+  projects: { domain: string | undefined; tunnelDomain: string | undefined };
+  tunnel: {
+    maxRequestBytes: number;
+    maxResponseBytes: number;
+    responseTimeoutMs: number;
+    idleTimeoutMs: number;
+    maxStreams: number;
+  };
   /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
   sql: { statementTimeoutSeconds: number };
   /**
@@ -199,6 +246,17 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       hostReserveBytes: env.SUPAMANAGER_HOST_MEMORY_RESERVE_MIB * 1024 * 1024,
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
+    projects: {
+      domain: env.SUPAMANAGER_PROJECTS_DOMAIN,
+      tunnelDomain: env.SUPAMANAGER_TUNNEL_DOMAIN ?? env.SUPAMANAGER_PROJECTS_DOMAIN,
+    },
+    tunnel: {
+      maxRequestBytes: env.SUPAMANAGER_TUNNEL_MAX_REQUEST_BYTES,
+      maxResponseBytes: env.SUPAMANAGER_TUNNEL_MAX_RESPONSE_BYTES,
+      responseTimeoutMs: env.SUPAMANAGER_TUNNEL_RESPONSE_TIMEOUT_SECONDS * 1000,
+      idleTimeoutMs: env.SUPAMANAGER_TUNNEL_IDLE_SECONDS * 1000,
+      maxStreams: env.SUPAMANAGER_TUNNEL_MAX_STREAMS,
+    },
     sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },
     backups: {
       tickSeconds: env.SUPAMANAGER_BACKUP_TICK_SECONDS,

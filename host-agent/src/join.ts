@@ -25,6 +25,8 @@ export interface JoinInput {
   token: string;
   hostname: string;
   bindAddress: string;
+  /** How apps reach this host's projects (the control plane's default when absent: direct). */
+  reachability?: "direct" | "ingress" | "tunnel";
   dataDir: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
@@ -47,7 +49,12 @@ export async function join(input: JoinInput): Promise<{ creds: Credentials; path
     res = await doFetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ token: input.token, hostname: input.hostname, bind_address: input.bindAddress }),
+      body: JSON.stringify({
+        token: input.token,
+        hostname: input.hostname,
+        bind_address: input.bindAddress,
+        ...(input.reachability !== undefined ? { reachability: input.reachability } : {}),
+      }),
       signal: AbortSignal.timeout(input.timeoutMs ?? 30_000),
     });
   } catch (err) {

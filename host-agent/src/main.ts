@@ -12,7 +12,7 @@ import { AGENT_VERSION } from "./version.js";
 const USAGE = `supamanager-agent ${AGENT_VERSION} — runs SupaManager projects on this Docker host
 
 Usage:
-  supamanager-agent join --url <control plane> --token <join token> --data-dir <dir> [--name <hostname>] [--bind-address 127.0.0.1] [--force]
+  supamanager-agent join --url <control plane> --token <join token> --data-dir <dir> [--name <hostname>] [--bind-address 127.0.0.1] [--reachability direct|ingress|tunnel] [--force]
   (the token may come from $SUPAMANAGER_JOIN_TOKEN instead of --token)
   supamanager-agent run --data-dir <dir>
   supamanager-agent <command> --help
@@ -27,6 +27,8 @@ const JOIN_USAGE = `supamanager-agent join — enroll this host with a join toke
   --data-dir <dir>        where the agent keeps its credential and projects (created 0700)
   --name <hostname>       how the host is listed (default: this machine's hostname)
   --bind-address <ip>     interface project ports are published on (default 127.0.0.1)
+  --reachability <mode>   how apps reach this host's projects: direct (default), ingress, or tunnel
+                          (a host behind NAT: the control plane relays its projects' traffic)
   --force                 replace an existing credential in the data directory
 
 Writes <data-dir>/credentials.json (mode 0600). Exit codes: 2 refused (message from the control plane), 3 unreachable.`;
@@ -86,6 +88,7 @@ const JoinArgs = z.object({
   "data-dir": z.string({ error: "is required" }).min(1, "is required"),
   name: z.string().min(1).max(255).optional(),
   "bind-address": BindAddress.default("127.0.0.1"),
+  reachability: z.enum(["direct", "ingress", "tunnel"], { error: "must be direct, ingress or tunnel" }).optional(),
   force: z.boolean().default(false),
 });
 
@@ -145,6 +148,7 @@ async function joinCommand(args: string[], io: CliIo): Promise<number> {
       "data-dir": { type: "string" },
       name: { type: "string" },
       "bind-address": { type: "string" },
+      reachability: { type: "string" },
       force: { type: "boolean" },
     },
     JoinArgs,
@@ -166,6 +170,7 @@ async function joinCommand(args: string[], io: CliIo): Promise<number> {
     token: a.token,
     hostname: a.name ?? os.hostname(),
     bindAddress: a["bind-address"],
+    ...(a.reachability !== undefined ? { reachability: a.reachability } : {}),
     dataDir: a["data-dir"],
     fetch: io.fetch,
   });

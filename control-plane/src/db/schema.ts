@@ -265,6 +265,14 @@ export const hosts = pgTable(
     credentialHash: text("credential_hash"),
     /** Interface the host publishes project ports on (loopback unless configured otherwise). */
     bindAddress: text("bind_address").notNull().default("127.0.0.1"),
+    /**
+     * How apps reach the host's projects (services/projects/urls.ts, ADR 0035): `direct` (the
+     * published ports, or the operator's own proxy under the projects domain), `ingress` (a proxy
+     * on the host), `tunnel` (through the control plane, for hosts behind NAT).
+     */
+    reachability: text("reachability", { enum: ["direct", "ingress", "tunnel"] })
+      .notNull()
+      .default("direct"),
     agentVersion: text("agent_version"),
     compose: text("compose"),
     /** Random id of the agent PROCESS (hello.bootId): a change means its running jobs died. */
@@ -289,6 +297,7 @@ export const hosts = pgTable(
     uniqueIndex("hosts_credential_hash_key").on(t.credentialHash),
     index("hosts_region_idx").on(t.region),
     uniqueIndex("hosts_connection_id_key").on(t.connectionId),
+    check("hosts_reachability_check", sql`${t.reachability} in ('direct', 'ingress', 'tunnel')`),
   ],
 );
 

@@ -1,8 +1,9 @@
-import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
-import { hosts, joinTokens, projects } from "../../db/schema.js";
+import { and, eq, gt, inArray, isNull, ne, sql } from "drizzle-orm";
+import { hosts, joinTokens, portReservations, projects } from "../../db/schema.js";
 import type { AuthedContext, ServiceContext } from "../../deps.js";
 import { ApiError, conflict, forbidden, notFound } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
+import { projectUrl, type Reachability } from "../projects/urls.js";
 import {
   looksLikeJoinToken,
   newHostCredential,
@@ -12,7 +13,7 @@ import {
   secretHash,
 } from "./credentials.js";
 import { CLOSE } from "./hub.js";
-import { type HostRow, projectCounts } from "./scheduling.js";
+import type { HostRow } from "./scheduling.js";
 import { isOnline } from "./status.js";
 
 /** Fleet operations are for the instance admin only (users.is_instance_admin). */
@@ -92,6 +93,8 @@ export interface JoinInput {
   token: string;
   hostname: string;
   bindAddress?: string | undefined;
+  /** How apps reach the host's projects (ADR 0035); `direct` unless the agent says otherwise. */
+  reachability?: Reachability | undefined;
 }
 
 export interface JoinedHost {
@@ -127,13 +130,19 @@ export async function joinHost(ctx: ServiceContext, input: JoinInput): Promise<J
       region: used.region,
       credentialHash,
       bindAddress: input.bindAddress ?? "127.0.0.1",
+      reachability: input.reachability ?? "direct",
       createdAt: now,
     });
     await recordAudit(tx, ctx.meta, {
       action: "fleet.host.join",
       outcome: "success",
       target: hostId,
-      details: { join_token: used.id, region: used.region, hostname: input.hostname },
+      details: {
+        join_token: used.id,
+        region: used.region,
+        hostname: input.hostname,
+        reachability: input.reachability ?? "direct",
+      },
     });
     return { hostId, credential, region: used.region };
   });
@@ -147,6 +156,7 @@ export interface HostView {
   cordoned: boolean;
   draining: boolean;
   bindAddress: string;
+  reachability: Reachability;
   agentVersion: string | null;
   compose: string | null;
   capacity: {
@@ -157,11 +167,13 @@ export interface HostView {
     load1: number | null;
   };
   projectCount: number;
+  /** The host's projects (not REMOVED) with their public URLs (services/projects/urls.ts). */
+  projects: { ref: string; name: string; url: string | null }[];
   lastSeenAt: Date | null;
   createdAt: Date;
 }
 
-function hostView(ctx: ServiceContext, row: HostRow, projectCount: number): HostView {
+function hostView(ctx: ServiceContext, row: HostRow, placed: HostProject[]): HostView {
   return {
     id: row.id,
     name: row.name,
@@ -170,6 +182,7 @@ function hostView(ctx: ServiceContext, row: HostRow, projectCount: number): Host
     cordoned: row.cordoned,
     draining: row.draining,
     bindAddress: row.bindAddress,
+    reachability: row.reachability,
     agentVersion: row.agentVersion,
     compose: row.compose,
     capacity: {
@@ -179,10 +192,44 @@ function hostView(ctx: ServiceContext, row: HostRow, projectCount: number): Host
       memReservedBytes: row.memReservedBytes,
       load1: row.load1 === null ? null : Number(row.load1),
     },
-    projectCount,
+    projectCount: placed.length,
+    projects: placed
+      .filter((p) => p.hostId === row.id)
+      .map((p) => ({ ref: p.ref, name: p.name, url: projectUrl(ctx.deps.config, p.ref, row, p.gatewayPort) })),
     lastSeenAt: row.lastSeenAt,
     createdAt: row.createdAt,
   };
+}
+
+interface HostProject {
+  hostId: string;
+  ref: string;
+  name: string;
+  gatewayPort: number | null;
+}
+
+/** The projects (not REMOVED) of the given hosts, with their gateway ports, by host id. */
+async function hostProjects(ctx: ServiceContext, hostIds: string[]): Promise<Map<string, HostProject[]>> {
+  const out = new Map<string, HostProject[]>(hostIds.map((id) => [id, []]));
+  if (hostIds.length === 0) return out;
+  const rows = await ctx.db
+    .select({
+      hostId: projects.hostId,
+      ref: projects.ref,
+      name: projects.name,
+      gatewayPort: portReservations.port,
+    })
+    .from(projects)
+    .leftJoin(
+      portReservations,
+      and(eq(portReservations.projectRef, projects.ref), sql`${portReservations.service} like '%:gateway'`),
+    )
+    .where(and(inArray(projects.hostId, hostIds), ne(projects.status, "REMOVED")))
+    .orderBy(projects.ref);
+  for (const r of rows) {
+    if (r.hostId !== null) out.get(r.hostId)?.push({ ...r, hostId: r.hostId });
+  }
+  return out;
 }
 
 /** Every enrolled host (removed ones are not listed). */
@@ -193,11 +240,11 @@ export async function listHosts(ctx: AuthedContext): Promise<HostView[]> {
     .from(hosts)
     .where(isNull(hosts.removedAt))
     .orderBy(hosts.region, hosts.name, hosts.id);
-  const counts = await projectCounts(
-    ctx.db,
+  const placed = await hostProjects(
+    ctx,
     rows.map((r) => r.id),
   );
-  return rows.map((r) => hostView(ctx, r, counts.get(r.id) ?? 0));
+  return rows.map((r) => hostView(ctx, r, placed.get(r.id) ?? []));
 }
 
 async function liveHost(ctx: AuthedContext, id: string): Promise<HostRow> {
@@ -242,8 +289,47 @@ export async function changeHostFlags(ctx: AuthedContext, id: string, change: Ho
     });
     return updated;
   });
-  const counts = await projectCounts(ctx.db, [id]);
-  return hostView(ctx, row, counts.get(id) ?? 0);
+  return hostView(ctx, row, (await hostProjects(ctx, [id])).get(id) ?? []);
+}
+
+/**
+ * Set how apps reach a host's projects (ADR 0035). The host's projects get a new spec version,
+ * so their stacks are rendered again with the new public URL (GoTrue's API_EXTERNAL_URL,
+ * Storage's public URL), and the agent's control connection is closed so that it reconnects
+ * and learns from its welcome whether to open the tunnel.
+ */
+export async function setHostReachability(
+  ctx: AuthedContext,
+  id: string,
+  reachability: Reachability,
+): Promise<HostView> {
+  assertInstanceAdmin(ctx);
+  const before = await liveHost(ctx, id);
+  if (before.reachability === reachability) {
+    return hostView(ctx, before, (await hostProjects(ctx, [id])).get(id) ?? []);
+  }
+  const row = await ctx.db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(hosts)
+      .set({ reachability })
+      .where(and(eq(hosts.id, id), isNull(hosts.removedAt)))
+      .returning();
+    if (!updated) throw notFound(`Host ${id} not found`);
+    await tx
+      .update(projects)
+      .set({ specVersion: sql`${projects.specVersion} + 1`, updatedAt: new Date(ctx.deps.clock.now()) })
+      .where(and(eq(projects.hostId, id), ne(projects.status, "REMOVED"), ne(projects.desiredState, "deleted")));
+    await recordAudit(tx, ctx.meta, {
+      action: "fleet.host.reachability",
+      outcome: "success",
+      actor: ctx.actor,
+      target: id,
+      details: { name: updated.name, from: before.reachability, to: reachability },
+    });
+    return updated;
+  });
+  await ctx.deps.hub.disconnect(id, CLOSE.reconfigured, "host reachability changed");
+  return hostView(ctx, row, (await hostProjects(ctx, [id])).get(id) ?? []);
 }
 
 /**

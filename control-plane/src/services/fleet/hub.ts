@@ -81,6 +81,8 @@ export const CLOSE = {
   replaced: 4000,
   removed: 4001,
   shuttingDown: 4002,
+  /** The host's settings changed (reachability): reconnect to learn them from the welcome. */
+  reconfigured: 4003,
   /** The agent sent frames faster than its budget allows (frame-budget.ts); 4029 as in HTTP 429. */
   rateLimited: 4029,
 } as const;

@@ -13,6 +13,7 @@ import type { AppDeps } from "../../deps.js";
 import { computeLimits, effectiveParts, runningServices } from "../../releases/compute.js";
 import { renderStack } from "../../releases/render.js";
 import { isComputeSize, type ProjectRow } from "../projects/model.js";
+import type { Reachability } from "../projects/urls.js";
 import { projectVariables } from "../secrets/variables.js";
 import { projectPorts, releasePorts } from "./scheduling.js";
 
@@ -193,7 +194,7 @@ export async function buildApply(
   deps: AppDeps,
   db: Executor,
   p: ProjectRow,
-  host: { bindAddress: string },
+  host: { bindAddress: string; reachability?: Reachability },
 ): Promise<Apply> {
   const base: Apply = {
     v: PROTOCOL_VERSION,

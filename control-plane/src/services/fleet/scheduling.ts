@@ -1,4 +1,4 @@
-import { and, eq, gte, inArray, isNotNull, isNull, ne, sql } from "drizzle-orm";
+import { and, eq, gte, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { hosts, portReservations, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
@@ -145,15 +145,4 @@ export async function projectPorts(db: Executor, ref: string): Promise<Record<st
 
 export async function releasePorts(db: Executor, ref: string): Promise<void> {
   await db.delete(portReservations).where(eq(portReservations.projectRef, ref));
-}
-
-/** Projects (not REMOVED) per host, for the host list. */
-export async function projectCounts(db: Executor, hostIds: string[]): Promise<Map<string, number>> {
-  if (hostIds.length === 0) return new Map();
-  const rows = await db
-    .select({ hostId: projects.hostId, n: sql<number>`count(*)::int` })
-    .from(projects)
-    .where(and(inArray(projects.hostId, hostIds), ne(projects.status, "REMOVED")))
-    .groupBy(projects.hostId);
-  return new Map(rows.map((r) => [r.hostId as string, r.n]));
 }

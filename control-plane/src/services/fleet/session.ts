@@ -535,7 +535,7 @@ export class HostSession implements HostConnection {
   async #reconcile(): Promise<void> {
     const db = this.deps.database.db;
     const [host] = await db
-      .select({ bindAddress: hosts.bindAddress })
+      .select({ bindAddress: hosts.bindAddress, reachability: hosts.reachability })
       .from(hosts)
       .where(eq(hosts.id, this.hostId))
       .limit(1);

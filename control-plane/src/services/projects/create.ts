@@ -11,6 +11,7 @@ import { enrolledRegions, placeProject, reservePorts } from "../fleet/scheduling
 import { orgForMember } from "../organizations/access.js";
 import { generateProjectSecrets } from "../secrets/generate.js";
 import { insertProjectSecrets } from "../secrets/store.js";
+import { hostFacts } from "./host-facts.js";
 import {
   COMPUTE_MEMORY_BYTES,
   COMPUTE_SIZES,
@@ -112,7 +113,7 @@ export async function createProject(ctx: AuthedContext, input: CreateProjectInpu
           parts,
         },
       });
-      return toView(row, org.slug, { online: true, bindAddress: host.bindAddress, ports });
+      return toView(row, org.slug, hostFacts(ctx.deps, ref, { ...host, lastSeenAt: now, removedAt: null }, ports));
     }
     throw new Error(`could not find a free project ref after ${REF_ATTEMPTS} attempts`);
   });

@@ -1,24 +1,48 @@
 import { eq, sql } from "drizzle-orm";
 import { hosts, projects } from "../../db/schema.js";
-import type { ServiceContext } from "../../deps.js";
+import type { AppDeps, ServiceContext } from "../../deps.js";
 import { projectPorts } from "../fleet/scheduling.js";
 import { isOnline, onlineCutoff } from "../fleet/status.js";
 import type { HostFacts, ProjectRow } from "./model.js";
+import { projectUrl, type Reachability } from "./urls.js";
+
+/** The columns of a project's host that its facts are built from. */
+export const hostFactColumns = {
+  lastSeenAt: hosts.lastSeenAt,
+  removedAt: hosts.removedAt,
+  bindAddress: hosts.bindAddress,
+  reachability: hosts.reachability,
+};
+
+interface HostRowFacts {
+  lastSeenAt: Date | null;
+  removedAt: Date | null;
+  bindAddress: string;
+  reachability: Reachability;
+}
+
+/** Facts of project `ref` on `host` with its reserved `ports` (liveness, address, public URL). */
+export function hostFacts(
+  deps: Pick<AppDeps, "config" | "clock">,
+  ref: string,
+  host: HostRowFacts,
+  ports: Record<string, number>,
+): HostFacts {
+  return {
+    online: host.removedAt === null && isOnline(host.lastSeenAt, deps),
+    bindAddress: host.bindAddress,
+    reachability: host.reachability,
+    ports,
+    url: projectUrl(deps.config, ref, host, ports.gateway),
+  };
+}
 
 /** The host facts of one project (its host's liveness, bind address and the project's ports). */
 export async function hostFactsFor(ctx: ServiceContext, row: ProjectRow): Promise<HostFacts | undefined> {
   if (row.hostId === null) return undefined;
-  const [host] = await ctx.db
-    .select({ lastSeenAt: hosts.lastSeenAt, removedAt: hosts.removedAt, bindAddress: hosts.bindAddress })
-    .from(hosts)
-    .where(eq(hosts.id, row.hostId))
-    .limit(1);
+  const [host] = await ctx.db.select(hostFactColumns).from(hosts).where(eq(hosts.id, row.hostId)).limit(1);
   if (!host) return undefined;
-  return {
-    online: host.removedAt === null && isOnline(host.lastSeenAt, ctx.deps),
-    bindAddress: host.bindAddress,
-    ports: await projectPorts(ctx.db, row.ref),
-  };
+  return hostFacts(ctx.deps, row.ref, host, await projectPorts(ctx.db, row.ref));
 }
 
 /**
@@ -33,15 +57,20 @@ export function effectiveStatusSql(ctx: ServiceContext) {
     then 'UNKNOWN' else ${projects.status} end)`;
 }
 
-/** Liveness of a joined host row, for list items (ports are not needed there). */
+/**
+ * Liveness of a joined host row, for list items (ports are not read there, so the URL is only
+ * known when it comes from a domain).
+ */
 export function listHostFacts(
   ctx: ServiceContext,
-  joined: { lastSeenAt: Date | null; removedAt: Date | null; bindAddress: string | null } | null,
+  ref: string,
+  joined: { [K in keyof HostRowFacts]: HostRowFacts[K] | null } | null,
 ): HostFacts | undefined {
-  if (!joined || joined.bindAddress === null) return undefined;
-  return {
-    online: joined.removedAt === null && isOnline(joined.lastSeenAt, ctx.deps),
-    bindAddress: joined.bindAddress,
-    ports: {},
-  };
+  if (!joined || joined.bindAddress === null || joined.reachability === null) return undefined;
+  return hostFacts(
+    ctx.deps,
+    ref,
+    { ...joined, bindAddress: joined.bindAddress, reachability: joined.reachability },
+    {},
+  );
 }

@@ -3,7 +3,7 @@ import { and, asc, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from
 import { hosts, organizations, orgMembers, projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { orgForMember } from "../organizations/access.js";
-import { effectiveStatusSql, listHostFacts } from "./host-facts.js";
+import { effectiveStatusSql, hostFactColumns, listHostFacts } from "./host-facts.js";
 import { type ProjectView, toView } from "./model.js";
 
 export const PROJECT_SORTS = ["name_asc", "name_desc", "created_asc", "created_desc"] as const;
@@ -26,7 +26,7 @@ export interface ProjectPage {
   projects: ProjectView[];
 }
 
-const hostColumns = { lastSeenAt: hosts.lastSeenAt, removedAt: hosts.removedAt, bindAddress: hosts.bindAddress };
+const hostColumns = hostFactColumns;
 
 /** Make `%`, `_` and the escape character itself match literally in an (I)LIKE pattern. */
 export function escapeLike(text: string): string {
@@ -88,7 +88,7 @@ export async function listOrgProjects(
     count: counted[0]?.n ?? 0,
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r.project, org.slug, listHostFacts(ctx, r.host))),
+    projects: rows.map((r) => toView(r.project, org.slug, listHostFacts(ctx, r.project.ref, r.host))),
   };
 }
 
@@ -114,6 +114,6 @@ export async function listMemberProjects(ctx: AuthedContext, input: ListProjects
     count: counted[0]?.n ?? 0,
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r.project, r.slug, listHostFacts(ctx, r.host))),
+    projects: rows.map((r) => toView(r.project, r.slug, listHostFacts(ctx, r.project.ref, r.host))),
   };
 }

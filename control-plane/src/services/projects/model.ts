@@ -1,5 +1,6 @@
 import { PROJECT_STATUSES, type ProjectStatus } from "@supamanager/shared";
 import type { projects } from "../../db/schema.js";
+import type { Reachability } from "./urls.js";
 
 export type ProjectRow = typeof projects.$inferSelect;
 
@@ -26,8 +27,11 @@ export interface ProjectView {
   hostId: string | null;
   release: string;
   pausedAt: Date | null;
-  /** Where the project answers, once placed (null → the `.invalid` placeholders). */
-  endpoints: { host: string; gatewayPort: number | null; dbPort: number | null } | null;
+  /**
+   * Where the project answers, once placed (null → the `.invalid` placeholders). `url` is its
+   * public URL (services/projects/urls.ts), null until it has one.
+   */
+  endpoints: { host: string; gatewayPort: number | null; dbPort: number | null; url: string | null } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -37,8 +41,12 @@ export interface HostFacts {
   /** Heard from within the offline grace (and not removed). */
   online: boolean;
   bindAddress: string;
+  /** How apps reach the host's projects (ADR 0035). */
+  reachability: Reachability;
   /** Reserved host ports by release port name. */
   ports: Record<string, number>;
+  /** The project's public URL (services/projects/urls.ts), null while it has none. */
+  url: string | null;
 }
 
 /** Compute sizes a project may ask for; the larger Supabase sizes have no meaning on our hosts. */
@@ -162,6 +170,7 @@ export function toView(row: ProjectRow, orgSlug: string, host?: HostFacts): Proj
           host: host.bindAddress,
           gatewayPort: host.ports.gateway ?? null,
           dbPort: host.ports.db ?? host.ports["pooler-session"] ?? null,
+          url: host.url,
         }
       : null,
     createdAt: row.createdAt,

@@ -4,6 +4,7 @@ import type { ProjectVariable } from "../../releases/variables.js";
 import { authVariables } from "../auth-settings/settings.js";
 import { loadAuthSettings } from "../auth-settings/store.js";
 import { dbPassAad } from "../projects/model.js";
+import { projectUrl, type Reachability } from "../projects/urls.js";
 import { STORED_SECRET_NAMES } from "./generate.js";
 import { loadProjectSecrets } from "./store.js";
 
@@ -15,17 +16,17 @@ interface ProjectFacts {
 /**
  * Every variable a release may refer to, for one project: its stored secrets (decrypted here,
  * only to be sent to the project's own host; missing ones are generated on first need) and
- * facts derived from its host and ports. POSTGRES_PASSWORD is the project's db_pass.
+ * facts derived from its host and ports. POSTGRES_PASSWORD is the project's db_pass. The API's
+ * external URL is the project's public URL (services/projects/urls.ts).
  */
 export async function projectVariables(
   deps: AppDeps,
   db: Executor,
   project: ProjectFacts,
-  host: { bindAddress: string },
+  host: { bindAddress: string; reachability?: Reachability },
   ports: Record<string, number>,
 ): Promise<Partial<Record<ProjectVariable, string>>> {
-  const hostName = host.bindAddress.includes(":") ? `[${host.bindAddress}]` : host.bindAddress;
-  const apiUrl = ports.gateway !== undefined ? `http://${hostName}:${ports.gateway}` : "";
+  const apiUrl = projectUrl(deps.config, project.ref, host, ports.gateway) ?? "";
   const secrets = await loadProjectSecrets(db, deps, project.ref);
   const out: Partial<Record<ProjectVariable, string>> = {
     POSTGRES_PASSWORD: await deps.secretBox.decrypt(project.dbPassEncrypted, dbPassAad(project.ref)),

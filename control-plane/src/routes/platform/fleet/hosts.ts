@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
-import { param, query, shape } from "../../../lib/validate.js";
+import { jsonBody, param, query, shape } from "../../../lib/validate.js";
 import {
   changeHostFlags,
   type HostFlagChange,
@@ -10,7 +10,9 @@ import {
   listHosts,
   listRegions,
   removeHost,
+  setHostReachability,
 } from "../../../services/fleet/hosts.js";
+import { REACHABILITY_MODES } from "../../../services/projects/urls.js";
 
 const HostId = z.string().regex(/^host_[a-z0-9]{20}$/);
 
@@ -22,6 +24,8 @@ export const HostResponse = z.object({
   cordoned: z.boolean(),
   draining: z.boolean(),
   bind_address: z.string(),
+  /** How apps reach the host's projects: direct, ingress or tunnel (ADR 0035). */
+  reachability: z.enum(REACHABILITY_MODES),
   agent_version: z.string().nullable(),
   compose: z.string().nullable(),
   capacity: z.object({
@@ -32,6 +36,8 @@ export const HostResponse = z.object({
     load1: z.number().nullable(),
   }),
   project_count: z.number(),
+  /** The host's projects with their public URLs (null until the project has one). */
+  projects: z.array(z.object({ ref: z.string(), name: z.string(), url: z.string().nullable() })),
   last_seen_at: z.string().nullable(),
   created_at: z.string(),
 });
@@ -45,6 +51,7 @@ function hostResponse(h: HostView): z.output<typeof HostResponse> {
     cordoned: h.cordoned,
     draining: h.draining,
     bind_address: h.bindAddress,
+    reachability: h.reachability,
     agent_version: h.agentVersion,
     compose: h.compose,
     capacity: {
@@ -55,6 +62,7 @@ function hostResponse(h: HostView): z.output<typeof HostResponse> {
       load1: h.capacity.load1,
     },
     project_count: h.projectCount,
+    projects: h.projects,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
     created_at: h.createdAt.toISOString(),
   });
@@ -72,6 +80,20 @@ export function hostFlagRoute(change: HostFlagChange) {
     const id = param(c, "id", HostId, "Host");
     return c.json(hostResponse(await changeHostFlags(ctx, id, change)));
   };
+}
+
+const HostPatchBody = z.strictObject({
+  reachability: z.enum(REACHABILITY_MODES, {
+    error: `reachability must be one of ${REACHABILITY_MODES.join(", ")}`,
+  }),
+});
+
+/** PATCH /platform/fleet/hosts/:id — the host's reachability mode ({reachability}). */
+export async function patchHostRoute(c: Context<AppEnv>): Promise<Response> {
+  const ctx = authed(c);
+  const id = param(c, "id", HostId, "Host");
+  const body = await jsonBody(c, HostPatchBody);
+  return c.json(hostResponse(await setHostReachability(ctx, id, body.reachability)));
 }
 
 const RemoveQuery = z.object({ force: z.enum(["true", "false"]).default("false") });

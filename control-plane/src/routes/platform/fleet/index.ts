@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { assertInstanceAdmin } from "../../../services/fleet/hosts.js";
-import { hostFlagRoute, listHostsRoute, listRegionsRoute, removeHostRoute } from "./hosts.js";
+import { hostFlagRoute, listHostsRoute, listRegionsRoute, patchHostRoute, removeHostRoute } from "./hosts.js";
 import { createJoinTokenRoute } from "./join-tokens.js";
 import { listReleasesRoute } from "./releases.js";
 
@@ -19,6 +19,7 @@ export function fleetRoutes() {
   app.post("/hosts/:id/cordon", hostFlagRoute("cordon"));
   app.post("/hosts/:id/uncordon", hostFlagRoute("uncordon"));
   app.post("/hosts/:id/drain", hostFlagRoute("drain"));
+  app.patch("/hosts/:id", patchHostRoute);
   app.delete("/hosts/:id", removeHostRoute);
   app.get("/regions", listRegionsRoute);
   app.get("/releases", listReleasesRoute);

@@ -9,20 +9,17 @@ import {
   placeholderEndpoints,
 } from "../../../services/projects/model.js";
 
-/** `host:port` with IPv6 hosts bracketed. */
-const hostPort = (host: string, port: number) => `${host.includes(":") ? `[${host}]` : host}:${port}`;
-
 /**
- * Where the project answers: the host's bind address and the project's reserved ports once it
- * is placed, the `.invalid` placeholders otherwise.
+ * Where the project answers: its public URL (services/projects/urls.ts: under the projects domain
+ * when one is set, else the host's bind address and gateway port) and its database on the host,
+ * once it is placed; the `.invalid` placeholders otherwise. `endpoint` is the URL's host (and port).
  */
 export function endpointsOf(p: ProjectView): { endpoint: string; restUrl: string; dbHost: string; dbPort?: number } {
   const e = p.endpoints;
-  if (!e || e.gatewayPort === null) return placeholderEndpoints(p.ref);
-  const gateway = hostPort(e.host, e.gatewayPort);
+  if (!e || e.url === null) return placeholderEndpoints(p.ref);
   return {
-    endpoint: gateway,
-    restUrl: `http://${gateway}/rest/v1/`,
+    endpoint: new URL(e.url).host,
+    restUrl: `${e.url}/rest/v1/`,
     dbHost: e.host,
     ...(e.dbPort !== null ? { dbPort: e.dbPort } : {}),
   };

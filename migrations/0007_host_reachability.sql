@@ -1,0 +1,2 @@
+ALTER TABLE "hosts" ADD COLUMN "reachability" text DEFAULT 'direct' NOT NULL;--> statement-breakpoint
+ALTER TABLE "hosts" ADD CONSTRAINT "hosts_reachability_check" CHECK ("hosts"."reachability" in ('direct', 'ingress', 'tunnel'));
