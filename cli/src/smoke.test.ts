@@ -39,6 +39,7 @@ interface Fake {
   users: Map<string, { id: string; password: string }>;
   buckets: Map<string, Map<string, Buffer>>;
   sqlLog: string[];
+  adminDeletes: number;
   sql: (query: string) => Promise<Record<string, unknown>[]>;
   close: () => Promise<void>;
 }
@@ -62,6 +63,7 @@ async function startFake(): Promise<Fake> {
     users: new Map(),
     buckets: new Map(),
     sqlLog: [] as string[],
+    adminDeletes: 0,
   } as unknown as Fake;
   const rows = new Map<string, { id: string; note: string }[]>();
   let misses = 0;
@@ -128,6 +130,14 @@ async function startFake(): Promise<Fake> {
     if (path === "/pg/config/version") {
       if (f.opts.guardPg && key !== SERVICE) return reply(res, 401, { message: "no key" });
       return reply(res, 200, { version: "PostgreSQL 15.8 on x86_64" });
+    }
+    const adminUser = /^\/auth\/v1\/admin\/users\/([0-9a-f-]{36})$/.exec(path);
+    if (adminUser?.[1] && req.method === "DELETE") {
+      if (key !== SERVICE || req.headers.authorization !== `Bearer ${SERVICE}`)
+        return reply(res, 401, { msg: "admin" });
+      for (const [email, u] of f.users) if (u.id === adminUser[1]) f.users.delete(email);
+      f.adminDeletes += 1;
+      return reply(res, 200, {});
     }
     if (path.startsWith("/auth/v1/") && key !== ANON) return reply(res, 401, { message: "Invalid API key" });
     if (path === "/auth/v1/signup") {
@@ -294,6 +304,9 @@ describe("runSmoke", () => {
     expect(f.tables.size).toBe(0);
     expect(f.users.size).toBe(0);
     expect(f.buckets.size).toBe(0);
+    // The user went through Auth's admin API (the service_role key was at hand), not SQL.
+    expect(f.adminDeletes).toBe(1);
+    expect(f.sqlLog.some((q) => q.includes("auth.users"))).toBe(false);
     expect(f.sqlLog.some((q) => q.includes("notify pgrst, 'reload schema'"))).toBe(true);
   });
 
@@ -370,6 +383,10 @@ describe("runSmoke", () => {
     expect(s.gateway?.detail).toContain("keyed check skipped");
     expect(s.storage?.status).toBe("failed");
     expect(s.storage?.detail).toContain("service_role key, which your role may not read");
+    // The test user is removed through the SQL path instead.
+    expect(f.users.size).toBe(0);
+    expect(f.adminDeletes).toBe(0);
+    expect(f.sqlLog.some((q) => q.includes("delete from auth.users"))).toBe(true);
   });
 
   it("without --function the function step is skipped, saying how to name one", async () => {

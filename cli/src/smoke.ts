@@ -257,9 +257,13 @@ notify pgrst, 'reload schema';`,
       const id = userId;
       cleanups.push({
         what: `user ${email}`,
-        run: async () => {
-          await t.sql(`delete from auth.users where id = '${id}'`);
-        },
+        // Auth's admin API when the service_role key is at hand (Auth removes its own rows), else SQL.
+        run: t.serviceKey
+          ? async () =>
+              expect2xx("delete the user", await http("DELETE", `/auth/v1/admin/users/${id}`, { headers: service() }))
+          : async () => {
+              await t.sql(`delete from auth.users where id = '${id}'`);
+            },
       });
     }
     return `${email} signed up${b.access_token ? " (confirmed at once: auto-confirm is on)" : " (awaiting email confirmation)"}`;
@@ -424,7 +428,12 @@ export function broadcastRoundTrip(
       send(
         "phx_join",
         {
-          config: { broadcast: { self: true, ack: false }, presence: { key: "" }, private: false },
+          config: {
+            broadcast: { self: true, ack: false },
+            presence: { key: "" },
+            postgres_changes: [],
+            private: false,
+          },
           access_token: accessToken,
         },
         "1",
