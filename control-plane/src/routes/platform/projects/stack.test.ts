@@ -78,6 +78,21 @@ describe("GET /platform/projects/:ref/stack", () => {
     });
   });
 
+  it("api_url is the project's public URL: under the projects domain when there is one", async () => {
+    await t.close();
+    t = await createTestApp({
+      SUPAMANAGER_ALLOW_SIGNUP: "true",
+      SUPAMANAGER_RELEASE: "local",
+      SUPAMANAGER_PROJECTS_DOMAIN: "projects.example.test",
+    });
+    owner = await signUpAndLogin(t);
+    org = await createOrg(t, owner);
+    await enrollHost(t, owner, { region: "eu-1", memTotalBytes: 64 * GiB });
+    const ref = await create({});
+    const body = (await (await stack(ref)).json()) as { api_url: string };
+    expect(body.api_url).toBe(`https://${ref}.projects.example.test`);
+  });
+
   it("any member may read it (read_only included); others get 404, anonymous 401", async () => {
     const ref = await create({ release: "local" });
     expect((await stack(ref, readOnly)).status).toBe(200);

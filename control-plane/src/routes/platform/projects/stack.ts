@@ -5,7 +5,7 @@ import { authed } from "../../../lib/context.js";
 import { param, shape } from "../../../lib/validate.js";
 import { STACK_SERVICES } from "../../../services/projects/release-services.js";
 import { projectStack } from "../../../services/projects/stack.js";
-import { endpointsOf, RefParam } from "./schemas.js";
+import { RefParam } from "./schemas.js";
 
 const Services = z.object(
   Object.fromEntries(Object.keys(STACK_SERVICES).map((s) => [s, z.boolean()])) as Record<
@@ -20,7 +20,7 @@ export const ProjectStackResponse = z.object({
   release: z.string(),
   parts: z.array(z.string()).nullable(),
   services: Services,
-  /** The project's API (its gateway) as the control plane knows it; null until placed. */
+  /** The project's public URL (its gateway; services/projects/urls.ts), as every URL handed out; null until placed. */
   api_url: z.string().nullable(),
 });
 
@@ -30,7 +30,6 @@ export const ProjectStackResponse = z.object({
  */
 export async function projectStackRoute(c: Context<AppEnv>): Promise<Response> {
   const s = await projectStack(authed(c), param(c, "ref", RefParam, "Project"));
-  const e = s.project.endpoints;
   return c.json(
     shape(ProjectStackResponse, {
       ref: s.project.ref,
@@ -38,7 +37,7 @@ export async function projectStackRoute(c: Context<AppEnv>): Promise<Response> {
       release: s.release,
       parts: s.parts,
       services: s.services,
-      api_url: e && e.gatewayPort !== null ? `http://${endpointsOf(s.project).endpoint}` : null,
+      api_url: s.project.endpoints?.url ?? null,
     }),
   );
 }
