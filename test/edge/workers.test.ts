@@ -250,6 +250,44 @@ describe("the control plane on Workers (workerd + Neon driver + one Durable Obje
     expect((await agent.waitClosed()).code).toBe(1009);
   });
 
+  // Issue 14 (11) on Workers: the host's Durable Object drives the same HostSession and keeps the
+  // host's frame budget across its connections (ADR 0029).
+  it("a heartbeat flood is closed with 4029 by the object, and a reconnect right after gets no fresh burst", {
+    timeout: 60_000,
+  }, async () => {
+    const agent = await connect(worker, f.host.credential);
+    agent.hello([{ ref, appliedVersion: 1, state: "running" }]);
+    await agent.waitFor("welcome");
+    const heartbeat = {
+      type: "heartbeat",
+      capacity: {
+        cpus: 4,
+        memTotalBytes: 16 * 1024 ** 3,
+        memFreeBytes: 8 * 1024 ** 3,
+        memReservedBytes: 0,
+        load1: 0.1,
+      },
+    };
+    for (let i = 0; i < 1_100 && !agent.closed; i++) agent.send(heartbeat);
+    const closed = await agent.waitClosed(30_000);
+    expect(closed.code).toBe(4029);
+    expect(closed.reason).toMatch(/^frame rate limit/);
+
+    // The reconnect finds the bucket as the flood left it, not a fresh burst: 200 frames at once are
+    // far more than the seconds since refilled (50 a second), so it is cut again.
+    const again = await connect(worker, f.host.credential);
+    again.hello([{ ref, appliedVersion: 1, state: "running" }]);
+    for (let i = 0; i < 200 && !again.closed; i++) again.send(heartbeat);
+    expect((await again.waitClosed(30_000)).code).toBe(4029);
+    // Three seconds later there are 150 tokens: the host is welcomed again.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const later = await connect(worker, f.host.credential);
+    later.hello([{ ref, appliedVersion: 1, state: "running" }]);
+    await later.waitFor("welcome");
+    later.close();
+    await later.waitClosed();
+  });
+
   it("removing the host closes its socket through the object (close 4001)", async () => {
     const agent = await connect(worker, f.host.credential);
     agent.hello([{ ref, appliedVersion: 1, state: "running" }]);
