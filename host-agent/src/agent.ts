@@ -82,6 +82,7 @@ export class Agent {
       ...(opts.maxRpcResultBytes !== undefined ? { maxResultBytes: opts.maxRpcResultBytes } : {}),
       logs: (ref, o) => opts.runtime.containerLogs(ref, o),
       ...(opts.runtime.containerStats ? { stats: opts.runtime.containerStats.bind(opts.runtime) } : {}),
+      edgeFunctions: opts.runtime,
       project: async (ref) => {
         const state = await this.store.readState(ref).catch(() => null);
         return state ? { desiredState: state.desiredState, endpoints: state.endpoints } : null;

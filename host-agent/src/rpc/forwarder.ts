@@ -5,6 +5,7 @@ import {
   type DockerLogLine,
   type DockerLogsBody,
   type DockerStatsBody,
+  EDGE_FUNCTIONS_SERVICE,
   MAX_FRAME_BYTES,
   MAX_RPC_RESULT_BYTES,
   PROTOCOL_VERSION,
@@ -13,6 +14,7 @@ import {
 } from "@supamanager/shared";
 import type { Logger } from "../log.js";
 import { lastLines } from "../runtime/logs.js";
+import { type EdgeFunctionsRuntime, edgeFunctionsRpc } from "./edge-functions.js";
 
 /** What the forwarder needs to know about a project: its desired state and service endpoints. */
 export interface ProjectEndpoints {
@@ -33,6 +35,8 @@ export interface RpcForwarderOptions {
   logs?: (ref: string, opts: { service?: string | undefined; tail: number }) => Promise<DockerLogLine[]>;
   /** Samples a project's running containers (the reserved `docker-stats` service); absent: refused. */
   stats?: (ref: string) => Promise<DockerStatsBody>;
+  /** Writes Edge Functions into a project's functions volume (the reserved `edge-functions` service). */
+  edgeFunctions?: EdgeFunctionsRuntime;
 }
 
 /** Request headers never forwarded: they belong to the hop, not to the request. */
@@ -115,6 +119,11 @@ export class RpcForwarder {
     if (rpc.service === DOCKER_STATS_SERVICE) return this.dockerStats(rpc);
     if (project.desiredState !== "running") {
       return fail(rpc, { code: "refused", error: `project ${rpc.ref} is ${project.desiredState}, not running` });
+    }
+    if (rpc.service === EDGE_FUNCTIONS_SERVICE) {
+      const runtime = this.opts.edgeFunctions;
+      if (!runtime) return fail(rpc, { code: "refused", error: "this agent does not write Edge Functions" });
+      return edgeFunctionsRpc(rpc, runtime);
     }
     const base = project.endpoints[rpc.service];
     if (!base) {

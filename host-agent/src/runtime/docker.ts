@@ -6,6 +6,7 @@ import { run } from "./exec.js";
 import { ensureImages } from "./images.js";
 import { demuxDockerLogs, toLogLines } from "./logs.js";
 import { execInService } from "./service-exec.js";
+import { putServiceArchive, restartService } from "./service-files.js";
 import type {
   ComposeKind,
   ComposeProject,
@@ -202,6 +203,14 @@ export class DockerRuntime implements ContainerRuntime {
 
   execInService(ref: string, service: string, cmd: readonly string[], opts: { stdin: boolean }): Promise<ServiceExec> {
     return execInService(this.docker, ref, service, cmd, opts);
+  }
+
+  putServiceArchive(ref: string, service: string, dir: string, tar: Buffer): Promise<void> {
+    return putServiceArchive(this.docker, ref, service, dir, tar);
+  }
+
+  restartService(ref: string, service: string): Promise<void> {
+    return restartService(this.docker, ref, service);
   }
 
   watchEvents(onEvent: (event: RuntimeEvent) => void): Subscription {

@@ -1,6 +1,7 @@
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import { PROJECT_LABEL, SERVICE_LABEL } from "./docker.js";
+import { ServiceNotRunning } from "./service-files.js";
 import type { ServiceExec } from "./types.js";
 
 /**
@@ -22,7 +23,7 @@ export async function execInService(
     filters: { label: [`${PROJECT_LABEL}=${ref}`, `${SERVICE_LABEL}=${service}`], status: ["running"] },
   });
   const found = list.find((c) => c.Labels?.[PROJECT_LABEL] === ref && c.Labels?.[SERVICE_LABEL] === service);
-  if (!found) throw new Error(`service "${service}" of project ${ref} has no running container`);
+  if (!found) throw new ServiceNotRunning(ref, service);
   const exec = await docker.getContainer(found.Id).exec({
     Cmd: [...cmd],
     AttachStdout: true,

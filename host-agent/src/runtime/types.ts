@@ -68,6 +68,13 @@ export interface ContainerRuntime {
    * restores). Optional: a runtime without it cannot run backup jobs.
    */
   execInService?(ref: string, service: string, cmd: readonly string[], opts: { stdin: boolean }): Promise<ServiceExec>;
+  /**
+   * Unpacks a tar archive into `dir` of the running container of one service of project `ref`
+   * (Edge Functions into the functions volume). Optional: without it, the edge-functions rpc is refused.
+   */
+  putServiceArchive?(ref: string, service: string, dir: string, tar: Buffer): Promise<void>;
+  /** Restarts the running container of one service of project `ref`. */
+  restartService?(ref: string, service: string): Promise<void>;
 }
 
 /** A command running inside a container. */

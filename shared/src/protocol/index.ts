@@ -1,4 +1,5 @@
 export * from "./backups.js";
 export * from "./codec.js";
 export * from "./db-password.js";
+export * from "./edge-functions.js";
 export * from "./frames.js";

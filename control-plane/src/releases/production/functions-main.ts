@@ -1,8 +1,11 @@
 /**
  * The edge runtime's main service, written by us: `/<name>/…` runs the user function in
  * /home/deno/functions/<name> in a user worker. With VERIFY_JWT=true a request needs a valid
- * HS256 JWT (the project's anon/service_role keys or a user's token) in Authorization.
- * The runtime's own JWT secret is not passed on to user functions.
+ * HS256 JWT (the project's anon/service_role keys or a user's token) in Authorization, unless
+ * the function was deployed with verify_jwt false (its function.json, written by the agent,
+ * ADR 0032). The project's function secrets (/home/deno/functions/.secrets.json, written by the
+ * agent) are added to every function's environment. The runtime's own JWT secret is not passed
+ * on to user functions.
  *
  * Mounted read-only at /home/deno/functions/main/index.ts, over the functions volume.
  * No `${…}` in here: release file templates substitute project variables.
@@ -12,6 +15,16 @@ const FUNCTIONS_DIR = "/home/deno/functions";
 const VERIFY_JWT = Deno.env.get("VERIFY_JWT") === "true";
 const JWT_SECRET = Deno.env.get("JWT_SECRET") ?? "";
 const HIDDEN = new Set(["JWT_SECRET", "VERIFY_JWT"]);
+
+async function readJson(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    const value = JSON.parse(await Deno.readTextFile(path));
+    return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) console.error("cannot read " + path + ": " + String(e));
+    return null;
+  }
+}
 
 function reply(status: number, msg: string): Response {
   return new Response(JSON.stringify({ msg }), { status, headers: { "Content-Type": "application/json" } });
@@ -55,9 +68,14 @@ Deno.serve(async (req: Request) => {
   if (name === "" || name === "main" || !/^[A-Za-z0-9_-]+$/.test(name)) {
     return reply(400, "missing or invalid function name in the request path");
   }
-  if (VERIFY_JWT && !(await verified(req))) return reply(401, "Invalid JWT");
+  const settings = await readJson(FUNCTIONS_DIR + "/" + name + "/function.json");
+  const verify = typeof settings?.verify_jwt === "boolean" ? settings.verify_jwt : VERIFY_JWT;
+  if (verify && !(await verified(req))) return reply(401, "Invalid JWT");
   try {
-    const envVars = Object.entries(Deno.env.toObject()).filter(([k]) => !HIDDEN.has(k));
+    const secrets = Object.entries((await readJson(FUNCTIONS_DIR + "/.secrets.json")) ?? {}).filter(
+      ([k, v]) => typeof v === "string" && !HIDDEN.has(k) && !k.startsWith("SUPABASE_"),
+    );
+    const envVars = [...Object.entries(Deno.env.toObject()).filter(([k]) => !HIDDEN.has(k)), ...secrets];
     // @ts-ignore EdgeRuntime is a global of the edge runtime
     const worker = await EdgeRuntime.userWorkers.create({
       servicePath: FUNCTIONS_DIR + "/" + name,
