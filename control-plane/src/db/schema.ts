@@ -404,6 +404,52 @@ export const projectAuthSettings = pgTable("project_auth_settings", {
 });
 
 /**
+ * A project's Edge Functions (services/edge-functions/, ADR 0032): what was deployed, kept here so
+ * the API can list them and return their source, and so the agent can be given them again. The
+ * files are JSON [{path, content (base64)}], bounded by the deploy's size limit.
+ */
+export const edgeFunctions = pgTable(
+  "edge_functions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectRef: text("project_ref")
+      .notNull()
+      .references(() => projects.ref, { onDelete: "cascade" }),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    version: integer("version").notNull().default(1),
+    verifyJwt: boolean("verify_jwt").notNull().default(true),
+    entrypointPath: text("entrypoint_path").notNull(),
+    importMapPath: text("import_map_path"),
+    files: jsonb("files").$type<{ path: string; content: string }[]>().notNull(),
+    /** SHA-256 hex over the files (paths and bytes), reported as ezbr_sha256. */
+    sha256: text("sha256").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("edge_functions_project_slug_idx").on(t.projectRef, t.slug)],
+);
+
+/**
+ * A project's function secrets: each value AES-256-GCM encrypted with the AAD
+ * `project:<ref>:function-secret:<NAME>`; `digest` is the SHA-256 hex of the value, the only form
+ * the API returns.
+ */
+export const edgeFunctionSecrets = pgTable(
+  "edge_function_secrets",
+  {
+    projectRef: text("project_ref")
+      .notNull()
+      .references(() => projects.ref, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    valueEncrypted: text("value_encrypted").notNull(),
+    digest: text("digest").notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.projectRef, t.name] })],
+);
+
+/**
  * Folders of saved SQL snippets (Studio's "content" folders). Folders are private: only their
  * owner sees them, and only private (`user`) snippets live in them (see services/content/).
  */

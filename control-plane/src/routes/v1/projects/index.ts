@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { v1AuthConfigGet, v1AuthConfigPatch } from "../../auth-config.js";
 import { getApiKeyRoute, legacyApiKeysRoute, listApiKeysRoute } from "./api-keys.js";
+import { v1FunctionRoutes } from "./functions.js";
 import { projectHealthRoute } from "./health.js";
 import { v1ProjectManagementRoutes } from "./manage.js";
 import {
@@ -17,6 +18,7 @@ import {
 export function v1ProjectRoutes() {
   const app = new Hono<AppEnv>();
   app.route("/", v1ProjectManagementRoutes());
+  app.route("/", v1FunctionRoutes());
   app.get("/:ref/api-keys", listApiKeysRoute);
   // Before /:id, which would otherwise take "legacy" for a (malformed) key id.
   app.get("/:ref/api-keys/legacy", legacyApiKeysRoute);

@@ -1,0 +1,114 @@
+import { EDGE_SECRETS_MAX } from "@supamanager/shared";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import { sha256Hex } from "../../crypto/encoding.js";
+import { edgeFunctionSecrets } from "../../db/schema.js";
+import type { AuthedContext } from "../../deps.js";
+import { ApiError, badRequest } from "../../errors.js";
+import { recordAudit } from "../audit/record.js";
+import { projectForMember } from "../organizations/access.js";
+import { deliver, functionsProject } from "./runtime.js";
+
+/**
+ * A project's function secrets (ADR 0032): each value encrypted with the SecretBox under
+ * `project:<ref>:function-secret:<NAME>`, its SHA-256 kept beside it; the API returns names and
+ * digests only. A change is recorded first, then the whole set is decrypted for this one request
+ * and handed to the project's agent, which writes it into the functions volume and restarts the
+ * runtime. Listing needs projects.read_secrets, changing sql.write (developer and up).
+ */
+
+const aad = (ref: string, name: string) => `project:${ref}:function-secret:${name}`;
+
+export interface SecretView {
+  name: string;
+  /** SHA-256 hex of the value (the Management API's `value` for secrets). */
+  digest: string;
+  updatedAt: Date;
+}
+
+export async function listSecrets(ctx: AuthedContext, ref: string): Promise<SecretView[]> {
+  const { project } = await functionsProject(ctx, ref, "projects.read_secrets");
+  const rows = await ctx.db
+    .select({
+      name: edgeFunctionSecrets.name,
+      digest: edgeFunctionSecrets.digest,
+      updatedAt: edgeFunctionSecrets.updatedAt,
+    })
+    .from(edgeFunctionSecrets)
+    .where(eq(edgeFunctionSecrets.projectRef, project.ref))
+    .orderBy(asc(edgeFunctionSecrets.name));
+  return rows;
+}
+
+/** Every secret of the project, decrypted: only to hand them to its runtime. */
+async function allValues(ctx: AuthedContext, ref: string): Promise<Record<string, string>> {
+  const rows = await ctx.db.select().from(edgeFunctionSecrets).where(eq(edgeFunctionSecrets.projectRef, ref));
+  const out: Record<string, string> = {};
+  for (const r of rows) out[r.name] = await ctx.deps.secretBox.decrypt(r.valueEncrypted, aad(ref, r.name));
+  return out;
+}
+
+/** Hand the whole set to the runtime; a failure says the change is saved and how it gets there. */
+async function deliverAll(ctx: AuthedContext, ref: string): Promise<void> {
+  try {
+    await deliver(ctx, ref, "sql.write", {
+      method: "PUT",
+      path: "/secrets",
+      body: { secrets: await allValues(ctx, ref) },
+    });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    throw new ApiError(
+      err.code,
+      `The secrets were saved but not yet handed to the project's edge runtime (${err.message}). They reach it with the next secrets change once the project is reachable.`,
+    );
+  }
+}
+
+async function audit(ctx: AuthedContext, ref: string, action: string, names: string[]) {
+  const { org } = await projectForMember(ctx, ref);
+  await recordAudit(ctx.db, ctx.meta, {
+    action,
+    outcome: "success",
+    orgId: org.id,
+    projectRef: ref,
+    target: ref,
+    // Names only, never values.
+    details: { names: names.slice(0, 50), count: names.length },
+    actor: ctx.actor,
+  });
+}
+
+/** Create or replace secrets (POST, bulk), then deliver the project's whole set. */
+export async function setSecrets(ctx: AuthedContext, ref: string, items: { name: string; value: string }[]) {
+  const { project } = await functionsProject(ctx, ref, "sql.write");
+  const names = items.map((i) => i.name);
+  if (new Set(names).size !== names.length) throw badRequest("a secret name appears twice in the request");
+  const now = new Date(ctx.deps.clock.now());
+  await ctx.db.transaction(async (tx) => {
+    for (const { name, value } of items) {
+      const values = {
+        valueEncrypted: await ctx.deps.secretBox.encrypt(value, aad(project.ref, name)),
+        digest: await sha256Hex(value),
+        updatedAt: now,
+      };
+      await tx
+        .insert(edgeFunctionSecrets)
+        .values({ projectRef: project.ref, name, ...values })
+        .onConflictDoUpdate({ target: [edgeFunctionSecrets.projectRef, edgeFunctionSecrets.name], set: values });
+    }
+    const count = await tx.$count(edgeFunctionSecrets, eq(edgeFunctionSecrets.projectRef, project.ref));
+    if (count > EDGE_SECRETS_MAX) throw badRequest(`a project may have at most ${EDGE_SECRETS_MAX} function secrets`);
+  });
+  await audit(ctx, project.ref, "project.function_secrets.set", names);
+  await deliverAll(ctx, project.ref);
+}
+
+/** Delete secrets by name (DELETE, bulk; unknown names are ignored), then deliver the rest. */
+export async function deleteSecrets(ctx: AuthedContext, ref: string, names: string[]) {
+  const { project } = await functionsProject(ctx, ref, "sql.write");
+  await ctx.db
+    .delete(edgeFunctionSecrets)
+    .where(and(eq(edgeFunctionSecrets.projectRef, project.ref), inArray(edgeFunctionSecrets.name, names)));
+  await audit(ctx, project.ref, "project.function_secrets.delete", names);
+  await deliverAll(ctx, project.ref);
+}
