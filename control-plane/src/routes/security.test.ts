@@ -79,6 +79,9 @@ function bodyFor(method: string, path: string): unknown {
     "POST /v1/projects/:ref/database/query/read-only": { query: "select 1" },
     "POST /platform/projects": { name: "Sneaky", organization_slug: team.slug, db_pass: "a-fine-password-1" },
     "PATCH /v1/projects/:ref": { name: "Renamed" },
+    "PUT /v1/projects/:ref/functions": [{ slug: "hello" }],
+    "POST /v1/projects/:ref/secrets": [{ name: "A", value: "1" }],
+    "DELETE /v1/projects/:ref/secrets": ["A"],
     "POST /v1/projects": { name: "Sneaky", organization_id: team.slug, db_pass: "a-fine-password-1" },
     "POST /platform/organizations/:slug/backup-targets": {
       bucket: "sneaky-bucket",
@@ -266,6 +269,14 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /platform/storage/:ref/buckets/:id",
     "POST /platform/storage/:ref/buckets/:id/empty",
     "DELETE /platform/storage/:ref/buckets/:id/objects",
+    // Edge Functions and their secrets: developer and up.
+    "POST /v1/projects/:ref/functions/deploy",
+    "PUT /v1/projects/:ref/functions",
+    "POST /v1/projects/:ref/functions",
+    "PATCH /v1/projects/:ref/functions/:slug",
+    "DELETE /v1/projects/:ref/functions/:slug",
+    "POST /v1/projects/:ref/secrets",
+    "DELETE /v1/projects/:ref/secrets",
   ],
   developer: [
     "PATCH /platform/organizations/:slug",

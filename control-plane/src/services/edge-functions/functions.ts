@@ -203,8 +203,8 @@ export async function updateFunction(
   slug: string,
   patch: { name?: string | undefined; verifyJwt?: boolean | undefined },
 ): Promise<FunctionRow> {
+  await functionsProject(ctx, ref, "sql.write");
   const current = await getFunction(ctx, ref, slug);
-  await projectForMember(ctx, ref, "sql.write");
   const verifyJwt = patch.verifyJwt ?? current.verifyJwt;
   if (verifyJwt !== current.verifyJwt) {
     await deliver(ctx, ref, "sql.write", {
@@ -229,8 +229,8 @@ export async function updateFunction(
 
 /** Delete a function: removed from the runtime, then from the record. */
 export async function deleteFunction(ctx: AuthedContext, ref: string, slug: string): Promise<void> {
+  await functionsProject(ctx, ref, "sql.write");
   const current = await getFunction(ctx, ref, slug);
-  await projectForMember(ctx, ref, "sql.write");
   await deliver(ctx, ref, "sql.write", { method: "DELETE", path: `/functions/${slug}`, body: {} });
   await ctx.db.delete(edgeFunctions).where(eq(edgeFunctions.id, current.id));
   await audit(ctx, ref, "project.edge_function.delete", slug);

@@ -185,6 +185,7 @@ export function v1FunctionRoutes() {
 
   app.put("/:ref/functions", async (c) => {
     const ref = refOf(c);
+    await functionsProject(authed(c), ref, "sql.write");
     const items = await jsonBody(c, BulkUpdateBody);
     const out: FunctionRow[] = [];
     for (const item of items) {
@@ -195,7 +196,7 @@ export function v1FunctionRoutes() {
 
   // The deprecated create (JSON {slug, name, body} or an eszip bundle): not supported.
   app.post("/:ref/functions", async (c) => {
-    refOf(c);
+    await functionsProject(authed(c), refOf(c), "sql.write");
     throw new ApiError(
       "unsupported_media_type",
       "Creating a function from a single body or an eszip bundle is not supported: use POST /v1/projects/{ref}/functions/deploy (multipart), e.g. `supabase functions deploy --use-api`.",
@@ -229,6 +230,7 @@ export function v1FunctionRoutes() {
 
   app.patch("/:ref/functions/:slug", async (c) => {
     const ref = refOf(c);
+    await functionsProject(authed(c), ref, "sql.write");
     const slug = slugOf(c);
     const type = c.req.header("content-type") ?? "";
     if (/eszip/i.test(type)) {
@@ -250,6 +252,7 @@ export function v1FunctionRoutes() {
 
   app.delete("/:ref/functions/:slug", async (c) => {
     const ref = refOf(c);
+    await functionsProject(authed(c), ref, "sql.write");
     const slug = slugOf(c);
     await deleteFunction(authed(c), ref, slug);
     return c.json({ message: `Function ${slug} deleted` });
@@ -262,12 +265,14 @@ export function v1FunctionRoutes() {
 
   app.post("/:ref/secrets", async (c) => {
     const ref = refOf(c);
+    await functionsProject(authed(c), ref, "sql.write");
     await setSecrets(authed(c), ref, await jsonBody(c, CreateSecretsBody));
     return c.body(null, 201);
   });
 
   app.delete("/:ref/secrets", async (c) => {
     const ref = refOf(c);
+    await functionsProject(authed(c), ref, "sql.write");
     await deleteSecrets(authed(c), ref, await jsonBody(c, DeleteSecretsBody));
     return c.json({});
   });
