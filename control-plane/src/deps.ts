@@ -34,6 +34,11 @@ export interface AppDeps {
    * runtime can (Node: entry/agent-socket.ts). Absent → the endpoint answers 501.
    */
   agentUpgrade?: (c: Context<AppEnv>, hostId: string) => Response | Promise<Response>;
+  /**
+   * Turns an authenticated `GET /agent/v1/tunnel` into the host's tunnel data connection (Node:
+   * entry/tunnel.ts, ADR 0035). Absent → the endpoint answers 501 and welcome offers no tunnel.
+   */
+  tunnelUpgrade?: (c: Context<AppEnv>, hostId: string) => Response | Promise<Response>;
   /** The TCP peer address of a request, where the runtime knows it. */
   remoteAddress?: (c: Context) => string | undefined;
 }

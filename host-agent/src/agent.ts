@@ -12,6 +12,7 @@ import { RpcForwarder } from "./rpc/forwarder.js";
 import type { ContainerRuntime } from "./runtime/types.js";
 import { readCapacity } from "./session/capacity.js";
 import { Session, type SessionOptions } from "./session/session.js";
+import { TunnelClient, type TunnelClientOptions } from "./tunnel/client.js";
 import { AGENT_VERSION } from "./version.js";
 
 export interface AgentOptions {
@@ -31,6 +32,8 @@ export interface AgentOptions {
     "backoff" | "authBackoff" | "stableAfterMs" | "handshakeTimeoutMs" | "welcomeTimeoutMs"
   >;
   health?: { pollMs?: number; reportMs?: number; debounceMs?: number };
+  /** Tunnel tuning (ping interval, backoff, window); tests shorten these. */
+  tunnel?: Pick<TunnelClientOptions, "pingMs" | "backoff" | "window">;
   /** How long stop() waits for a running Compose command before giving up on it. */
   drainTimeoutMs?: number;
   concurrency?: number;
@@ -44,6 +47,8 @@ export class Agent {
   private readonly jobs: Jobs;
   private readonly rpc: RpcForwarder;
   private readonly session: Session;
+  /** The tunnel's data connection, open while the control plane says this host is in tunnel mode. */
+  readonly tunnel: TunnelClient;
   private readonly log: Logger;
   private state: "new" | "started" | "stopping" | "stopped" = "new";
   private readonly servicesCache = new Map<string, { version: number; services: string[] }>();
@@ -88,6 +93,17 @@ export class Agent {
         return state ? { desiredState: state.desiredState, endpoints: state.endpoints } : null;
       },
     });
+    this.tunnel = new TunnelClient({
+      url: opts.url,
+      credential: opts.credential,
+      logger: opts.logger,
+      gateway: async (ref) => {
+        const state = await this.store.readState(ref).catch(() => null);
+        if (state?.desiredState !== "running") return null;
+        return state.endpoints.gateway ?? null;
+      },
+      ...opts.tunnel,
+    });
     this.session = new Session({
       url: opts.url,
       credential: opts.credential,
@@ -108,7 +124,9 @@ export class Agent {
         capacity: readCapacity(await this.reconciler.memReservedBytes()),
       }),
       onFrame: (frame) => this.onFrame(frame),
-      onWelcome: () => {
+      onWelcome: (_hostId, welcome) => {
+        if (welcome.tunnel === true) this.tunnel.start();
+        else this.tunnel.stop();
         // The control plane may have lost what we sent while disconnected: report everything again.
         this.health.resetSent();
         void this.health.checkAll(true);
@@ -138,6 +156,7 @@ export class Agent {
     const drained = await this.reconciler.close(this.opts.drainTimeoutMs ?? 25_000);
     if (!drained) this.log.warn("stopping with an apply still running; it is re-applied after the next start");
     this.health.stop();
+    this.tunnel.stop();
     await this.session.stop();
     this.state = "stopped";
     this.log.info("agent stopped");

@@ -1,4 +1,5 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
 import { MAX_FRAME_BYTES } from "@supamanager/shared";
 import type { Context, Hono } from "hono";
@@ -6,6 +7,7 @@ import { type WebSocket, WebSocketServer } from "ws";
 import type { AppDeps, AppEnv } from "../deps.js";
 import type { SessionRegistry } from "../services/fleet/hub.js";
 import { HostSession } from "../services/fleet/session.js";
+import type { TunnelRelay } from "./tunnel.js";
 
 /**
  * The socket layer allows frames up to twice MAX_FRAME_BYTES so that a frame somewhat over the
@@ -61,11 +63,36 @@ export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps
  * The Node HTTP server for the app, with WebSocket upgrades enabled (a `ws` server in noServer
  * mode, handed to @hono/node-server). The entry and the tests build it the same way.
  */
-export function createNodeServer(app: Hono<AppEnv>): { server: Server; wss: WebSocketServer } {
+export function createNodeServer(
+  app: Hono<AppEnv>,
+  opts: { tunnel?: TunnelRelay | undefined } = {},
+): { server: Server; wss: WebSocketServer } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: AGENT_MAX_PAYLOAD });
   const server = createAdaptorServer({
     fetch: app.fetch,
     websocket: { server: wss as unknown as WebSocketServerLike },
   }) as Server;
+  if (opts.tunnel) routeTunnelFirst(server, opts.tunnel);
   return { server, wss };
+}
+
+/**
+ * Requests (and upgrades) whose Host names a project under the tunnel's domain go to the relay
+ * before the app sees them (ADR 0035); everything else reaches the app's own listeners as before.
+ */
+function routeTunnelFirst(server: Server, relay: TunnelRelay): void {
+  const onRequest = server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  const onUpgrade = server.listeners("upgrade") as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
+  server.removeAllListeners("request");
+  server.removeAllListeners("upgrade");
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const ref = relay.refOf(req);
+    if (ref) void relay.handleRequest(req, res, ref);
+    else for (const listener of onRequest) listener.call(server, req, res);
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const ref = relay.refOf(req);
+    if (ref) void relay.handleUpgrade(req, socket, head, ref);
+    else for (const listener of onUpgrade) listener.call(server, req, socket, head);
+  });
 }

@@ -21,6 +21,7 @@ import { ReplicatedHub } from "../services/fleet/replicated-hub.js";
 import { nodeAgentUpgrade } from "./agent-socket.js";
 import { createNodeMetrics } from "./node-metrics.js";
 import { resolveSecrets } from "./secrets-file.js";
+import { TunnelRelay } from "./tunnel.js";
 
 /** Node's native scrypt: same function as the portable one, several times faster. */
 export const nativeScrypt: ScryptFn = (password, salt, { ln, r, p }, dkLen) =>
@@ -103,10 +104,13 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
       }
     },
   };
+  // The tunnel (ADR 0035) where a tunnel domain is configured: hosts in tunnel mode dial it.
+  const tunnel = config.projects.tunnelDomain !== undefined ? new TunnelRelay(deps) : undefined;
+  if (tunnel) deps.tunnelUpgrade = tunnel.upgrade;
   const admin = await ensureAdmin(deps);
   if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });
   await replicatedHub?.start();
-  return { deps, app: createApp(deps), hubs: { local: localHub, replicated: replicatedHub } };
+  return { deps, app: createApp(deps), hubs: { local: localHub, replicated: replicatedHub }, tunnel };
 }
 
 function readJson(variable: string, path: string): unknown {

@@ -12,8 +12,8 @@ import { type LocalHost, startLocalHost } from "./local-host.js";
 async function main() {
   const env = parseEnv(process.env);
   const logger = createLogger(env.SUPAMANAGER_LOG_LEVEL);
-  const { app, deps, hubs } = await bootstrap(env, { logger });
-  const { server } = createNodeServer(app);
+  const { app, deps, hubs, tunnel } = await bootstrap(env, { logger });
+  const { server } = createNodeServer(app, { tunnel });
   const say = (text: string) => process.stderr.write(`${text}\n`);
   let localHost: Promise<LocalHost | null> = Promise.resolve(null);
   // A deploy or restart makes every agent reconnect at once: a deep accept queue (the kernel caps
@@ -57,6 +57,7 @@ async function main() {
     const agentStopped = localHost.then((h) => h?.stop());
     // Agents reconnect (with backoff) to whichever control plane comes back.
     hubs.local.closeAll(CLOSE.shuttingDown, "control plane shutting down");
+    tunnel?.closeAll();
     server.close(async () => {
       await agentStopped;
       await hubs.replicated?.stop();

@@ -7,6 +7,7 @@ import {
   type Hello,
   MAX_FRAME_BYTES,
   type ServerFrame,
+  type Welcome,
 } from "@supamanager/shared";
 import WebSocket from "ws";
 import type { Logger } from "../log.js";
@@ -57,7 +58,7 @@ export interface SessionOptions {
   /** apply / job / rpc frames; welcome and error frames are handled here. */
   onFrame: (frame: Exclude<ServerFrame, { type: "welcome" | "error" }>) => void;
   /** After each welcome: the control plane now knows the inventory. */
-  onWelcome?: (hostId: string) => void;
+  onWelcome?: (hostId: string, welcome: Welcome) => void;
   backoff?: Partial<BackoffOptions>;
   /** Slower backoff after the control plane refused the credential (401/403 at upgrade). */
   authBackoff?: Partial<BackoffOptions>;
@@ -265,7 +266,7 @@ export class Session {
         this.welcomeTimer = null;
         this.log.info("welcomed", { hostId: frame.hostId, heartbeatIntervalMs: frame.heartbeatIntervalMs });
         this.startHeartbeat(frame.heartbeatIntervalMs);
-        this.opts.onWelcome?.(frame.hostId);
+        this.opts.onWelcome?.(frame.hostId, frame);
         return;
       case "error":
         this.log.warn("control plane reported an error", { code: frame.code, message: frame.message });

@@ -137,6 +137,11 @@ export const Welcome = z.object({
   type: z.literal("welcome"),
   hostId: Id,
   heartbeatIntervalMs: z.number().int().positive(),
+  /**
+   * The host is in `tunnel` mode and this control plane relays its projects' traffic: open the
+   * data connection (/agent/v1/tunnel, ADR 0035). Absent or false: close it if open.
+   */
+  tunnel: z.boolean().optional(),
 });
 export type Welcome = z.infer<typeof Welcome>;
 

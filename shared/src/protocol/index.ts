@@ -3,3 +3,5 @@ export * from "./codec.js";
 export * from "./db-password.js";
 export * from "./edge-functions.js";
 export * from "./frames.js";
+export * from "./tunnel.js";
+export * from "./tunnel-mux.js";

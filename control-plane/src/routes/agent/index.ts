@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
-import { connectRoute } from "./connect.js";
+import { connectRoute, tunnelRoute } from "./connect.js";
 import { joinRoute } from "./join.js";
 import { uploadUrlsRoute } from "./upload-urls.js";
 
@@ -9,6 +9,7 @@ export function agentRoutes() {
   const app = new Hono<AppEnv>();
   app.post("/join", joinRoute);
   app.get("/connect", connectRoute);
+  app.get("/tunnel", tunnelRoute);
   app.post("/jobs/:jobId/upload-urls", uploadUrlsRoute);
   return app;
 }

@@ -444,7 +444,7 @@ export class HostSession implements HostConnection {
 
   async #hello(hello: Hello): Promise<void> {
     const [before] = await this.deps.database.db
-      .select({ bootId: hosts.bootId })
+      .select({ bootId: hosts.bootId, reachability: hosts.reachability })
       .from(hosts)
       .where(eq(hosts.id, this.hostId))
       .limit(1);
@@ -466,6 +466,8 @@ export class HostSession implements HostConnection {
       type: "welcome",
       hostId: this.hostId,
       heartbeatIntervalMs: this.deps.config.fleet.heartbeatSeconds * 1000,
+      // Where this runtime relays projects' traffic (Node), a host in tunnel mode opens its data connection.
+      ...(this.deps.tunnelUpgrade ? { tunnel: before?.reachability === "tunnel" } : {}),
     });
     await this.#adoptInventory(hello.inventory);
     await this.#reconcile();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { auditLog, projects } from "../../../db/schema.js";
 import { refFromHostHeader } from "../../../services/projects/urls.js";
 import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
-import { enrollHost } from "../../../test-support/fleet-factory.js";
+import { enrollHost, FakeConnection } from "../../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../../test-support/harness.js";
 import { createOrg, createProjectViaApi } from "../../../test-support/projects-factory.js";
 
@@ -99,6 +99,11 @@ describe("project URLs", () => {
     expect(after?.specVersion).toBe((before?.specVersion ?? 0) + 1);
     // The agent is told to reconnect, so that its welcome says whether to open the tunnel.
     expect(host.conn.closedWith?.code).toBe(4003);
+    // Its next welcome tells it to open the tunnel (where this runtime relays: Node).
+    app().deps.tunnelUpgrade = () => new Response(null, { status: 501 });
+    const again = new FakeConnection(app(), host.hostId);
+    await again.hello();
+    expect(again.ofType("welcome")[0]?.tunnel).toBe(true);
     const detail = await get(`/platform/projects/${ref}`, admin);
     expect(detail.restUrl).toBe(`https://${ref}.tunnel.example.net/rest/v1/`);
     const [audit] = await app()
