@@ -29,9 +29,17 @@ export interface ProjectView {
   pausedAt: Date | null;
   /**
    * Where the project answers, once placed (null → the `.invalid` placeholders). `url` is its
-   * public URL (services/projects/urls.ts), null until it has one.
+   * public URL (services/projects/urls.ts), null until it has one. `dbViaPooler`: the release
+   * publishes no Postgres port, so database connections go through Supavisor's session port,
+   * which needs the tenant in the user name (`postgres.<ref>`).
    */
-  endpoints: { host: string; gatewayPort: number | null; dbPort: number | null; url: string | null } | null;
+  endpoints: {
+    host: string;
+    gatewayPort: number | null;
+    dbPort: number | null;
+    dbViaPooler: boolean;
+    url: string | null;
+  } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -170,6 +178,7 @@ export function toView(row: ProjectRow, orgSlug: string, host?: HostFacts): Proj
           host: host.bindAddress,
           gatewayPort: host.ports.gateway ?? null,
           dbPort: host.ports.db ?? host.ports["pooler-session"] ?? null,
+          dbViaPooler: host.ports.db === undefined && host.ports["pooler-session"] !== undefined,
           url: host.url,
         }
       : null,

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { param, shape } from "../../../lib/validate.js";
-import { postgrestConfig, projectData } from "../../../services/secrets/studio-data.js";
+import { type ProjectData, postgrestConfig, projectData } from "../../../services/secrets/studio-data.js";
 import { connectionUri, DB_NAME, DB_USER, dbFacts } from "./databases.js";
 import { RefParam } from "./schemas.js";
 import { API_SCHEMAS } from "./settings.js";
@@ -55,38 +55,43 @@ export const SupavisorConfigResponse = z.array(SupavisorConfig);
 const POOLER_PORTS = ["pooler-transaction"];
 
 /**
- * GET /platform/projects/:ref/config/supavisor — one entry when the project's release runs
- * Supavisor and a pooler port is reserved for it; `[]` otherwise (the `local` release has no
- * pooler, and we do not pretend it has one). Connection strings carry a password placeholder.
+ * The project's Supavisor as Studio and the Management API describe it: one entry when the
+ * project's release runs Supavisor and a pooler port is reserved for it; none otherwise (the
+ * `local` release has no pooler, and we do not pretend it has one). Connection strings carry a
+ * password placeholder.
  */
-export async function getSupavisorConfigRoute(c: Context<AppEnv>): Promise<Response> {
-  const data = await projectData(authed(c), refOf(c));
+function supavisorEntries(data: ProjectData): z.input<typeof SupavisorConfigResponse> {
   const port = POOLER_PORTS.map((n) => data.ports[n]).find((x) => x !== undefined);
-  if (!data.releaseServices.includes("supavisor") || port === undefined) {
-    return c.json(shape(SupavisorConfigResponse, []));
-  }
+  if (!data.releaseServices.includes("supavisor") || port === undefined) return [];
   const db = dbFacts(data.view);
   // Supavisor finds the tenant from the user name: `<user>.<tenant id>` (the tenant id is the ref).
   const user = `${DB_USER}.${data.view.ref}`;
   const uri = connectionUri(user, db.host, port);
-  return c.json(
-    shape(SupavisorConfigResponse, [
-      {
-        identifier: data.view.ref,
-        database_type: "PRIMARY",
-        db_host: db.host,
-        db_port: port,
-        db_name: DB_NAME,
-        db_user: user,
-        connection_string: uri,
-        connectionString: uri,
-        default_pool_size: null,
-        max_client_conn: null,
-        pool_mode: "transaction",
-        is_using_scram_auth: true,
-      },
-    ]),
-  );
+  return [
+    {
+      identifier: data.view.ref,
+      database_type: "PRIMARY",
+      db_host: db.host,
+      db_port: port,
+      db_name: DB_NAME,
+      db_user: user,
+      connection_string: uri,
+      connectionString: uri,
+      default_pool_size: null,
+      max_client_conn: null,
+      pool_mode: "transaction",
+      is_using_scram_auth: true,
+    },
+  ];
+}
+
+/**
+ * GET /platform/projects/:ref/config/supavisor (Studio's Connect dialog and database settings)
+ * and GET /v1/projects/:ref/config/database/pooler (Management API, CLI): the same entries.
+ */
+export async function getSupavisorConfigRoute(c: Context<AppEnv>): Promise<Response> {
+  const data = await projectData(authed(c), refOf(c));
+  return c.json(shape(SupavisorConfigResponse, supavisorEntries(data)));
 }
 
 export const PgbouncerConfigResponse = z.object({
@@ -113,14 +118,22 @@ export async function getPgbouncerConfigRoute(c: Context<AppEnv>): Promise<Respo
     shape(PgbouncerConfigResponse, {
       pgbouncer_enabled: false,
       pool_mode: "transaction",
-      connection_string: connectionUri(DB_USER, db.host, db.port),
+      connection_string: connectionUri(db.user, db.host, db.port),
       db_dns_name: db.host,
       db_host: db.host,
       db_port: db.port,
       db_name: DB_NAME,
-      db_user: DB_USER,
+      db_user: db.user,
       ssl_enforced: false,
       inserted_at: data.view.createdAt.toISOString(),
     }),
   );
+}
+
+export const PgbouncerStatusResponse = z.object({ active: z.boolean() });
+
+/** GET /platform/projects/:ref/config/pgbouncer/status — no release runs PgBouncer: `{active: false}`. */
+export async function getPgbouncerStatusRoute(c: Context<AppEnv>): Promise<Response> {
+  await projectData(authed(c), refOf(c));
+  return c.json(shape(PgbouncerStatusResponse, { active: false }));
 }

@@ -15,10 +15,15 @@ export const DB_USER = "postgres";
 /** Postgres' own port, answered until the project is placed and has a reserved one. */
 const DEFAULT_DB_PORT = 5432;
 
-/** Where the project's Postgres answers: the host's bind address and the reserved db port. */
-export function dbFacts(p: ProjectView): { host: string; port: number; restUrl: string } {
+/**
+ * Where the project's Postgres answers and as whom a member connects: the host's bind address,
+ * the reserved db port, and `postgres` — or, when the release publishes Postgres only through
+ * Supavisor's session port, `postgres.<ref>` (Supavisor finds the tenant in the user name).
+ */
+export function dbFacts(p: ProjectView): { host: string; port: number; user: string; restUrl: string } {
   const e = endpointsOf(p);
-  return { host: e.dbHost, port: e.dbPort ?? DEFAULT_DB_PORT, restUrl: e.restUrl };
+  const user = p.endpoints?.dbViaPooler ? `${DB_USER}.${p.ref}` : DB_USER;
+  return { host: e.dbHost, port: e.dbPort ?? DEFAULT_DB_PORT, user, restUrl: e.restUrl };
 }
 
 /**
@@ -65,7 +70,7 @@ export async function listDatabasesRoute(c: Context<AppEnv>): Promise<Response> 
         db_host: db.host,
         db_port: db.port,
         db_name: DB_NAME,
-        db_user: DB_USER,
+        db_user: db.user,
         region: p.region,
         cloud_provider: p.cloudProvider,
         restUrl: db.restUrl,

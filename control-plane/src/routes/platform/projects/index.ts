@@ -3,7 +3,12 @@ import type { AppEnv } from "../../../deps.js";
 import { temporaryApiKeyRoute } from "./api-keys.js";
 import { apiRestRoute } from "./api-rest.js";
 import { availableRegionsRoute } from "./available-regions.js";
-import { getPgbouncerConfigRoute, getPostgrestConfigRoute, getSupavisorConfigRoute } from "./config.js";
+import {
+  getPgbouncerConfigRoute,
+  getPgbouncerStatusRoute,
+  getPostgrestConfigRoute,
+  getSupavisorConfigRoute,
+} from "./config.js";
 import { contentRoutes } from "./content/index.js";
 import { createProjectRoute } from "./create-project.js";
 import { listDatabasesRoute } from "./databases.js";
@@ -38,6 +43,7 @@ export function projectRoutes() {
   app.get("/:ref/config/postgrest", getPostgrestConfigRoute);
   app.get("/:ref/config/supavisor", getSupavisorConfigRoute);
   app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
+  app.get("/:ref/config/pgbouncer/status", getPgbouncerStatusRoute);
   app.get("/:ref/databases", listDatabasesRoute);
   app.get("/:ref/logs", projectLogsRoute);
   app.get("/:ref/stack", projectStackRoute);

@@ -5,7 +5,7 @@ import { authed } from "../../../lib/context.js";
 import { param, shape } from "../../../lib/validate.js";
 import { legacyKeysFor } from "../../../services/secrets/api-keys.js";
 import { projectData } from "../../../services/secrets/studio-data.js";
-import { DB_NAME, DB_USER, dbFacts } from "./databases.js";
+import { DB_NAME, dbFacts } from "./databases.js";
 import { endpointsOf, RefParam } from "./schemas.js";
 
 const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
@@ -62,7 +62,7 @@ export async function getSettingsRoute(c: Context<AppEnv>): Promise<Response> {
       inserted_at: p.createdAt.toISOString(),
       db_host: db.host,
       db_port: db.port,
-      db_user: DB_USER,
+      db_user: db.user,
       db_name: DB_NAME,
       db_dns_name: db.host,
       db_ip_addr_config: "legacy",

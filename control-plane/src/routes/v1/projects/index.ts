@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { v1AuthConfigGet, v1AuthConfigPatch } from "../../auth-config.js";
+import { getSupavisorConfigRoute } from "../../platform/projects/config.js";
 import { getApiKeyRoute, legacyApiKeysRoute, listApiKeysRoute } from "./api-keys.js";
 import { v1FunctionRoutes } from "./functions.js";
 import { projectHealthRoute } from "./health.js";
@@ -29,6 +30,7 @@ export function v1ProjectRoutes() {
   app.get("/:ref/ssl-enforcement", sslEnforcementRoute);
   app.get("/:ref/network-restrictions", networkRestrictionsRoute);
   app.post("/:ref/network-bans/retrieve", networkBansRoute);
+  app.get("/:ref/config/database/pooler", getSupavisorConfigRoute);
   app.get("/:ref/config/auth", v1AuthConfigGet);
   app.patch("/:ref/config/auth", v1AuthConfigPatch);
   app.get("/:ref/config/auth/signing-keys", listSigningKeysRoute);
