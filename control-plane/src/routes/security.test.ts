@@ -80,6 +80,8 @@ function bodyFor(method: string, path: string): unknown {
     "POST /platform/projects": { name: "Sneaky", organization_slug: team.slug, db_pass: "a-fine-password-1" },
     "PATCH /v1/projects/:ref": { name: "Renamed" },
     "PUT /v1/projects/:ref/functions": [{ slug: "hello" }],
+    "POST /platform/storage/:ref/buckets/:id/objects/move": { from: "a", to: "b" },
+    "POST /platform/storage/:ref/buckets/:id/objects/copy": { from: "a", to: "b" },
     "POST /v1/projects/:ref/secrets": [{ name: "A", value: "1" }],
     "DELETE /v1/projects/:ref/secrets": ["A"],
     "POST /v1/projects": { name: "Sneaky", organization_id: team.slug, db_pass: "a-fine-password-1" },
@@ -269,6 +271,11 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "DELETE /platform/storage/:ref/buckets/:id",
     "POST /platform/storage/:ref/buckets/:id/empty",
     "DELETE /platform/storage/:ref/buckets/:id/objects",
+    "POST /platform/storage/:ref/buckets/:id/objects/move",
+    "POST /platform/storage/:ref/buckets/:id/objects/copy",
+    "POST /platform/storage/:ref/credentials",
+    "DELETE /platform/storage/:ref/credentials/:id",
+    "PATCH /platform/projects/:ref/config/storage",
     // Edge Functions and their secrets: developer and up.
     "POST /v1/projects/:ref/functions/deploy",
     "PUT /v1/projects/:ref/functions",
@@ -299,6 +306,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /v1/projects/:ref/restore",
     "PATCH /platform/auth/:ref/config",
     "PATCH /v1/projects/:ref/config/auth",
+    "PATCH /platform/projects/:ref/config/storage",
     // Restores, schedules and the storage target are backups.admin (owner/administrator).
     "POST /platform/organizations/:slug/backup-targets",
     "PATCH /platform/organizations/:slug/backup-targets/:id",
@@ -348,6 +356,10 @@ describe("roles", () => {
       "POST /platform/projects/:ref/analytics/endpoints/logs.all",
       // Listing a bucket's objects, sent as POST.
       "POST /platform/storage/:ref/buckets/:id/objects/list",
+      // Reading an object, and the signed and public URLs of one, sent as POST.
+      "POST /platform/storage/:ref/buckets/:id/objects/download",
+      "POST /platform/storage/:ref/buckets/:id/objects/sign",
+      "POST /platform/storage/:ref/buckets/:id/objects/public-url",
     ]);
     const unplaced = mutating.filter((k) => !FORBIDDEN.read_only.includes(k) && !openToMembers.has(k));
     expect(unplaced).toEqual([]);

@@ -95,6 +95,28 @@ describe("RpcForwarder", () => {
     expect(f.active).toBe(0);
   });
 
+  it("resultEncoding base64: the upstream bytes as they were, whatever the type; bounded so the frame fits", async () => {
+    const bytes = Buffer.from([0, 255, 1, 254, 0xc3, 0x28, 10, 13]);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(bytes);
+    };
+    const { f } = forwarder();
+    const r = await f.handle(rpc({ method: "GET", body: undefined, resultEncoding: "base64" }));
+    expect(r).toMatchObject({ status: 200, bodyEncoding: "base64", contentType: "image/png" });
+    expect(Buffer.from(r.body as string, "base64").equals(bytes)).toBe(true);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(Buffer.alloc(7000, 1));
+    };
+    // 7000 bytes fit a 8192-byte body limit as they are, not once base64 grows them by 4/3.
+    const small = forwarder({ maxResultBytes: 8192 }).f;
+    expect((await small.handle(rpc({ method: "GET", body: undefined }))).status).toBe(200);
+    expect((await small.handle(rpc({ method: "GET", body: undefined, resultEncoding: "base64" }))).code).toBe(
+      "too_large",
+    );
+  });
+
   it("keeps an endpoint's base path and passes non-2xx answers through", async () => {
     handler = (_req, res) => {
       res.writeHead(400, { "content-type": "application/json" });

@@ -163,7 +163,10 @@ export class RpcForwarder {
     }
     const contentType = res.headers.get("content-type") ?? undefined;
     const limits = this.limits(rpc);
-    const read = await this.readBody(res, signal, limits.body);
+    // base64 grows a body by 4/3: the raw bytes must fit the frame once encoded.
+    const base64 = rpc.resultEncoding === "base64";
+    const bodyLimit = base64 ? Math.floor((limits.body * 3) / 4) : limits.body;
+    const read = await this.readBody(res, signal, bodyLimit);
     if (read.kind === "timeout") return fail(rpc, timedOut);
     if (read.kind === "error") {
       return fail(rpc, { code: "unreachable", error: `reading the answer of "${rpc.service}" failed: ${read.error}` });
@@ -171,20 +174,24 @@ export class RpcForwarder {
     if (read.kind === "too_large") {
       return fail(rpc, {
         code: "too_large",
-        error: `result too large (${read.bytes} bytes, the limit is ${limits.body}); add a LIMIT`,
+        error: `result too large (${read.bytes} bytes, the limit is ${bodyLimit}); add a LIMIT`,
       });
     }
     const result: RpcResult = { v: PROTOCOL_VERSION, type: "rpc_result", id: rpc.id, status: res.status };
     if (contentType) result.contentType = contentType.slice(0, 255);
-    if (read.text.length > 0) {
+    if (base64) {
+      result.body = read.data.toString("base64");
+      result.bodyEncoding = "base64";
+    } else if (read.data.length > 0) {
+      const text = read.data.toString("utf8");
       if (contentType && /\bjson\b/i.test(contentType)) {
         try {
-          result.body = JSON.parse(read.text);
+          result.body = JSON.parse(text);
         } catch {
-          result.body = read.text;
+          result.body = text;
         }
       } else {
-        result.body = read.text;
+        result.body = text;
       }
     }
     // The body was within the limit, but re-encoding can grow it (escapes): check the frame itself.
@@ -309,7 +316,7 @@ export class RpcForwarder {
     signal: AbortSignal,
     limit: number,
   ): Promise<
-    | { kind: "ok"; text: string }
+    | { kind: "ok"; data: Buffer }
     | { kind: "too_large"; bytes: number }
     | { kind: "timeout" }
     | { kind: "error"; error: string }
@@ -319,7 +326,7 @@ export class RpcForwarder {
       await res.body?.cancel().catch(() => undefined);
       return { kind: "too_large", bytes: declared };
     }
-    if (!res.body) return { kind: "ok", text: "" };
+    if (!res.body) return { kind: "ok", data: Buffer.alloc(0) };
     const chunks: Uint8Array[] = [];
     let bytes = 0;
     const reader = res.body.getReader();
@@ -336,7 +343,7 @@ export class RpcForwarder {
       return { kind: "error", error: describe(err) };
     }
     if (bytes > limit) return { kind: "too_large", bytes };
-    return { kind: "ok", text: Buffer.concat(chunks).toString("utf8") };
+    return { kind: "ok", data: Buffer.concat(chunks) };
   }
 }
 

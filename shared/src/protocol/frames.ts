@@ -120,6 +120,11 @@ export const RpcResult = z.object({
   body: z.unknown().optional(),
   /** The upstream answer's content type (the body is parsed JSON for JSON answers, else text). */
   contentType: z.string().max(255).optional(),
+  /**
+   * `base64`: `body` is the upstream body's raw bytes as base64 text (the rpc asked for
+   * `resultEncoding: "base64"`). An agent that does not know the request field never sets it.
+   */
+  bodyEncoding: z.literal("base64").optional(),
   error: z.string().max(4000).optional(),
   /**
    * Why there is no upstream answer, when `error` is set: `timeout`, `too_large`, `unreachable`
@@ -241,6 +246,11 @@ export const Rpc = z.object({
    * protocol's own limit.
    */
   maxResultBytes: z.number().int().min(4096).max(MAX_FRAME_BYTES).optional(),
+  /**
+   * `base64`: answer the upstream body as base64 of its raw bytes, whatever its content type
+   * (binary downloads such as Storage objects), with `bodyEncoding: "base64"` in the result.
+   */
+  resultEncoding: z.literal("base64").optional(),
 });
 export type Rpc = z.infer<typeof Rpc>;
 

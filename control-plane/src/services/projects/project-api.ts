@@ -20,6 +20,8 @@ export interface ProjectApiCall {
   /** The service's own path, e.g. `/admin/users` (the gateway's prefix is put in front). */
   path: string;
   body?: unknown;
+  /** Ask for the raw answer bytes (a download): `bytes` is set, `body` is not parsed. */
+  binary?: boolean;
 }
 
 export interface ProjectApi {
@@ -36,6 +38,11 @@ export interface ProjectApi {
 export interface ProjectApiAnswer {
   status: number;
   body: unknown;
+  contentType?: string | undefined;
+  /** The answer's raw bytes, for `binary` calls that succeeded. */
+  bytes?: Uint8Array;
+  /** The project's public URL (what apps call it at), for answers that carry a URL. */
+  publicUrl: string;
 }
 
 /** Send `call` to the project's `api`; any status comes back (the caller maps errors). */
@@ -60,9 +67,31 @@ export async function callProjectApi(
     path: `${api.prefix}${call.path}`,
     headers: { apikey: key, authorization: `Bearer ${key}` },
     ...(call.body !== undefined ? { body: call.body } : {}),
+    ...(call.binary ? { resultEncoding: "base64" as const } : {}),
     timeoutMs: TIMEOUT_MS,
   });
-  return { status: result.status, body: result.body };
+  const answer: ProjectApiAnswer = {
+    status: result.status,
+    body: result.body,
+    contentType: result.contentType,
+    publicUrl: vars.SUPABASE_PUBLIC_URL ?? "",
+  };
+  if (call.binary) {
+    if (result.bodyEncoding !== "base64") {
+      throw new ApiError("unavailable", "The project's host agent is too old to download files: upgrade it");
+    }
+    const bytes = Uint8Array.from(atob(typeof result.body === "string" ? result.body : ""), (ch) => ch.charCodeAt(0));
+    answer.bytes = bytes;
+    // An error answer is JSON: give the caller its parsed body.
+    if (result.status >= 300) {
+      try {
+        answer.body = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        answer.body = undefined;
+      }
+    }
+  }
+  return answer;
 }
 
 /**

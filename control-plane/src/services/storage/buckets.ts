@@ -4,7 +4,9 @@ import { ApiError } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
 import { projectForMember } from "../organizations/access.js";
 import type { Action } from "../permissions/matrix.js";
+import { hostFactsFor } from "../projects/host-facts.js";
 import { callProjectApi, type ProjectApiCall, projectApiError } from "../projects/project-api.js";
+import { requireReleaseService } from "../projects/release-services.js";
 
 /**
  * Studio's Storage pages (buckets and their objects) as calls to the project's Storage API
@@ -143,5 +145,79 @@ export async function deleteObjects(ctx: AuthedContext, ref: string, id: string,
     body: { prefixes: paths },
   });
   await audit(ctx, ref, "project.storage_object.delete", id, { count: paths.length });
+  return answer;
+}
+
+/** An object's path inside its bucket, as a URL path (each segment escaped, slashes kept). */
+const objectPath = (path: string) => path.split("/").map(seg).join("/");
+
+/** The project's public Storage URL for a path relative to `/storage/v1` (where apps reach it). */
+function publicStorageUrl(publicUrl: string, rest: string): string {
+  if (!publicUrl) throw new ApiError("unavailable", "This project has no public URL yet (no gateway port)");
+  return `${publicUrl.replace(/\/+$/, "")}/storage/v1${rest}`;
+}
+
+/** POST …/objects/download {path} → Storage `GET /object/authenticated/{id}/{path}`: the bytes (bounded by the agent frame). */
+export async function downloadObject(
+  ctx: AuthedContext,
+  ref: string,
+  id: string,
+  path: string,
+): Promise<{ bytes: Uint8Array; contentType: string }> {
+  const result = await callProjectApi(ctx, ref, api("sql.read"), {
+    method: "GET",
+    path: `/object/authenticated/${seg(id)}/${objectPath(path)}`,
+    binary: true,
+  });
+  if (result.status < 200 || result.status >= 300) throw projectApiError("Storage", result.status, result.body);
+  return { bytes: result.bytes ?? new Uint8Array(), contentType: result.contentType ?? "application/octet-stream" };
+}
+
+/** POST …/objects/sign {path, expiresIn} → Storage `POST /object/sign/{id}/{path}` {expiresIn}; {signedUrl} on the project's public URL. */
+export async function signObject(ctx: AuthedContext, ref: string, id: string, path: string, expiresIn: number) {
+  const result = await callProjectApi(ctx, ref, api("sql.read"), {
+    method: "POST",
+    path: `/object/sign/${seg(id)}/${objectPath(path)}`,
+    body: { expiresIn },
+  });
+  if (result.status < 200 || result.status >= 300) throw projectApiError("Storage", result.status, result.body);
+  const { signedURL } = parse(z.object({ signedURL: z.string().startsWith("/") }), result.body, "the signed URL");
+  return { signedUrl: publicStorageUrl(result.publicUrl, signedURL) };
+}
+
+/** POST …/objects/public-url {path} → {publicUrl}: Storage's public object route on the project's public URL (no call). */
+export async function publicObjectUrl(ctx: AuthedContext, ref: string, id: string, path: string) {
+  const { publicUrl } = await projectPublicUrl(ctx, ref);
+  return { publicUrl: publicStorageUrl(publicUrl, `/object/public/${seg(id)}/${objectPath(path)}`) };
+}
+
+/** The project's public URL, for a member of a project whose release runs Storage (no call to it). */
+async function projectPublicUrl(ctx: AuthedContext, ref: string) {
+  const { project } = await projectForMember(ctx, ref, "sql.read");
+  const release = ctx.deps.releases.get(project.release);
+  if (release) requireReleaseService(release, "storage", "Storage");
+  const facts = await hostFactsFor(ctx, project);
+  return { publicUrl: facts?.url ?? "" };
+}
+
+/** POST …/objects/move {from, to} → Storage `POST /object/move` {bucketId, sourceKey, destinationKey}. */
+export async function moveObject(ctx: AuthedContext, ref: string, id: string, from: string, to: string) {
+  const answer = await storage(ctx, ref, "sql.write", {
+    method: "POST",
+    path: "/object/move",
+    body: { bucketId: id, sourceKey: from, destinationKey: to },
+  });
+  await audit(ctx, ref, "project.storage_object.move", id);
+  return answer;
+}
+
+/** POST …/objects/copy {from, to} → Storage `POST /object/copy` {bucketId, sourceKey, destinationKey}. */
+export async function copyObject(ctx: AuthedContext, ref: string, id: string, from: string, to: string) {
+  const answer = await storage(ctx, ref, "sql.write", {
+    method: "POST",
+    path: "/object/copy",
+    body: { bucketId: id, sourceKey: from, destinationKey: to },
+  });
+  await audit(ctx, ref, "project.storage_object.copy", id);
   return answer;
 }

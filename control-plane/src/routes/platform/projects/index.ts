@@ -1,5 +1,8 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
+import { authed } from "../../../lib/context.js";
+import { param } from "../../../lib/validate.js";
+import { storageConfig, updateStorageConfig } from "../../../services/storage/config.js";
 import { temporaryApiKeyRoute } from "./api-keys.js";
 import { apiRestRoute } from "./api-rest.js";
 import { availableRegionsRoute } from "./available-regions.js";
@@ -18,6 +21,7 @@ import { listProjectsRoute } from "./list-projects.js";
 import { projectLogsRoute } from "./logs.js";
 import { observabilityRoutes } from "./observability/index.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
+import { RefParam } from "./schemas.js";
 import { getSettingsRoute } from "./settings.js";
 import { projectStackRoute } from "./stack.js";
 import { loadBalancersRoute, projectAddonsRoute, secretsUpdateStatusRoute } from "./studio-extras.js";
@@ -44,6 +48,13 @@ export function projectRoutes() {
   app.get("/:ref/config/supavisor", getSupavisorConfigRoute);
   app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
   app.get("/:ref/config/pgbouncer/status", getPgbouncerStatusRoute);
+  // `_` is Studio's placeholder ref: left to the stubs.
+  app.get("/:ref/config/storage", async (c, next) => {
+    const ref = c.req.param("ref");
+    if (ref === "_") return next();
+    return c.json(await storageConfig(authed(c), param(c, "ref", RefParam, "Project")));
+  });
+  app.patch("/:ref/config/storage", async (c) => updateStorageConfig(authed(c), param(c, "ref", RefParam, "Project")));
   app.get("/:ref/databases", listDatabasesRoute);
   app.get("/:ref/logs", projectLogsRoute);
   app.get("/:ref/stack", projectStackRoute);

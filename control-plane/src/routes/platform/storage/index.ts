@@ -6,15 +6,21 @@ import { jsonBody, param } from "../../../lib/validate.js";
 import { projectForMember } from "../../../services/organizations/access.js";
 import type { Action } from "../../../services/permissions/matrix.js";
 import {
+  copyObject,
   createBucket,
   deleteBucket,
   deleteObjects,
+  downloadObject,
   emptyBucket,
   getBucket,
   listBuckets,
   listObjects,
+  moveObject,
+  publicObjectUrl,
+  signObject,
   updateBucket,
 } from "../../../services/storage/buckets.js";
+import { changeStorageCredentials, storageCredentials } from "../../../services/storage/config.js";
 import { RefParam } from "../projects/schemas.js";
 
 /**
@@ -55,6 +61,25 @@ const ListBody = z.object({
     .optional(),
 });
 const DeleteObjectsBody = z.object({ paths: z.array(z.string().min(1).max(1024)).min(1).max(1000) });
+/** An object path inside a bucket: relative, no `.`/`..` segments, no NUL or line breaks. */
+const ObjectPath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.startsWith("/") && !p.split("/").some((s) => s === "." || s === "..") && !/[\0\r\n]/.test(p), {
+    message: "an object path is relative to its bucket, without . or .. segments",
+  });
+const PathBody = z.object({ path: ObjectPath, options: z.record(z.string(), z.unknown()).optional() });
+const SignBody = PathBody.extend({
+  // Storage's own bound is its JWT's lifetime; a week is what Studio offers at most.
+  expiresIn: z
+    .number()
+    .int()
+    .min(1)
+    .max(60 * 60 * 24 * 365)
+    .default(60 * 60 * 24),
+});
+const MoveBody = z.object({ from: ObjectPath, to: ObjectPath });
 
 export function storageRoutes() {
   const app = new Hono<AppEnv>();
@@ -95,5 +120,47 @@ export function storageRoutes() {
     const { paths } = await jsonBody(c, DeleteObjectsBody);
     return c.json((await deleteObjects(authed(c), ref, id, paths)) as object);
   });
+  app.post("/:ref/buckets/:id/objects/download", async (c) => {
+    const ref = await refOf(c, "sql.read");
+    const id = bucketOf(c);
+    const { path } = await jsonBody(c, PathBody);
+    const file = await downloadObject(authed(c), ref, id, path);
+    return c.body(file.bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "application/octet-stream",
+      "content-disposition": "attachment",
+    });
+  });
+  app.post("/:ref/buckets/:id/objects/sign", async (c) => {
+    const ref = await refOf(c, "sql.read");
+    const id = bucketOf(c);
+    const { path, expiresIn } = await jsonBody(c, SignBody);
+    return c.json(await signObject(authed(c), ref, id, path, expiresIn));
+  });
+  app.post("/:ref/buckets/:id/objects/public-url", async (c) => {
+    const ref = await refOf(c, "sql.read");
+    const id = bucketOf(c);
+    const { path } = await jsonBody(c, PathBody);
+    return c.json(await publicObjectUrl(authed(c), ref, id, path));
+  });
+  app.post("/:ref/buckets/:id/objects/move", async (c) => {
+    const ref = await refOf(c, "sql.write");
+    const id = bucketOf(c);
+    const { from, to } = await jsonBody(c, MoveBody);
+    return c.json((await moveObject(authed(c), ref, id, from, to)) as object);
+  });
+  app.post("/:ref/buckets/:id/objects/copy", async (c) => {
+    const ref = await refOf(c, "sql.write");
+    const id = bucketOf(c);
+    const { from, to } = await jsonBody(c, MoveBody);
+    return c.json((await copyObject(authed(c), ref, id, from, to)) as object);
+  });
+  app.get("/:ref/credentials", async (c) => {
+    const ref = param(c, "ref", RefParam, "Project");
+    return c.json(await storageCredentials(authed(c), ref));
+  });
+  app.post("/:ref/credentials", async (c) => changeStorageCredentials(authed(c), param(c, "ref", RefParam, "Project")));
+  app.delete("/:ref/credentials/:id", async (c) =>
+    changeStorageCredentials(authed(c), param(c, "ref", RefParam, "Project")),
+  );
   return app;
 }

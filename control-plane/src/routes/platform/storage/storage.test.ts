@@ -6,6 +6,7 @@ import { PRODUCTION_RELEASE_NAME } from "../../../releases/production/index.js";
 import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
 import { enrollHost, type FakeConnection } from "../../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../../test-support/harness.js";
+import { expectMatchesOperation } from "../../../test-support/openapi.js";
 import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../../test-support/projects-factory.js";
 
 /**
@@ -18,7 +19,12 @@ import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../.
  * created_at, updated_at}); `POST /bucket/` {name (required), id, public, file_size_limit,
  * allowed_mime_types} → {name}; `GET|PUT|DELETE /bucket/{bucketId}`; `POST /bucket/{bucketId}/empty`;
  * `POST /object/list/{bucketName}` {prefix, limit, offset, sortBy, search};
- * `DELETE /object/{bucketName}` {prefixes}; errors {statusCode, error, message}.
+ * `DELETE /object/{bucketName}` {prefixes}; `GET /object/authenticated/{bucketName}/{wildcard}` (the
+ * object's bytes); `POST /object/sign/{bucketName}/{wildcard}` {expiresIn} → {signedURL} (a path
+ * under /storage/v1); `POST /object/move` and `POST /object/copy` {bucketId, sourceKey,
+ * destinationKey}; public objects at `/object/public/{bucketName}/{wildcard}`; errors
+ * {statusCode, error, message}. Studio's download, sign, public-url and move calls:
+ * apps/studio/data/storage/bucket-object-*-mutation.ts, object-move-mutation.ts.
  * Studio's side: platform.d.ts /platform/storage/{ref}/buckets…; create sends {id, public,
  * file_size_limit, allowed_mime_types} (apps/studio/data/storage/bucket-create-mutation.ts);
  * objects/list sends {path, options} (bucket-objects-list-mutation.ts).
@@ -190,6 +196,118 @@ describe("Storage pages through the project's Storage API", () => {
   });
 });
 
+describe("objects: download, signed and public URLs, move, copy; settings and S3 keys", () => {
+  it("download: Storage `GET /object/authenticated/{id}/{path}` asked as raw bytes; the bytes come back as they were", async () => {
+    const bytes = Buffer.from([0, 1, 2, 255, 254, 10, 13, 0x89, 0x50, 0x4e, 0x47]);
+    answer = () => ({ status: 200, body: bytes.toString("base64"), bodyEncoding: "base64", contentType: "image/png" });
+    const res = await call("POST", "/buckets/avatars/objects/download", { path: "2026/me & you.png" }, readOnly);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    expect(rpcs[0]).toMatchObject({
+      service: "gateway",
+      method: "GET",
+      path: "/storage/v1/object/authenticated/avatars/2026/me%20%26%20you.png",
+      resultEncoding: "base64",
+    });
+  });
+
+  it("download: Storage's error comes back as its message; an agent that cannot send bytes says to upgrade", async () => {
+    const err = Buffer.from(JSON.stringify({ statusCode: "404", error: "not_found", message: "Object not found" }));
+    answer = () => ({ status: 400, body: err.toString("base64"), bodyEncoding: "base64" });
+    const res = await call("POST", "/buckets/avatars/objects/download", { path: "missing.png" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toBe("Storage: Object not found");
+    answer = () => ({ status: 200, body: "text the old agent decoded" });
+    const old = await call("POST", "/buckets/avatars/objects/download", { path: "a.png" });
+    expect(old.status).toBe(503);
+    expect(((await old.json()) as { message: string }).message).toMatch(/agent is too old/);
+  });
+
+  it("sign: Storage `POST /object/sign/{id}/{path}` {expiresIn}; {signedUrl} on the project's public URL", async () => {
+    answer = () => ({ status: 200, body: { signedURL: "/object/sign/avatars/a.png?token=abc" } });
+    const res = await call("POST", "/buckets/avatars/objects/sign", { path: "a.png", expiresIn: 3600 }, readOnly);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { signedUrl } = (await res.json()) as { signedUrl: string };
+    expect(signedUrl).toMatch(/^https?:\/\/[^/]+\/storage\/v1\/object\/sign\/avatars\/a\.png\?token=abc$/);
+    expect(rpcs[0]).toMatchObject({
+      method: "POST",
+      path: "/storage/v1/object/sign/avatars/a.png",
+      body: { expiresIn: 3600 },
+    });
+  });
+
+  it("public-url: built from the project's public URL, no call to Storage", async () => {
+    const res = await call("POST", "/buckets/avatars/objects/public-url", { path: "dir/a b.png" }, readOnly);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(((await res.json()) as { publicUrl: string }).publicUrl).toMatch(
+      /\/storage\/v1\/object\/public\/avatars\/dir\/a%20b\.png$/,
+    );
+    expect(rpcs).toHaveLength(0);
+  });
+
+  it.each([
+    ["move", "/object/move"],
+    ["copy", "/object/copy"],
+  ])("%s {from, to} → Storage `POST %s` {bucketId, sourceKey, destinationKey}; read_only 403", async (op, path) => {
+    answer = () => ({ status: 200, body: { message: "Successfully moved" } });
+    expect(
+      (await call("POST", `/buckets/avatars/objects/${op}`, { from: "a.png", to: "b/a.png" }, readOnly)).status,
+    ).toBe(403);
+    const res = await call("POST", `/buckets/avatars/objects/${op}`, { from: "a.png", to: "b/a.png" });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(rpcs[0]).toMatchObject({
+      method: "POST",
+      path: `/storage/v1${path}`,
+      body: { bucketId: "avatars", sourceKey: "a.png", destinationKey: "b/a.png" },
+    });
+  });
+
+  it("refuses object paths that leave the bucket before anything reaches Storage", async () => {
+    for (const path of ["../x", "a/../../b", "/etc/passwd", "a/./b"]) {
+      expect((await call("POST", "/buckets/avatars/objects/sign", { path })).status, path).toBe(400);
+    }
+    expect((await call("POST", "/buckets/avatars/objects/move", { from: "a", to: "../b" })).status).toBe(400);
+    expect(rpcs).toHaveLength(0);
+  });
+
+  it("settings: config/storage from the release (StorageConfigResponse); a change is refused saying why", async () => {
+    const res = await t.request(`/platform/projects/${ref}/config/storage`, { token: readOnly.token });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = await res.json();
+    expectMatchesOperation("GET", "/v1/projects/{ref}/config/storage", 200, body);
+    expect(body).toMatchObject({
+      fileSizeLimit: 52428800,
+      features: { imageTransformation: { enabled: true }, s3Protocol: { enabled: true } },
+      capabilities: { list_v2: false },
+    });
+    const patch = await t.request(`/platform/projects/${ref}/config/storage`, {
+      method: "PATCH",
+      token: owner.token,
+      json: { fileSizeLimit: 10 },
+    });
+    expect(patch.status).toBe(400);
+    expect(((await patch.json()) as { message: string }).message).toMatch(/come from the project's release/);
+    expect((await t.request(`/platform/projects/${ref}/config/storage`, { token: stranger.token })).status).toBe(404);
+  });
+
+  it("S3 access keys: the project's key id for those who may read secrets, never the secret; creating one is refused", async () => {
+    const res = await t.request(`/platform/storage/${ref}/credentials`, { token: owner.token });
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: { access_key: string }[] };
+    expect(data).toHaveLength(1);
+    expect(data[0]?.access_key).toMatch(/^[0-9a-f]{32}$/);
+    expect(JSON.stringify(data)).not.toMatch(/[0-9a-f]{64}/);
+    expect((await t.request(`/platform/storage/${ref}/credentials`, { token: readOnly.token })).status).toBe(403);
+    const create = await t.request(`/platform/storage/${ref}/credentials`, {
+      method: "POST",
+      token: owner.token,
+      json: { description: "x" },
+    });
+    expect(create.status).toBe(400);
+    expect(((await create.json()) as { message: string }).message).toMatch(/one S3 access key pair/);
+  });
+});
+
 describe("a release without Storage (local)", () => {
   it("answers 409 naming the release and the missing service", async () => {
     const local = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_RELEASE: "local" });
@@ -208,6 +326,8 @@ describe("a release without Storage (local)", () => {
       });
       const res = await local.request(`/platform/storage/${r}/buckets`, { token: u.token });
       expect(res.status).toBe(409);
+      const cfg = await local.request(`/platform/projects/${r}/config/storage`, { token: u.token });
+      expect(cfg.status).toBe(409);
       expect(((await res.json()) as { message: string }).message).toMatch(
         /release \(local\) does not run the Storage service, so Storage is not available/,
       );
