@@ -56,6 +56,12 @@ export const EnvSchema = z.object({
   SUPAMANAGER_LOGIN_MAX_PER_IP: positiveInt.default(50),
   SUPAMANAGER_LOGIN_MAX_PER_EMAIL: positiveInt.default(10),
   SUPAMANAGER_TRUST_PROXY: bool.default(false),
+  /**
+   * How long a process reuses a dashboard session it found live (ADR 0033): a session revoked
+   * elsewhere (another replica, another isolate) stops working within this many seconds; on the
+   * process that revoked it, at once. 0 checks the database on every request.
+   */
+  SUPAMANAGER_SESSION_CHECK_SECONDS: z.coerce.number().int().min(0).max(30).default(5),
   /** Seconds without a heartbeat after which a host reads `offline` (and its projects UNKNOWN). */
   SUPAMANAGER_HOST_OFFLINE_SECONDS: positiveInt.default(45),
   /** How often agents are told to send a heartbeat (must be well under the offline grace). */
@@ -149,6 +155,8 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   loginLimit: { windowSeconds: number; maxPerIp: number; maxPerEmail: number };
   trustProxy: boolean;
+  /** Seconds a live dashboard session is reused without asking the database (0 = never). */
+  sessionCheckSeconds: number;
   fleet: {
     hostOfflineSeconds: number;
     heartbeatSeconds: number;
@@ -236,6 +244,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       maxPerEmail: env.SUPAMANAGER_LOGIN_MAX_PER_EMAIL,
     },
     trustProxy: env.SUPAMANAGER_TRUST_PROXY,
+    sessionCheckSeconds: env.SUPAMANAGER_SESSION_CHECK_SECONDS,
     fleet: {
       hostOfflineSeconds: env.SUPAMANAGER_HOST_OFFLINE_SECONDS,
       heartbeatSeconds: env.SUPAMANAGER_HEARTBEAT_SECONDS,

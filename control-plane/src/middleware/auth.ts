@@ -6,6 +6,7 @@ import type { Actor, AppEnv } from "../deps.js";
 import { unauthorized } from "../errors.js";
 import { actorForPersonalAccessToken } from "../services/access-tokens/authenticate.js";
 import { looksLikePersonalAccessToken } from "../services/access-tokens/tokens.js";
+import { sessionCache } from "../services/sessions/cache.js";
 
 /** Extract a Bearer token; anything else is treated as absent. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -16,8 +17,9 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 /**
  * Requires either a valid, unexpired dashboard access token whose session is still live
- * (so logout and refresh-token reuse detection take effect at once, not at token expiry), or a
- * live personal access token (`sbp_…`, not expired, not revoked). Both set the same Actor; a
+ * (so logout and refresh-token reuse detection take effect at once, not at token expiry — within
+ * SUPAMANAGER_SESSION_CHECK_SECONDS when another process revoked it, see services/sessions/cache.ts
+ * and ADR 0033), or a live personal access token (`sbp_…`, not expired, not revoked). Both set the same Actor; a
  * PAT's `sessionId` is `pat:<token id>`.
  */
 export function requireAuth(): MiddlewareHandler<AppEnv> {
@@ -41,6 +43,13 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
       }
       throw err;
     }
+    const cache = sessionCache(deps);
+    const known = cache.get(claims.session_id, claims.sub);
+    if (known) {
+      c.set("actor", known);
+      await next();
+      return;
+    }
     const [row] = await c
       .get("db")
       .select({ userId: users.id, email: users.email, isInstanceAdmin: users.isInstanceAdmin })
@@ -50,6 +59,7 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
       .limit(1);
     if (!row) throw unauthorized("Session has ended; sign in again");
     const actor: Actor = { ...row, sessionId: claims.session_id };
+    cache.remember(actor);
     c.set("actor", actor);
     await next();
   };

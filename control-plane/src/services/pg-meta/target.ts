@@ -1,15 +1,13 @@
 import type { OrgRole, RpcResult } from "@supamanager/shared";
-import { eq } from "drizzle-orm";
-import { hosts } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { ApiError, conflict, notFound } from "../../errors.js";
 import type { ReleaseManifest } from "../../releases/manifest.js";
 import { hostOffline, type RpcRequest } from "../fleet/hub.js";
-import { projectPorts } from "../fleet/scheduling.js";
-import { type ProjectRow, projectForMember } from "../organizations/access.js";
+import type { ProjectRow } from "../organizations/access.js";
 import { type Action, roleCan } from "../permissions/matrix.js";
+import { projectWithHostForMember } from "../projects/host-facts.js";
 import { resolveConnectionToken } from "../secrets/connection-token.js";
-import { projectVariables } from "../secrets/variables.js";
+import { loadProjectSecrets } from "../secrets/store.js";
 import { connectionUrl, encryptForPgMeta } from "./connection.js";
 
 /**
@@ -61,7 +59,8 @@ export async function reachableProject(
   action: Action,
   connectionToken?: string,
 ): Promise<ReachableProject> {
-  const { project, role } = await projectForMember(ctx, ref, action);
+  // One statement: membership, project and its host (ADR 0033).
+  const { project, role, hostRow: host } = await projectWithHostForMember(ctx, ref, action, { ports: false });
   if (connectionToken !== undefined && connectionToken.trim() !== "") {
     const tokenRef = await resolveConnectionToken(ctx, connectionToken);
     if (tokenRef !== ref) throw notFound(`Project ${ref} not found`);
@@ -71,19 +70,7 @@ export async function reachableProject(
   if (!release) {
     throw new ApiError("unavailable", `Project ${ref} runs release ${project.release}, which is not loaded here`);
   }
-  if (!project.hostId) throw hostOffline();
-  const [host] = await ctx.db
-    .select({
-      id: hosts.id,
-      name: hosts.name,
-      bindAddress: hosts.bindAddress,
-      removedAt: hosts.removedAt,
-      lastSeenAt: hosts.lastSeenAt,
-    })
-    .from(hosts)
-    .where(eq(hosts.id, project.hostId))
-    .limit(1);
-  if (!host) throw hostOffline();
+  if (!project.hostId || !host) throw hostOffline();
   if (host.removedAt || !(await ctx.deps.hub.isConnected(host.id))) {
     throw hostOffline({
       name: host.name,
@@ -160,8 +147,8 @@ export async function metaHeaders(
   // `opts.asService` is the control plane's own housekeeping (never a member's SQL).
   const readOnly = opts.asService !== true && (opts.readOnly === true || isReadOnlyRole(target.role));
   if (!readOnly && !route.needsServiceKey) return headers;
-  const ports = await projectPorts(ctx.db, target.project.ref);
-  const vars = await projectVariables(ctx.deps, ctx.db, target.project, { bindAddress: target.bindAddress }, ports);
+  // Only stored secrets are needed here (one statement), not every variable of the project.
+  const vars = await loadProjectSecrets(ctx.db, ctx.deps, target.project.ref);
   if (route.needsServiceKey) {
     const key = vars.SERVICE_ROLE_KEY;
     if (!key) throw new ApiError("unavailable", "This project has no service-role key to reach postgres-meta with");

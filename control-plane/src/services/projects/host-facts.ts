@@ -1,8 +1,11 @@
-import { eq, sql } from "drizzle-orm";
-import { hosts, projects } from "../../db/schema.js";
-import type { AppDeps, ServiceContext } from "../../deps.js";
+import { and, eq, ne, sql } from "drizzle-orm";
+import { hosts, organizations, orgMembers, portReservations, projects } from "../../db/schema.js";
+import type { AppDeps, AuthedContext, ServiceContext } from "../../deps.js";
+import { notFound } from "../../errors.js";
 import { projectPorts } from "../fleet/scheduling.js";
 import { isOnline, onlineCutoff } from "../fleet/status.js";
+import { assertCan, type ProjectMembership } from "../organizations/access.js";
+import type { Action } from "../permissions/matrix.js";
 import type { HostFacts, ProjectRow } from "./model.js";
 import { projectUrl, type Reachability } from "./urls.js";
 
@@ -73,4 +76,54 @@ export function listHostFacts(
     { ...joined, bindAddress: joined.bindAddress, reachability: joined.reachability },
     {},
   );
+}
+
+/** Reserved ports by release port name, as `projectPorts` returns them, from `service → port` pairs. */
+function portsByName(pairs: Record<string, number> | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [service, port] of Object.entries(pairs ?? {})) out[service.split(":")[1] ?? service] = Number(port);
+  return out;
+}
+
+/** The project's host row as projectWithHostForMember reads it. */
+export interface JoinedHost extends HostRowFacts {
+  id: string;
+  name: string;
+}
+
+/**
+ * projectForMember (organizations/access.ts: member with `action`, else 404/403; REMOVED is gone)
+ * and the project's host facts in ONE statement: the project, its organization, the caller's
+ * role, its host's liveness and (with `ports`) its reserved ports. Every join is by key, so the
+ * cost does not grow with the fleet or the organization (ADR 0033).
+ */
+export async function projectWithHostForMember(
+  ctx: AuthedContext,
+  ref: string,
+  action: Action,
+  opts: { ports: boolean },
+): Promise<ProjectMembership & { host: HostFacts | undefined; hostRow: JoinedHost | null }> {
+  const ports = opts.ports
+    ? sql<Record<string, number> | null>`(select json_object_agg(${portReservations.service}, ${portReservations.port})
+        from ${portReservations} where ${portReservations.projectRef} = ${projects.ref})`
+    : sql<null>`null`;
+  const [row] = await ctx.db
+    .select({
+      project: projects,
+      org: organizations,
+      role: orgMembers.role,
+      host: { id: hosts.id, name: hosts.name, ...hostFactColumns },
+      ports,
+    })
+    .from(projects)
+    .innerJoin(organizations, eq(organizations.id, projects.orgId))
+    .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId)))
+    .leftJoin(hosts, eq(hosts.id, projects.hostId))
+    .where(and(eq(projects.ref, ref), ne(projects.status, "REMOVED")))
+    .limit(1);
+  if (!row) throw notFound(`Project ${ref} not found`);
+  assertCan(row.role, action);
+  const hostRow = row.project.hostId !== null && row.host?.id ? (row.host as JoinedHost) : null;
+  const host = hostRow ? hostFacts(ctx.deps, row.project.ref, hostRow, portsByName(row.ports)) : undefined;
+  return { project: row.project, org: row.org, role: row.role, host, hostRow };
 }

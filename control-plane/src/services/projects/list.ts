@@ -2,7 +2,7 @@ import type { ProjectStatus } from "@supamanager/shared";
 import { and, asc, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from "drizzle-orm";
 import { hosts, organizations, orgMembers, projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
-import { orgForMember } from "../organizations/access.js";
+import { assertCan, orgForMember } from "../organizations/access.js";
 import { effectiveStatusSql, hostFactColumns, listHostFacts } from "./host-facts.js";
 import { type ProjectView, toView } from "./model.js";
 
@@ -61,57 +61,82 @@ function ordering(sort: ProjectSort): SQL[] {
   }
 }
 
+/** The exact count of the filter, beside each row of the page (computed before LIMIT/OFFSET). */
+const total = sql<string>`count(*) over ()`;
+
 /**
- * One organization's projects, for any member of it (non-member → 404). Two queries besides the
- * membership check: an exact count under the same filters, and the page itself.
+ * One organization's projects, for any member of it (non-member → 404). ONE statement in the
+ * common case (ADR 0033): the page joined with the caller's membership, with the exact count of
+ * the filter as a window beside each row. An empty page says nothing about membership or the
+ * count, so then the membership check and the count run on their own.
  */
 export async function listOrgProjects(
   ctx: AuthedContext,
   slug: string,
   input: ListProjectsInput,
 ): Promise<ProjectPage> {
-  const { org } = await orgForMember(ctx, slug, "projects.read");
-  const where = and(eq(projects.orgId, org.id), ...filters(ctx, input));
   const hostJoin = eq(hosts.id, projects.hostId);
-  const [counted, rows] = await Promise.all([
-    ctx.db.select({ n: count() }).from(projects).leftJoin(hosts, hostJoin).where(where),
-    ctx.db
-      .select({ project: projects, host: hostColumns })
-      .from(projects)
-      .leftJoin(hosts, hostJoin)
-      .where(where)
-      .orderBy(...ordering(input.sort))
-      .limit(input.limit)
-      .offset(input.offset),
-  ]);
+  const rows = await ctx.db
+    .select({ project: projects, host: hostColumns, role: orgMembers.role, total })
+    .from(projects)
+    .innerJoin(organizations, eq(organizations.id, projects.orgId))
+    .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId)))
+    .leftJoin(hosts, hostJoin)
+    .where(and(eq(organizations.slug, slug), ...filters(ctx, input)))
+    .orderBy(...ordering(input.sort))
+    .limit(input.limit)
+    .offset(input.offset);
+  const first = rows[0];
+  if (!first) {
+    const { org } = await orgForMember(ctx, slug, "projects.read");
+    const counted =
+      input.offset === 0
+        ? 0
+        : ((
+            await ctx.db
+              .select({ n: count() })
+              .from(projects)
+              .leftJoin(hosts, hostJoin)
+              .where(and(eq(projects.orgId, org.id), ...filters(ctx, input)))
+          )[0]?.n ?? 0);
+    return { count: counted, limit: input.limit, offset: input.offset, projects: [] };
+  }
+  assertCan(first.role, "projects.read");
   return {
-    count: counted[0]?.n ?? 0,
+    count: Number(first.total),
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r.project, org.slug, listHostFacts(ctx, r.project.ref, r.host))),
+    projects: rows.map((r) => toView(r.project, slug, listHostFacts(ctx, r.project.ref, r.host))),
   };
 }
 
-/** Projects of every organization the caller belongs to. */
+/** Projects of every organization the caller belongs to: one statement (page + window count) unless the page is empty. */
 export async function listMemberProjects(ctx: AuthedContext, input: ListProjectsInput): Promise<ProjectPage> {
   const member = and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId));
   const where = and(...filters(ctx, input));
   const hostJoin = eq(hosts.id, projects.hostId);
-  const [counted, rows] = await Promise.all([
-    ctx.db.select({ n: count() }).from(projects).innerJoin(orgMembers, member).leftJoin(hosts, hostJoin).where(where),
-    ctx.db
-      .select({ project: projects, slug: organizations.slug, host: hostColumns })
+  const rows = await ctx.db
+    .select({ project: projects, slug: organizations.slug, host: hostColumns, total })
+    .from(projects)
+    .innerJoin(orgMembers, member)
+    .leftJoin(hosts, hostJoin)
+    .innerJoin(organizations, eq(organizations.id, projects.orgId))
+    .where(where)
+    .orderBy(...ordering(input.sort))
+    .limit(input.limit)
+    .offset(input.offset);
+  let counted = rows[0] ? Number(rows[0].total) : 0;
+  if (!rows[0] && input.offset > 0) {
+    const [c] = await ctx.db
+      .select({ n: count() })
       .from(projects)
       .innerJoin(orgMembers, member)
       .leftJoin(hosts, hostJoin)
-      .innerJoin(organizations, eq(organizations.id, projects.orgId))
-      .where(where)
-      .orderBy(...ordering(input.sort))
-      .limit(input.limit)
-      .offset(input.offset),
-  ]);
+      .where(where);
+    counted = c?.n ?? 0;
+  }
   return {
-    count: counted[0]?.n ?? 0,
+    count: counted,
     limit: input.limit,
     offset: input.offset,
     projects: rows.map((r) => toView(r.project, r.slug, listHostFacts(ctx, r.project.ref, r.host))),

@@ -17,7 +17,21 @@ type TokenDeps = Pick<AppDeps, "config">;
 
 type CryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
-async function macKey(material: string): Promise<CryptoKey> {
+/** Derived keys by key material: deriving costs two WebCrypto calls, and the material rarely changes. */
+const macKeys = new Map<string, Promise<CryptoKey>>();
+
+function macKey(material: string): Promise<CryptoKey> {
+  let key = macKeys.get(material);
+  if (!key) {
+    key = deriveMacKey(material);
+    key.catch(() => macKeys.delete(material));
+    if (macKeys.size >= 16) macKeys.clear(); // a handful of keys (current + old) in practice
+    macKeys.set(material, key);
+  }
+  return key;
+}
+
+async function deriveMacKey(material: string): Promise<CryptoKey> {
   const base = await crypto.subtle.importKey("raw", parseKeyMaterial(material), "HKDF", false, ["deriveKey"]);
   return crypto.subtle.deriveKey(
     { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode("supamanager connection token v1") },

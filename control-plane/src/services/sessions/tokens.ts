@@ -7,6 +7,7 @@ import { ApiError, rateLimited } from "../../errors.js";
 import { normalizeEmail } from "../accounts/signup.js";
 import { recordAudit } from "../audit/record.js";
 import { hit, peek, reset } from "../rate-limit/login-limiter.js";
+import { sessionCache } from "./cache.js";
 
 /** GoTrue's session object, as Studio's auth client reads it. */
 export interface SessionResponse {
@@ -180,7 +181,7 @@ export async function refreshGrant(ctx: ServiceContext, input: { refreshToken: s
         actor: { userId: row.user.id, email: row.user.email },
         target: row.session.id,
       });
-      return { kind: "reused" as const };
+      return { kind: "reused" as const, sessionId: row.session.id };
     }
     if (row.token.expiresAt.getTime() <= now) return { kind: "invalid" as const };
     await tx.update(refreshTokens).set({ revoked: true }).where(eq(refreshTokens.id, row.token.id));
@@ -193,6 +194,7 @@ export async function refreshGrant(ctx: ServiceContext, input: { refreshToken: s
   });
   // The reuse revocation must commit, so the error is thrown after the transaction.
   if (outcome.kind === "ok") return outcome.response;
+  if (outcome.kind === "reused") sessionCache(deps).forget([outcome.sessionId]);
   if (outcome.kind === "reused")
     throw new ApiError("invalid_grant", "Refresh token has already been used; the session was revoked");
   throw new ApiError("invalid_grant", "Invalid refresh token");
@@ -205,11 +207,15 @@ export async function logout(
 ): Promise<void> {
   const { db, actor, deps, meta } = ctx;
   const now = deps.clock.now();
+  const revoked: string[] = [];
   await db.transaction(async (tx) => {
     if (scope === "local") {
       // A personal-access-token actor (`pat:<id>`) has no dashboard session to end; PATs are
       // revoked at /platform/profile/access-tokens.
-      if (!actor.sessionId.startsWith("pat:")) await revokeSession(tx, actor.sessionId, "logout", now);
+      if (!actor.sessionId.startsWith("pat:")) {
+        await revokeSession(tx, actor.sessionId, "logout", now);
+        revoked.push(actor.sessionId);
+      }
     } else {
       const live = await tx
         .select({ id: sessions.id })
@@ -218,10 +224,13 @@ export async function logout(
       for (const s of live) {
         if (scope === "others" && s.id === actor.sessionId) continue;
         await revokeSession(tx, s.id, "logout", now);
+        revoked.push(s.id);
       }
     }
     await recordAudit(tx, meta, { action: "auth.logout", outcome: "success", actor, details: { scope } });
   });
+  // Committed: this process stops accepting them now (others within the session check's TTL).
+  sessionCache(deps).forget(revoked);
 }
 
 async function revokeSession(tx: Executor, sessionId: string, reason: string, now: number): Promise<void> {

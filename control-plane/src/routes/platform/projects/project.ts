@@ -4,7 +4,7 @@ import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { jsonBody, param } from "../../../lib/validate.js";
 import { deleteProject } from "../../../services/projects/delete.js";
-import { getProject } from "../../../services/projects/get.js";
+import { getProject, getProjectStatus } from "../../../services/projects/get.js";
 import { renameProject } from "../../../services/projects/update.js";
 import { connectionToken } from "../../../services/secrets/connection-token.js";
 import { projectDetailResponse, projectRefResponse, RefParam } from "./schemas.js";
@@ -19,8 +19,7 @@ export async function getProjectRoute(c: Context<AppEnv>): Promise<Response> {
 
 /** GET /platform/projects/:ref/status — polled every few seconds while a project changes state. */
 export async function getProjectStatusRoute(c: Context<AppEnv>): Promise<Response> {
-  const project = await getProject(authed(c), refOf(c));
-  return c.json({ status: project.status });
+  return c.json({ status: await getProjectStatus(authed(c), refOf(c)) });
 }
 
 export const UpdateProjectBody = z.strictObject({
