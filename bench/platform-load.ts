@@ -164,7 +164,7 @@ async function runDriver(driver: "postgres" | "pglite") {
       },
     ];
     const drive = async (t: Target, connections: number, duration: number) => {
-      const r = await autocannon({ url: t.url, headers: t.headers, connections, duration });
+      const r = await autocannon({ url: t.url, headers: t.headers, connections, duration, timeout: 30 });
       if (r.non2xx > 0 || r.errors > 0)
         throw new Error(`${t.kind} ${t.route}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       return r;
@@ -229,6 +229,21 @@ function summarise(samples: Sample[]) {
   return rows;
 }
 
+function print(d: { driver: string; createSeconds: number; rows: ReturnType<typeof summarise> }) {
+  console.log(`\n${d.driver}: created ${projectCount} projects through the API in ${d.createSeconds.toFixed(1)} s`);
+  console.log("| route | conns | req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ÷ floor | ÷ bare |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of d.rows) {
+    console.log(
+      `| ${r.route} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.floorRps.toFixed(0)} | ${r.floorP99} | ${r.ratioToFloor.toFixed(2)} | ${r.ratioToBare.toFixed(3)} |`,
+    );
+  }
+  const bare = d.rows
+    .filter((r) => r.route === d.rows[0]?.route)
+    .map((r) => `${r.connections}: ${r.bareRps.toFixed(0)}`);
+  console.log(`bare Hono route req/s by connections — ${bare.join(", ")}`);
+}
+
 async function main() {
   const machine = machineLine();
   const report = {
@@ -237,26 +252,14 @@ async function main() {
     settings: { seconds, rounds, connections: connectionLevels, projects: projectCount },
     drivers: [] as { driver: string; createSeconds: number; rows: ReturnType<typeof summarise> }[],
   };
+  console.log(`machine: ${machine}; ${rounds} rounds × ${seconds} s per target, interleaved`);
+  mkdirSync("bench/results", { recursive: true });
   for (const driver of drivers) {
     const { createSeconds, samples } = await runDriver(driver);
-    report.drivers.push({ driver, createSeconds, rows: summarise(samples) });
-  }
-  mkdirSync("bench/results", { recursive: true });
-  writeFileSync("bench/results/platform-load.json", `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`machine: ${machine}; ${rounds} rounds × ${seconds} s per target, interleaved`);
-  for (const d of report.drivers) {
-    console.log(`\n${d.driver}: created ${projectCount} projects through the API in ${d.createSeconds.toFixed(1)} s`);
-    console.log("| route | conns | req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ÷ floor | ÷ bare |");
-    console.log("|---|---|---|---|---|---|---|---|---|");
-    for (const r of d.rows) {
-      console.log(
-        `| ${r.route} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.floorRps.toFixed(0)} | ${r.floorP99} | ${r.ratioToFloor.toFixed(2)} | ${r.ratioToBare.toFixed(3)} |`,
-      );
-    }
-    const bare = d.rows
-      .filter((r) => r.route === d.rows[0]?.route)
-      .map((r) => `${r.connections}: ${r.bareRps.toFixed(0)}`);
-    console.log(`bare Hono route req/s by connections — ${bare.join(", ")}`);
+    const result = { driver, createSeconds, rows: summarise(samples) };
+    report.drivers.push(result);
+    print(result);
+    writeFileSync("bench/results/platform-load.json", `${JSON.stringify(report, null, 2)}\n`);
   }
 }
 

@@ -50,6 +50,7 @@ const floorUrl = await listen(floor.fetch);
 process.stdout.write(`${JSON.stringify({ controlPlane, baseline, floor: floorUrl })}\n`);
 
 process.once("SIGTERM", () => {
+  server.close();
   void closeFloor()
     .then(() => deps.database.close())
     .finally(() => process.exit(0));

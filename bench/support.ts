@@ -77,7 +77,8 @@ export async function startPlatformServer(
       const rl = createInterface({ input: child.stdout });
       rl.once("line", resolve);
       child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
-      setTimeout(() => reject(new Error("bench server did not start in 60 s")), 60_000).unref();
+      // PGlite's first open and migrations take a while on a busy machine.
+      setTimeout(() => reject(new Error("bench server did not start in 300 s")), 300_000).unref();
     });
     const urls = JSON.parse(line) as { controlPlane: string; baseline: string; floor: string };
     return { ...urls, stop };
