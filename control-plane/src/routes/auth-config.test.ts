@@ -167,6 +167,58 @@ describe("auth settings", () => {
     expect(((await res.json()) as { message: string }).message).toMatch(message);
   });
 
+  it("Studio's basic settings form (BasicAuthSettingsForm: DISABLE_SIGNUP, EXTERNAL_ANONYMOUS_USERS_ENABLED, SECURITY_MANUAL_LINKING_ENABLED, MAILER_AUTOCONFIRM, SITE_URL): managed fields change, unmanaged ones sent back unchanged pass", async () => {
+    const form = (await (await studio("GET")).json()) as Record<string, unknown>;
+    expect(form).toMatchObject({
+      EXTERNAL_ANONYMOUS_USERS_ENABLED: false,
+      SECURITY_MANUAL_LINKING_ENABLED: false,
+      EXTERNAL_GOOGLE_ENABLED: false,
+    });
+    const res = await studio("PATCH", {
+      DISABLE_SIGNUP: true,
+      EXTERNAL_ANONYMOUS_USERS_ENABLED: form.EXTERNAL_ANONYMOUS_USERS_ENABLED,
+      SECURITY_MANUAL_LINKING_ENABLED: form.SECURITY_MANUAL_LINKING_ENABLED,
+      MAILER_AUTOCONFIRM: false,
+      SITE_URL: "https://app.example.com",
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({
+      DISABLE_SIGNUP: true,
+      MAILER_AUTOCONFIRM: false,
+      SITE_URL: "https://app.example.com",
+    });
+  });
+
+  it.each([
+    [
+      "turning on anonymous sign-ins",
+      { EXTERNAL_ANONYMOUS_USERS_ENABLED: true, DISABLE_SIGNUP: true },
+      /EXTERNAL_ANONYMOUS_USERS_ENABLED is not managed/,
+    ],
+    ["a rate limit", { RATE_LIMIT_EMAIL_SENT: 60 }, /RATE_LIMIT_EMAIL_SENT is not managed/],
+    [
+      "a provider",
+      { EXTERNAL_GOOGLE_ENABLED: true, EXTERNAL_GOOGLE_CLIENT_ID: "abc", EXTERNAL_GOOGLE_SECRET: "s" },
+      /EXTERNAL_GOOGLE_CLIENT_ID, EXTERNAL_GOOGLE_ENABLED, EXTERNAL_GOOGLE_SECRET are not managed/,
+    ],
+    [
+      "sessions",
+      { SESSIONS_TIMEBOX: 3600, SESSIONS_SINGLE_PER_USER: true },
+      /SESSIONS_SINGLE_PER_USER, SESSIONS_TIMEBOX are not managed/,
+    ],
+    ["MFA", { MFA_MAX_ENROLLED_FACTORS: 3 }, /MFA_MAX_ENROLLED_FACTORS is not managed/],
+    ["a GoTrue default", { PASSWORD_MIN_LENGTH: 12 }, /PASSWORD_MIN_LENGTH is not managed/],
+  ])("Studio's PATCH refuses %s with a 400 naming the fields, and applies nothing", async (_n, body, message) => {
+    const before = await (await studio("GET")).json();
+    const res = await studio("PATCH", body);
+    expect(res.status).toBe(400);
+    const { message: text } = (await res.json()) as { message: string };
+    expect(text).toMatch(message);
+    expect(text).toMatch(/SupaManager manages the site URL, redirect URLs, sign-ups/);
+    expect(JSON.stringify(text)).not.toContain('"s"');
+    expect(await (await studio("GET")).json()).toEqual(before);
+  });
+
   it("only roles that may update the project change it; any member reads it; outsiders get 404", async () => {
     expect((await v1("PATCH", { disable_signup: false }, "developer")).status).toBe(403);
     expect((await studio("PATCH", { DISABLE_SIGNUP: false }, "read_only")).status).toBe(403);

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../deps.js";
+import { badRequest } from "../errors.js";
 import { authed } from "../lib/context.js";
 import { jsonBody, param } from "../lib/validate.js";
 import type { AuthSettings } from "../services/auth-settings/settings.js";
@@ -18,7 +19,9 @@ import { RefParam } from "./platform/projects/schemas.js";
  * the Management API's AuthConfigResponse / UpdateAuthConfigBody
  * (`GET/PATCH /v1/projects/{ref}/config/auth`, lower-case names). Only the fields SupaManager
  * renders into GoTrue are read or written (plus the e-mail/phone/anonymous provider switches, read
- * only); the other fields of those shapes are left out of answers and ignored in a PATCH. The SMTP password is never returned: Studio gets null, the Management API
+ * only, and the fixed values in FIXED for Studio's forms). In Studio's PATCH a change to any other
+ * field is refused with a 400 naming it (nothing applied); the Management API's PATCH, which
+ * Terraform sends whole, ignores fields it does not manage. The SMTP password is never returned: Studio gets null, the Management API
  * its SHA-256 (secrets "come back hashed", as the Terraform provider expects).
  */
 
@@ -148,10 +151,77 @@ function shared(s: AuthSettingsView, pass: string | null): Record<string, unknow
   };
 }
 
+/**
+ * Values of Studio's auth forms that SupaManager does not manage but can state truthfully: what
+ * the project's GoTrue runs with because SupaManager sets nothing for them (no OAuth provider,
+ * SAML, captcha or hook is configured) or GoTrue's own defaults (internal/conf/configuration.go:
+ * secure e-mail change and refresh-token rotation on, minimum password length 6, e-mail OTPs
+ * valid 86400 s with 6 digits, SMS OTPs 60 s with 6 digits). Studio's forms show them; a PATCH
+ * may send them back unchanged.
+ */
+const OAUTH_PROVIDERS = [
+  "APPLE",
+  "AZURE",
+  "BITBUCKET",
+  "DISCORD",
+  "FACEBOOK",
+  "FIGMA",
+  "GITHUB",
+  "GITLAB",
+  "GOOGLE",
+  "KAKAO",
+  "KEYCLOAK",
+  "LINKEDIN_OIDC",
+  "NOTION",
+  "SLACK_OIDC",
+  "SPOTIFY",
+  "TWITCH",
+  "TWITTER",
+  "WORKOS",
+  "ZOOM",
+];
+const FIXED: Record<string, unknown> = {
+  ...Object.fromEntries(OAUTH_PROVIDERS.map((p) => [`EXTERNAL_${p}_ENABLED`, false])),
+  SAML_ENABLED: false,
+  SECURITY_CAPTCHA_ENABLED: false,
+  SECURITY_MANUAL_LINKING_ENABLED: false,
+  HOOK_CUSTOM_ACCESS_TOKEN_ENABLED: false,
+  HOOK_SEND_EMAIL_ENABLED: false,
+  HOOK_SEND_SMS_ENABLED: false,
+  HOOK_MFA_VERIFICATION_ATTEMPT_ENABLED: false,
+  HOOK_PASSWORD_VERIFICATION_ATTEMPT_ENABLED: false,
+  MAILER_SECURE_EMAIL_CHANGE_ENABLED: true,
+  REFRESH_TOKEN_ROTATION_ENABLED: true,
+  PASSWORD_MIN_LENGTH: 6,
+  MAILER_OTP_EXP: 86400,
+  MAILER_OTP_LENGTH: 6,
+  SMS_OTP_EXP: 60,
+  SMS_OTP_LENGTH: 6,
+};
+
 /** Studio's shape: GoTrue's names; the password is never sent back. */
 export function studioShape(s: AuthSettingsView): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(shared(s, null)).map(([k, v]) => [k.toUpperCase(), v]));
+  return { ...FIXED, ...Object.fromEntries(Object.entries(shared(s, null)).map(([k, v]) => [k.toUpperCase(), v])) };
 }
+
+/** What an unset field of Studio's forms looks like when sent back (its empty default). */
+const isEmpty = (v: unknown) => v === null || v === undefined || v === "" || v === false || v === 0;
+
+/**
+ * The fields of a Studio PATCH that would change a setting SupaManager does not manage: any field
+ * we do not store whose value differs from what GET answers (for fields GET leaves out, anything
+ * but an empty form default). Studio's forms send every field of the form, changed or not.
+ */
+export function unmanagedChanges(body: Record<string, unknown>, current: Record<string, unknown>): string[] {
+  const managed = new Set(NAMES.map(([, name]) => name.toUpperCase()));
+  return Object.keys(body)
+    .filter((k) => !managed.has(k))
+    .filter((k) => (k in current ? JSON.stringify(body[k]) !== JSON.stringify(current[k]) : !isEmpty(body[k])))
+    .sort();
+}
+
+const MANAGED_NOTE =
+  "SupaManager manages the site URL, redirect URLs, sign-ups, JWT expiry, e-mail auto-confirm and SMTP of a project's Auth";
 
 /** The Management API's AuthConfigResponse fields SupaManager manages; the password hashed. */
 export function v1Shape(s: AuthSettingsView): Record<string, unknown> {
@@ -173,6 +243,16 @@ async function patch(
   // Membership and role before the body: an outsider learns nothing, a reader gets 403.
   await assertMayUpdateAuthSettings(ctx, ref);
   const body = await jsonBody(c, schema);
+  if (upper) {
+    // Studio's forms: a change to a setting we do not manage is refused, never silently dropped
+    // (Studio shows this message); nothing of the request is applied.
+    const refused = unmanagedChanges(body, studioShape(await getAuthSettings(ctx, ref)));
+    if (refused.length > 0) {
+      throw badRequest(
+        `Not changed: ${refused.slice(0, 20).join(", ")}${refused.length > 20 ? ", …" : ""} ${refused.length === 1 ? "is" : "are"} not managed by SupaManager yet. ${MANAGED_NOTE}; the other settings keep GoTrue's defaults.`,
+      );
+    }
+  }
   return c.json(shape(await updateAuthSettings(ctx, ref, toPatch(body, upper))));
 }
 
