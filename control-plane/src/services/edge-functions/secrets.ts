@@ -1,5 +1,5 @@
 import { EDGE_SECRETS_MAX } from "@supamanager/shared";
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { sha256Hex } from "../../crypto/encoding.js";
 import { edgeFunctionSecrets } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
@@ -15,6 +15,9 @@ import { deliver, functionsProject } from "./runtime.js";
  * and handed to the project's agent, which writes it into the functions volume and restarts the
  * runtime. Listing needs projects.read_secrets, changing sql.write (developer and up).
  */
+
+/** Stored (encrypted, base64) bytes of all of a project's secrets: about 1 MiB of values. */
+const STORED_BYTES_MAX = Math.ceil((1024 * 1024 * 4) / 3) + EDGE_SECRETS_MAX * 64;
 
 const aad = (ref: string, name: string) => `project:${ref}:function-secret:${name}`;
 
@@ -96,8 +99,20 @@ export async function setSecrets(ctx: AuthedContext, ref: string, items: { name:
         .values({ projectRef: project.ref, name, ...values })
         .onConflictDoUpdate({ target: [edgeFunctionSecrets.projectRef, edgeFunctionSecrets.name], set: values });
     }
-    const count = await tx.$count(edgeFunctionSecrets, eq(edgeFunctionSecrets.projectRef, project.ref));
-    if (count > EDGE_SECRETS_MAX) throw badRequest(`a project may have at most ${EDGE_SECRETS_MAX} function secrets`);
+    const [totals] = await tx
+      .select({
+        count: sql<number>`count(*)::int`,
+        bytes: sql<number>`coalesce(sum(length(${edgeFunctionSecrets.valueEncrypted})), 0)::int`,
+      })
+      .from(edgeFunctionSecrets)
+      .where(eq(edgeFunctionSecrets.projectRef, project.ref));
+    if ((totals?.count ?? 0) > EDGE_SECRETS_MAX) {
+      throw badRequest(`a project may have at most ${EDGE_SECRETS_MAX} function secrets`);
+    }
+    // The whole set travels to the agent in one frame: bounded (stored form ≈ 4/3 of the values).
+    if ((totals?.bytes ?? 0) > STORED_BYTES_MAX) {
+      throw badRequest("a project's function secrets may hold about 1 MiB together; remove some first");
+    }
   });
   await audit(ctx, project.ref, "project.function_secrets.set", names);
   await deliverAll(ctx, project.ref);

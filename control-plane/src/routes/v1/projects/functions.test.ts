@@ -391,6 +391,25 @@ describe("function secrets", () => {
     expect((await json<unknown[]>(await t.request(`/v1/projects/${ref}/secrets`, { token: owner.token }))).length).toBe(
       1,
     );
+    // The whole set must fit one agent frame: about 1 MiB of values together, over all requests.
+    const batch = (from: number) =>
+      Array.from({ length: 30 }, (_, i) => ({ name: `BIG_${from + i}`, value: "x".repeat(24000) }));
+    const first = await t.request(`/v1/projects/${ref}/secrets`, {
+      method: "POST",
+      token: owner.token,
+      json: batch(0),
+    });
+    expect(first.status).toBe(504); // saved; the fake agent still times out
+    const tooMuch = await t.request(`/v1/projects/${ref}/secrets`, {
+      method: "POST",
+      token: owner.token,
+      json: batch(30),
+    });
+    expect(tooMuch.status).toBe(400);
+    expect(((await tooMuch.json()) as { message: string }).message).toMatch(/about 1 MiB together/);
+    expect((await json<unknown[]>(await t.request(`/v1/projects/${ref}/secrets`, { token: owner.token }))).length).toBe(
+      31,
+    );
   });
 });
 
