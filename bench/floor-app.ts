@@ -37,13 +37,21 @@ const PROJECT_SQL = `select p.id, p.ref, p.name, p.status, p.region, p.cloud_pro
   where p.ref = $1 and p.status <> 'REMOVED'`;
 
 export function floorApp(secret: string, query: FloorQuery) {
-  const key = new TextEncoder().encode(secret);
+  // Imported once, as the control plane does (crypto/jwt.ts): raw bytes would make jose import a
+  // WebCrypto key on every verification.
+  const key = crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["verify"],
+  );
   const app = new Hono<{ Variables: { sub: string } }>();
   app.use("*", async (c, next) => {
     const m = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "");
     if (!m?.[1]) return c.json({ message: "unauthorized" }, 401);
     try {
-      const { payload } = await jwtVerify(m[1], key, {
+      const { payload } = await jwtVerify(m[1], await key, {
         algorithms: ["HS256"],
         issuer: "supamanager",
         audience: "authenticated",

@@ -22,18 +22,33 @@ export class TokenError extends Error {
   }
 }
 
+type CryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
 const ISSUER = "supamanager";
 const AUDIENCE = "authenticated";
 
 /** HS256 access tokens signed with SUPAMANAGER_JWT_SECRET (see docs/adr/0004-dashboard-sessions.md). */
 export class AccessTokens {
-  private readonly key: Uint8Array;
+  private readonly secret: Uint8Array;
+  /**
+   * The HMAC key, imported once (ADR 0033): handed raw bytes, jose imports a WebCrypto key on every
+   * sign and verify, which cost as much as the verification itself.
+   */
+  #key: Promise<CryptoKey> | undefined;
   constructor(
     secret: string,
     private readonly ttlSeconds: number,
     private readonly now: () => number,
   ) {
-    this.key = utf8.encode(secret);
+    this.secret = utf8.encode(secret);
+  }
+
+  private key(): Promise<CryptoKey> {
+    this.#key ??= crypto.subtle.importKey("raw", this.secret, { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    return this.#key;
   }
 
   async sign(claims: AccessClaims): Promise<{ token: string; expiresAt: number; expiresIn: number }> {
@@ -52,13 +67,13 @@ export class AccessTokens {
       .setAudience(AUDIENCE)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .sign(this.key);
+      .sign(await this.key());
     return { token, expiresAt: exp, expiresIn: this.ttlSeconds };
   }
 
   async verify(token: string): Promise<AccessClaims> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, await this.key(), {
         algorithms: ["HS256"],
         issuer: ISSUER,
         audience: AUDIENCE,
