@@ -188,8 +188,10 @@ describe("an agent that behaves is never limited", () => {
     expect(conn.closedWith).toBeUndefined();
     expect(await t.deps.hub.isConnected(host.hostId)).toBe(true);
     expect(t.logs.filter((l) => l.includes("over the rate limit"))).toEqual([]);
-    // Every heartbeat carried a new capacity, so every one was written.
-    expect(writes.hostUpdates).toBe(Math.ceil(300 / heartbeatSeconds));
+    // Every heartbeat carried a slightly different capacity (4 KiB of free memory: not a material
+    // change), so the row is written once per liveness interval (ADR 0034): every other beat.
+    expect(writes.hostUpdates).toBeGreaterThanOrEqual(Math.floor(300 / heartbeatSeconds / 2) - 1);
+    expect(writes.hostUpdates).toBeLessThanOrEqual(Math.ceil(300 / heartbeatSeconds / 2));
   }, 60_000);
 });
 

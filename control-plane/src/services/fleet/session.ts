@@ -11,7 +11,7 @@ import {
   type RpcResult,
   type ServerFrame,
 } from "@supamanager/shared";
-import { and, eq, inArray, isNull, ne } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, ne, or } from "drizzle-orm";
 import { hosts, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
 import { ApiError } from "../../errors.js";
@@ -82,6 +82,37 @@ const capacityColumns = (c: Capacity) => ({
   load1: String(c.load1),
 });
 
+/** Slack kept between a live host's last write and the offline grace (late frames, slow writes). */
+export const LIVENESS_MARGIN_SECONDS = 5;
+
+/**
+ * How long a connected host's row may go without a last_seen_at write (ADR 0034). A host that
+ * heartbeats every H seconds and is written whenever its row is at least this old has a row at
+ * most (this + H) seconds old while it is alive, which stays under the offline grace N by the
+ * margin, so no replica ever reads a live host offline; a host that stops reads offline at most
+ * N seconds after its last write, never later than N after its last frame. When N leaves no room
+ * (N − H − margin ≤ H/2) every regular heartbeat writes, as before.
+ */
+export function livenessWriteMs(fleet: { hostOfflineSeconds: number; heartbeatSeconds: number }): number {
+  const slack = fleet.hostOfflineSeconds - fleet.heartbeatSeconds - LIVENESS_MARGIN_SECONDS;
+  return Math.max(fleet.heartbeatSeconds / 2, slack) * 1000;
+}
+
+/**
+ * Did the capacity change enough to write it before the liveness interval is up? Placement reads
+ * cpus, total and reserved memory (exact); free memory and load are shown in the host list and
+ * written when they move by a sixteenth of the memory or by one.
+ */
+export function capacityMoved(before: Capacity, now: Capacity): boolean {
+  return (
+    before.cpus !== now.cpus ||
+    before.memTotalBytes !== now.memTotalBytes ||
+    before.memReservedBytes !== now.memReservedBytes ||
+    Math.abs(before.memFreeBytes - now.memFreeBytes) >= Math.max(now.memTotalBytes, 1) / 16 ||
+    Math.abs(before.load1 - now.load1) >= 1
+  );
+}
+
 /**
  * One agent connection, runtime-neutral: it takes raw frames and a `send` function, so the Node
  * `ws` server and (later) a Workers Durable Object drive the same logic. Frames are handled one
@@ -113,7 +144,9 @@ export class HostSession implements HostConnection {
   /** Frames received on this connection, for the log line of a rate-limit close. */
   #frames = 0;
   /** The capacity last written to the host's row, and when (clock ms): see #heartbeat. */
-  #lastTouch: { capacity: string; at: number } | null = null;
+  #lastTouch: { capacity: Capacity; at: number } | null = null;
+  /** When (clock ms) the last heartbeat was heard, written or not. */
+  #lastBeatAt: number | null = null;
 
   constructor(
     private readonly deps: AppDeps,
@@ -324,6 +357,32 @@ export class HostSession implements HostConnection {
     this.#stopPinging();
     this.#failPending();
     this.registry.unregister(this.hostId, this);
+    void this.#writeLastBeat();
+  }
+
+  /**
+   * The connection ended: a heartbeat heard since the row's last write is written now, so the
+   * host reads offline exactly SUPAMANAGER_HOST_OFFLINE_SECONDS after its last heartbeat (ADR 0034).
+   */
+  async #writeLastBeat(): Promise<void> {
+    const beat = this.#lastBeatAt;
+    if (beat === null || (this.#lastTouch !== null && this.#lastTouch.at >= beat)) return;
+    this.#lastBeatAt = null;
+    const at = new Date(beat);
+    try {
+      await this.deps.database.db
+        .update(hosts)
+        .set({ lastSeenAt: at })
+        .where(
+          and(
+            eq(hosts.id, this.hostId),
+            isNull(hosts.removedAt),
+            or(isNull(hosts.lastSeenAt), lt(hosts.lastSeenAt, at)),
+          ),
+        );
+    } catch (err) {
+      this.#log.warn("could not record the last heartbeat of a closed connection", { err });
+    }
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
@@ -411,17 +470,22 @@ export class HostSession implements HostConnection {
   }
 
   /**
-   * A heartbeat that repeats the capacity written less than half a heartbeat interval ago writes
-   * nothing: the frame already counted as a sign of life, and the row is fresh. A flood of
-   * identical heartbeats thus costs the database one write per half interval; frames that differ
-   * are bounded by the frame budget.
+   * Heartbeats write the host's row only when the database needs it (ADR 0034): when the capacity
+   * changed materially (capacityMoved), or when the row's last_seen_at is older than
+   * livenessWriteMs — late enough to save writes, early enough that every replica reading the row
+   * still sees a live host online. Every frame already counted as a sign of life in memory
+   * (heard()), which is what this process's own link checks use. A flood of heartbeats writes at
+   * most once per half interval unless its capacity keeps moving; such frames are bounded by the
+   * frame budget.
    */
   async #heartbeat(capacity: Capacity): Promise<void> {
     const now = this.deps.clock.now();
-    const same = JSON.stringify(capacityColumns(capacity));
+    this.#lastBeatAt = now;
     const last = this.#lastTouch;
-    const spacingMs = (this.deps.config.fleet.heartbeatSeconds * 1000) / 2;
-    if (last && last.capacity === same && now >= last.at && now - last.at < spacingMs) return;
+    if (last && now >= last.at && now - last.at < livenessWriteMs(this.deps.config.fleet)) {
+      const floodMs = (this.deps.config.fleet.heartbeatSeconds * 1000) / 2;
+      if (!capacityMoved(last.capacity, capacity) || now - last.at < floodMs) return;
+    }
     await this.#touch(capacity);
   }
 
@@ -434,7 +498,7 @@ export class HostSession implements HostConnection {
       .where(and(eq(hosts.id, this.hostId), isNull(hosts.removedAt)))
       .returning({ id: hosts.id });
     if (row) {
-      this.#lastTouch = { capacity: JSON.stringify(capacityColumns(capacity)), at };
+      this.#lastTouch = { capacity, at };
       return true;
     }
     this.#sendError("unauthorized", "this host has been removed");
