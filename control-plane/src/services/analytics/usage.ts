@@ -1,3 +1,5 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { edgeFunctions } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest } from "../../errors.js";
 import { type LogEvent, projectRelease, serviceEvents } from "./logs.js";
@@ -26,6 +28,7 @@ interface Request {
   timestamp: number;
   area: Area | null;
   status: number;
+  path: string;
 }
 
 async function gatewayRequests(ctx: AuthedContext, ref: string, needFor: string): Promise<Request[]> {
@@ -35,7 +38,8 @@ async function gatewayRequests(ctx: AuthedContext, ref: string, needFor: string)
     const m = ACCESS.exec(e.event_message);
     if (!m) return [];
     const path = m[2] as string;
-    return [{ timestamp: e.timestamp, status: Number(m[3]), area: AREAS.find(([re]) => re.test(path))?.[1] ?? null }];
+    const area = AREAS.find(([re]) => re.test(path))?.[1] ?? null;
+    return [{ timestamp: e.timestamp, status: Number(m[3]), area, path }];
   });
 }
 
@@ -148,4 +152,60 @@ export async function projectMetrics(ctx: AuthedContext, ref: string, start: str
     rows.set(key, row);
   }
   return [...rows.values()].sort((a, b) => a.timestamp - b.timestamp);
+}
+
+/** The marker of Studio's Edge Functions list query (edge-functions-last-hour-stats-query.ts). */
+export const FUNCTIONS_STATS_MARKER = "-- edge-functions-last-hour-stats";
+
+/**
+ * logs.all with Studio's Edge Functions list query (`-- edge-functions-last-hour-stats`, per
+ * function_id: requests_count, server_err_count, optionally `function_id in ('…', …)`) →
+ * `{result: [{function_id, requests_count, server_err_count}]}`, counted from the gateway's
+ * access log lines under `/functions/v1/<slug>` in the window, each slug mapped to its function's id.
+ */
+export async function functionsLastHourStats(
+  ctx: AuthedContext,
+  ref: string,
+  sql: string,
+  window: { start?: string | undefined; end?: string | undefined },
+) {
+  const filter = /function_id\s+in\s*\(([^)]*)\)/i.exec(sql);
+  const ids = filter ? [...(filter[1] ?? "").matchAll(/'([^']{1,64})'/g)].map((m) => m[1] as string) : null;
+  const rows = await ctx.db
+    .select({ id: edgeFunctions.id, slug: edgeFunctions.slug })
+    .from(edgeFunctions)
+    .where(
+      and(
+        eq(edgeFunctions.projectRef, ref),
+        ...(ids !== null
+          ? [
+              inArray(
+                edgeFunctions.id,
+                ids.filter((i) => /^[0-9a-f-]{36}$/.test(i)),
+              ),
+            ]
+          : []),
+      ),
+    );
+  if (rows.length === 0) return { result: [] };
+  const bySlug = new Map(rows.map((r) => [r.slug, r.id]));
+  const from = window.start !== undefined ? Date.parse(window.start) * 1000 : Number.NEGATIVE_INFINITY;
+  const to = window.end !== undefined ? Date.parse(window.end) * 1000 : Number.POSITIVE_INFINITY;
+  const counts = new Map<string, { requests: number; serverErrors: number }>();
+  for (const r of await gatewayRequests(ctx, ref, "Edge Functions statistics")) {
+    if (r.area !== "functions" || r.timestamp < from || r.timestamp > to) continue;
+    const id = bySlug.get(r.path.split("/")[3] ?? "");
+    if (id === undefined) continue;
+    const c = counts.get(id) ?? { requests: 0, serverErrors: 0 };
+    c.requests++;
+    if (r.status >= 500) c.serverErrors++;
+    counts.set(id, c);
+  }
+  return {
+    result: [...counts].map(([function_id, c]) => ({
+      function_id,
+      requests_count: c.requests,
+      server_err_count: c.serverErrors,
+    })),
+  };
 }

@@ -1,5 +1,6 @@
 import type { DockerLogLine, Rpc } from "@supamanager/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { edgeFunctions } from "../../../../db/schema.js";
 import { signUpAndLogin, type TestUser } from "../../../../test-support/factories.js";
 import { enrollHost, type FakeConnection } from "../../../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../../../test-support/harness.js";
@@ -321,6 +322,57 @@ describe("request counts from the gateway's access log", () => {
       token: owner.token,
     });
     expect(res.status).toBe(400);
+  });
+
+  it("the Edge Functions list's last-hour stats: requests and 5xx per function, from the gateway's /functions/v1 lines", async () => {
+    const [hello, other] = await t.deps.database.db
+      .insert(edgeFunctions)
+      .values(
+        ["hello", "other"].map((slug) => ({
+          projectRef: ref,
+          slug,
+          name: slug,
+          entrypointPath: "index.ts",
+          files: [],
+          sha256: "0".repeat(64),
+        })),
+      )
+      .returning();
+    const line = (minutesAgo: number, path: string, status: number): DockerLogLine => ({
+      service: "gateway",
+      stream: "stdout",
+      text: `127.0.0.1 - - [25/Nov/2026:11:00:00 +0000] "POST ${path} HTTP/1.1" ${status} 10 "-" "supabase-js"`,
+      timestamp: at(minutesAgo),
+    });
+    lines.gateway?.push(
+      line(3, "/functions/v1/hello", 200),
+      line(2, "/functions/v1/hello/sub?x=1", 500),
+      line(1, "/functions/v1/other", 200),
+      line(90, "/functions/v1/hello", 200), // outside the hour
+    );
+    // edge-functions-last-hour-stats-query.ts, for the two functions the list shows.
+    const sql = `
+-- edge-functions-last-hour-stats
+select
+  function_id,
+  count(distinct id) as requests_count,
+  count(distinct case when response.status_code >= 500 then id end) as server_err_count
+from
+  function_edge_logs
+  cross join unnest(metadata) as m
+  cross join unnest(m.response) as response
+where
+  function_id is not null
+  and function_id in ('${hello?.id}')
+group by
+  function_id
+`;
+    const res = await postLogs({ sql, ...WINDOW }, readOnly);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(((await res.json()) as Rows).result).toEqual([
+      { function_id: hello?.id, requests_count: 2, server_err_count: 1 },
+    ]);
+    expect(other?.id).toBeTruthy();
   });
 
   it("usage.api-requests-count counts every logged request", async () => {

@@ -6,7 +6,13 @@ import { authed } from "../../../../lib/context.js";
 import { jsonBody, param, query } from "../../../../lib/validate.js";
 import { infraMonitoring } from "../../../../services/analytics/infra-monitoring.js";
 import { logsAll } from "../../../../services/analytics/logs.js";
-import { apiCounts, apiRequestsCount, projectMetrics } from "../../../../services/analytics/usage.js";
+import {
+  apiCounts,
+  apiRequestsCount,
+  FUNCTIONS_STATS_MARKER,
+  functionsLastHourStats,
+  projectMetrics,
+} from "../../../../services/analytics/usage.js";
 import { projectForMember } from "../../../../services/organizations/access.js";
 import { RefParam } from "../schemas.js";
 
@@ -35,7 +41,10 @@ const LogsAllParams = z.object({
 export async function logsAllRoute(c: Context<AppEnv>): Promise<Response> {
   const ref = await refOf(c);
   const p = c.req.method === "GET" ? query(c, LogsAllParams) : await jsonBody(c, LogsAllParams);
-  const answer = await logsAll(authed(c), ref, p.sql, { start: p.iso_timestamp_start, end: p.iso_timestamp_end });
+  const window = { start: p.iso_timestamp_start, end: p.iso_timestamp_end };
+  if (p.sql.includes(FUNCTIONS_STATS_MARKER))
+    return c.json(await functionsLastHourStats(authed(c), ref, p.sql, window));
+  const answer = await logsAll(authed(c), ref, p.sql, window);
   return c.json(answer);
 }
 
