@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import pg from "pg";
 import { type Enrolled, joinHost, SimAgent } from "./sim-agent.js";
 import { ADMIN_DATABASE_URL, adminQuery, api, machineLine, percentile } from "./support.js";
 
@@ -22,8 +23,15 @@ const { values } = parseArgs({
     projects: { type: "string", default: "1000" },
     steady: { type: "string", default: "30" },
     heartbeat: { type: "string", default: "15" },
+    /**
+     * SUPAMANAGER_HOST_OFFLINE_SECONDS per run, comma-separated (default 45). 20 with a 15 s
+     * heartbeat leaves no room for interval writes, so every heartbeat writes: the behaviour
+     * before ADR 0034, measured in the same run for comparison.
+     */
+    offline: { type: "string", default: "45" },
   },
 });
+const offlineGraces = values.offline.split(",").map(Number);
 const agentCounts = values.agents.split(",").map(Number);
 const projectCount = Number(values.projects);
 const steadySeconds = Number(values.steady);
@@ -39,7 +47,7 @@ function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
   return { rssMiB: rssKb / 1024, cpuSeconds: ticks / 100 };
 }
 
-async function runOnce(agents: number) {
+async function runOnce(agents: number, offlineSeconds: number) {
   const dbName = `supamanager_fanin_${Date.now().toString(36)}`;
   await adminQuery(`create database "${dbName}"`);
   const dbUrl = new URL(ADMIN_DATABASE_URL);
@@ -59,6 +67,7 @@ async function runOnce(agents: number) {
       SUPAMANAGER_ADMIN_EMAIL: ADMIN.email,
       SUPAMANAGER_ADMIN_PASSWORD: ADMIN.password,
       SUPAMANAGER_HEARTBEAT_SECONDS: String(heartbeatSeconds),
+      SUPAMANAGER_HOST_OFFLINE_SECONDS: String(offlineSeconds),
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -109,9 +118,28 @@ async function runOnce(agents: number) {
     sims.forEach((sim, i) => {
       sim.startHeartbeats(heartbeatSeconds, Math.floor((i / sims.length) * heartbeatSeconds * 1000));
     });
+    // Row updates of `hosts` per heartbeat sent (ADR 0034): PostgreSQL's own counter, a count
+    // rather than a timing (its statistics lag by about a second at both ends of the window).
+    const hostUpdates = async () => {
+      const c = new pg.Client({ connectionString: dbUrl.toString() });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ n: string }>(
+          "select n_tup_upd::text as n from pg_stat_user_tables where relname = 'hosts'",
+        );
+        return Number(rows[0]?.n ?? 0);
+      } finally {
+        await c.end();
+      }
+    };
+    await new Promise((r) => setTimeout(r, 2000));
+    const updates0 = await hostUpdates();
+    const beats0 = SimAgent.heartbeatsSent;
     const steady0 = procStats(child.pid as number);
     await new Promise((r) => setTimeout(r, steadySeconds * 1000));
     const steady1 = procStats(child.pid as number);
+    const beats1 = SimAgent.heartbeatsSent;
+    const hostRowUpdates = (await hostUpdates()) - updates0;
     const steadyCpuPercent = ((steady1.cpuSeconds - steady0.cpuSeconds) / steadySeconds) * 100;
 
     // Apply latency for `projectCount` projects.
@@ -152,11 +180,14 @@ async function runOnce(agents: number) {
     const final = procStats(child.pid as number);
     return {
       agents,
+      offlineSeconds,
       stormSeconds,
       stormRetries,
       rssAfterStormMiB: afterStorm.rssMiB,
       steadyCpuPercent,
       steadyRssMiB: steady1.rssMiB,
+      heartbeatsInWindow: beats1 - beats0,
+      hostRowUpdatesPerHeartbeat: hostRowUpdates / Math.max(1, beats1 - beats0),
       heartbeatSeconds,
       projects: started.size,
       appliesDelivered: createLatencies.length,
@@ -175,9 +206,11 @@ async function runOnce(agents: number) {
 async function main() {
   const results = [];
   for (const n of agentCounts) {
-    const r = await runOnce(n);
-    console.log(JSON.stringify(r));
-    results.push(r);
+    for (const offline of offlineGraces) {
+      const r = await runOnce(n, offline);
+      console.log(JSON.stringify(r));
+      results.push(r);
+    }
   }
   const machine = machineLine();
   mkdirSync("bench/results", { recursive: true });
@@ -187,12 +220,12 @@ async function main() {
   );
   console.log(`machine: ${machine}`);
   console.log(
-    "| agents | connect storm s | retried connects | RSS after storm MiB | steady CPU % | steady RSS MiB | create→apply p50 ms | p99 ms |",
+    "| agents | offline grace s | connect storm s | retried connects | RSS after storm MiB | steady CPU % | steady RSS MiB | host row updates per heartbeat | create→apply p50 ms | p99 ms |",
   );
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of results) {
     console.log(
-      `| ${r.agents} | ${r.stormSeconds.toFixed(2)} | ${r.stormRetries} | ${r.rssAfterStormMiB.toFixed(0)} | ${r.steadyCpuPercent.toFixed(1)} | ${r.steadyRssMiB.toFixed(0)} | ${r.createToApplyP50Ms.toFixed(1)} | ${r.createToApplyP99Ms.toFixed(1)} |`,
+      `| ${r.agents} | ${r.offlineSeconds} | ${r.stormSeconds.toFixed(2)} | ${r.stormRetries} | ${r.rssAfterStormMiB.toFixed(0)} | ${r.steadyCpuPercent.toFixed(1)} | ${r.steadyRssMiB.toFixed(0)} | ${r.hostRowUpdatesPerHeartbeat.toFixed(2)} | ${r.createToApplyP50Ms.toFixed(1)} | ${r.createToApplyP99Ms.toFixed(1)} |`,
     );
   }
 }

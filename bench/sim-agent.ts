@@ -62,6 +62,9 @@ export class SimAgent {
   /** What every simulated host reports (a benchmark placing many projects on one host raises it). */
   static capacity: Capacity = SIM_CAPACITY;
 
+  /** Heartbeats sent by every simulated agent of this process. */
+  static heartbeatsSent = 0;
+
   /** Connection attempts that had to be retried, over every SimAgent.connect call. */
   static retries = 0;
 
@@ -125,6 +128,7 @@ export class SimAgent {
     const send = () => {
       if (this.ws.readyState === WebSocket.OPEN) {
         this.ws.send(encodeFrame({ v: PROTOCOL_VERSION, type: "heartbeat", capacity: SimAgent.capacity }));
+        SimAgent.heartbeatsSent++;
       }
     };
     this.heartbeat = setTimeout(() => {
