@@ -1,7 +1,13 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { upgradeWebSocket } from "@hono/node-server";
-import { type TunnelHead, type TunnelHeaders, TunnelMux, type TunnelStream } from "@supamanager/shared";
+import {
+  TUNNEL_HOP_HEADERS,
+  type TunnelHead,
+  type TunnelHeaders,
+  TunnelMux,
+  type TunnelStream,
+} from "@supamanager/shared";
 import { and, eq, ne } from "drizzle-orm";
 import type { Context } from "hono";
 import type { WebSocket } from "ws";
@@ -17,19 +23,6 @@ import { refFromHostHeader } from "../services/projects/urls.js";
  * tunnel-mux.ts). The tunnel authenticates nothing: the project's gateway checks keys as ever.
  */
 
-/** Headers that belong to one hop and are never relayed (RFC 9110 §7.6.1). */
-const HOP_HEADERS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
 export interface TunnelRelayOptions {
   /** How often the data connection is pinged; two missed pongs drop it (default 5 s). */
   pingMs?: number;
@@ -37,6 +30,8 @@ export interface TunnelRelayOptions {
   routeCacheMs?: number;
   /** Per-stream credit (default: the protocol's). */
   window?: number;
+  /** Where project `ref` lives (default: the database); benchmarks replace it. */
+  lookup?: (ref: string) => Promise<{ hostId: string | null; tunnelMode: boolean }>;
 }
 
 interface HostTunnel {
@@ -72,7 +67,7 @@ export class TunnelRelay {
     const middleware = upgradeWebSocket(() => ({
       onOpen: (_event, ws) => {
         const raw = ws.raw as WebSocket | undefined;
-        if (raw) this.#attach(hostId, raw);
+        if (raw) this.attach(hostId, raw);
         else ws.close(1011, "no socket");
       },
     }));
@@ -89,7 +84,8 @@ export class TunnelRelay {
     for (const t of this.#tunnels.values()) t.ws.close(CLOSE.shuttingDown, "control plane shutting down");
   }
 
-  #attach(hostId: string, ws: WebSocket): void {
+  /** Take `ws` as the data connection of `hostId` (replacing an older one). */
+  attach(hostId: string, ws: WebSocket): void {
     const log = this.deps.logger;
     const old = this.#tunnels.get(hostId);
     if (old) old.ws.close(CLOSE.replaced, "replaced by a newer tunnel connection");
@@ -136,21 +132,22 @@ export class TunnelRelay {
     ws.on("error", (err) => log.warn("tunnel socket error", { hostId, err: err.message }));
   }
 
+  async #lookup(ref: string): Promise<{ hostId: string | null; tunnelMode: boolean }> {
+    const [row] = await this.deps.database.db
+      .select({ hostId: projects.hostId, reachability: hosts.reachability })
+      .from(projects)
+      .leftJoin(hosts, eq(hosts.id, projects.hostId))
+      .where(and(eq(projects.ref, ref), ne(projects.status, "REMOVED")))
+      .limit(1);
+    return { hostId: row?.hostId ?? null, tunnelMode: row?.reachability === "tunnel" };
+  }
+
   async #route(ref: string): Promise<Route> {
     const now = Date.now();
     let cached = this.#routes.get(ref);
     if (!cached || cached.until < now) {
-      const [row] = await this.deps.database.db
-        .select({ hostId: projects.hostId, reachability: hosts.reachability })
-        .from(projects)
-        .leftJoin(hosts, eq(hosts.id, projects.hostId))
-        .where(and(eq(projects.ref, ref), ne(projects.status, "REMOVED")))
-        .limit(1);
-      cached = {
-        hostId: row?.hostId ?? null,
-        tunnelMode: row?.reachability === "tunnel",
-        until: now + this.#routeCacheMs,
-      };
+      const found = this.opts.lookup ? await this.opts.lookup(ref) : await this.#lookup(ref);
+      cached = { ...found, until: now + this.#routeCacheMs };
       this.#routes.set(ref, cached);
       if (this.#routes.size > 10_000) this.#routes.clear();
     }
@@ -204,7 +201,7 @@ export class TunnelRelay {
         continue;
       }
       if (lower === "x-forwarded-host") continue;
-      if (HOP_HEADERS.has(lower) || (connectionTokens.has(lower) && lower !== "upgrade")) continue;
+      if (TUNNEL_HOP_HEADERS.has(lower) || (connectionTokens.has(lower) && lower !== "upgrade")) continue;
       out.push([name, value]);
     }
     if (upgrade) {
@@ -365,7 +362,7 @@ export class TunnelRelay {
       const lines = [`HTTP/1.1 ${h.status} ${STATUS_CODES[h.status] ?? ""}`];
       for (const [name, value] of h.headers) {
         const lower = name.toLowerCase();
-        if (h.status !== 101 && HOP_HEADERS.has(lower)) continue;
+        if (h.status !== 101 && TUNNEL_HOP_HEADERS.has(lower)) continue;
         lines.push(`${name}: ${value}`);
       }
       if (h.status !== 101) lines.push("connection: close");
@@ -443,7 +440,7 @@ export class TunnelRelay {
 function flatHeaders(headers: TunnelHeaders, keepHop: boolean): string[] {
   const out: string[] = [];
   for (const [name, value] of headers) {
-    if (!keepHop && HOP_HEADERS.has(name.toLowerCase())) continue;
+    if (!keepHop && TUNNEL_HOP_HEADERS.has(name.toLowerCase())) continue;
     out.push(name, value);
   }
   return out;

@@ -1,6 +1,12 @@
 import http, { type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { type TunnelHeaders, TunnelMux, type TunnelOpen, type TunnelStream } from "@supamanager/shared";
+import {
+  TUNNEL_HOP_HEADERS,
+  type TunnelHeaders,
+  TunnelMux,
+  type TunnelOpen,
+  type TunnelStream,
+} from "@supamanager/shared";
 import WebSocket from "ws";
 import type { Logger } from "../log.js";
 import { Backoff, type BackoffOptions } from "../session/backoff.js";
@@ -23,17 +29,14 @@ export interface TunnelClientOptions {
   pingMs?: number;
   /** Per-stream credit (default: the protocol's). */
   window?: number;
+  /**
+   * Send frames with an all-zero masking key, which lets `ws` skip XOR-ing every byte in
+   * JavaScript (the agent is the WebSocket client, so everything it sends is masked). Masking
+   * protects intermediaries that read the plain stream; under TLS none can. Default: on for a
+   * control plane reached over https/wss, off over plain http (ADR 0035).
+   */
+  zeroMask?: boolean;
 }
-
-const HOP_HEADERS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 /** `https://cp.example.com/base` → `wss://cp.example.com/base/agent/v1/tunnel`. */
 export function tunnelUrl(controlPlane: string): string {
@@ -85,8 +88,11 @@ export class TunnelClient {
 
   #dial(): void {
     if (!this.#running) return;
-    const ws = new WebSocket(tunnelUrl(this.opts.url), {
+    const url = tunnelUrl(this.opts.url);
+    const zeroMask = this.opts.zeroMask ?? url.startsWith("wss:");
+    const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.opts.credential}` },
+      ...(zeroMask ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {}),
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
       maxPayload: 1024 * 1024,
@@ -241,7 +247,7 @@ function pairs(raw: string[], keepHop: boolean): TunnelHeaders {
   const out: TunnelHeaders = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (!keepHop && HOP_HEADERS.has(name.toLowerCase())) continue;
+    if (!keepHop && TUNNEL_HOP_HEADERS.has(name.toLowerCase())) continue;
     out.push([name, raw[i + 1] as string]);
   }
   return out;

@@ -75,6 +75,19 @@ export const TunnelReset = z.strictObject({
 });
 export type TunnelReset = z.infer<typeof TunnelReset>;
 
+/** Headers that belong to one hop and are never relayed by either end (RFC 9110 §7.6.1). */
+export const TUNNEL_HOP_HEADERS: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
 export interface TunnelFrame {
   type: TunnelFrameType;
   stream: number;

@@ -1,0 +1,266 @@
+/**
+ * The tunnel (ADR 0035) against a direct call to the same gateway, on loopback, in one run,
+ * interleaved: latency of a small request (p50/p99), throughput of a large download and upload,
+ * 100 concurrent streams, and how late a control-channel ping comes back while a large transfer
+ * runs through the tunnel.
+ *
+ * Everything real but the database: the control plane's TunnelRelay (its Node request path), the
+ * agent's TunnelClient, the `ws` data connection, and a Node HTTP server standing in for the
+ * project's gateway. The relay's project lookup is replaced by a constant (the database lookup is
+ * cached per ref anyway).
+ *
+ * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3]
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import http, { type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { WebSocketServer } from "ws";
+import { buildConfig, parseEnv } from "../control-plane/src/config.js";
+import type { AppDeps } from "../control-plane/src/deps.js";
+import { TunnelRelay } from "../control-plane/src/entry/tunnel.js";
+import { createLogger as createCpLogger } from "../control-plane/src/logger.js";
+import { createLogger } from "../host-agent/src/log.js";
+import { TunnelClient } from "../host-agent/src/tunnel/client.js";
+import { REPO_ROOT } from "../test/support/process.js";
+import { machineLine, percentile } from "./support.js";
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: "string", default: "2000" },
+    block: { type: "string", default: "100" },
+    mib: { type: "string", default: "100" },
+    rounds: { type: "string", default: "3" },
+    /** Per-stream credit in KiB (default: the protocol's 512). */
+    window: { type: "string", default: "512" },
+    /** `random`: the agent masks its frames as over plain ws://; `zero`: as over wss:// (ADR 0035). */
+    mask: { type: "string", default: "random" },
+  },
+});
+const requests = Number(values.requests);
+const block = Number(values.block);
+const mib = Number(values.mib);
+const rounds = Number(values.rounds);
+const window = Number(values.window) * 1024;
+const REF = "benchbenchbenchbench";
+const HOST_ID = "host_benchbenchbenchbenc";
+
+const gateway = http.createServer((req, res) => {
+  const url = new URL(req.url ?? "/", "http://gw");
+  if (url.pathname === "/small") {
+    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    return;
+  }
+  if (url.pathname === "/download") {
+    const n = Number(url.searchParams.get("bytes"));
+    const piece = Buffer.alloc(256 * 1024, 120);
+    res.writeHead(200, { "content-length": String(n) });
+    let sent = 0;
+    const write = () => {
+      while (sent < n) {
+        const c = piece.subarray(0, Math.min(piece.byteLength, n - sent));
+        sent += c.byteLength;
+        if (!res.write(c)) return void res.once("drain", write);
+      }
+      res.end();
+    };
+    write();
+    return;
+  }
+  if (url.pathname === "/upload") {
+    let n = 0;
+    req.on("data", (c: Buffer) => {
+      n += c.byteLength;
+    });
+    req.on("end", () => res.writeHead(200).end(String(n)));
+    return;
+  }
+  res.writeHead(404).end();
+});
+
+const listen = (s: http.Server | WebSocketServer) =>
+  new Promise<number>((resolve) => {
+    if (s instanceof WebSocketServer) s.on("listening", () => resolve((s.address() as AddressInfo).port));
+    else s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port));
+  });
+
+async function main() {
+  const gatewayPort = await listen(gateway);
+  const config = buildConfig(
+    parseEnv({ SUPAMANAGER_TUNNEL_DOMAIN: "tunnel.bench", SUPAMANAGER_TUNNEL_MAX_REQUEST_BYTES: String(2 ** 30) }),
+    { jwtSecret: "x".repeat(32), encryptionKey: "00".repeat(32) },
+  );
+  const deps = { config, logger: createCpLogger("error") } as unknown as AppDeps;
+  const relay = new TunnelRelay(deps, { window, lookup: async () => ({ hostId: HOST_ID, tunnelMode: true }) });
+  const cp = http.createServer((req, res) => void relay.handleRequest(req, res, REF));
+  // Keep-alive sockets idle during the long transfers must not be closed under the client.
+  cp.keepAliveTimeout = 120_000;
+  gateway.keepAliveTimeout = 120_000;
+  const cpPort = await listen(cp);
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  wss.on("connection", (ws) => relay.attach(HOST_ID, ws));
+  const wssPort = await listen(wss);
+  const agent = new TunnelClient({
+    url: `http://127.0.0.1:${wssPort}`,
+    credential: "bench",
+    logger: createLogger({ level: "error" }),
+    gateway: async () => `http://127.0.0.1:${gatewayPort}`,
+    window,
+    zeroMask: values.mask === "zero",
+  });
+  agent.start();
+  while (!relay.connectedHosts.includes(HOST_ID)) await new Promise((r) => setTimeout(r, 20));
+
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 200 });
+  const targets = { direct: gatewayPort, tunnel: cpPort } as const;
+  type Path = keyof typeof targets;
+  const get = (path: Path, url: string, body?: Buffer) =>
+    new Promise<{ status: number; bytes: number }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: targets[path],
+          path: url,
+          method: body ? "POST" : "GET",
+          agent: keepAlive,
+          headers: { host: `${REF}.tunnel.bench`, ...(body ? { "content-length": String(body.byteLength) } : {}) },
+        },
+        (res: IncomingMessage) => {
+          let bytes = 0;
+          res.on("data", (c: Buffer) => {
+            bytes += c.byteLength;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes }));
+        },
+      );
+      req.on("error", reject);
+      if (body) {
+        // A large body in 1 MiB writes, honouring back-pressure.
+        let off = 0;
+        const write = () => {
+          while (off < body.byteLength) {
+            const c = body.subarray(off, off + 2 ** 20);
+            off += c.byteLength;
+            if (!req.write(c)) return void req.once("drain", write);
+          }
+          req.end();
+        };
+        write();
+      } else req.end();
+    });
+
+  // Warm up both paths.
+  for (let i = 0; i < 200; i++) for (const p of ["direct", "tunnel"] as const) await get(p, "/small");
+
+  // 1. Small-request latency, interleaved in blocks.
+  const lat: Record<Path, number[]> = { direct: [], tunnel: [] };
+  for (let done = 0; done < requests; done += block) {
+    for (const p of ["direct", "tunnel"] as const) {
+      for (let i = 0; i < block; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = await get(p, "/small");
+        if (r.status !== 200) throw new Error(`${p} /small: ${r.status}`);
+        lat[p].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }
+  }
+  const stats = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { p50: percentile(s, 50), p99: percentile(s, 99) };
+  };
+
+  // 2. Throughput, interleaved rounds; 3. 100 concurrent small streams; 4. control ping while a transfer runs.
+  const bytes = mib * 2 ** 20;
+  const upload = Buffer.alloc(bytes, 121);
+  const thr: Record<string, number[]> = { downDirect: [], downTunnel: [], upDirect: [], upTunnel: [] };
+  const conc: Record<Path, number[]> = { direct: [], tunnel: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const p of ["direct", "tunnel"] as const) {
+      const name = p === "direct" ? "Direct" : "Tunnel";
+      let t0 = performance.now();
+      const d = await get(p, `/download?bytes=${bytes}`);
+      if (d.bytes !== bytes) throw new Error(`${p} download got ${d.bytes}`);
+      thr[`down${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      t0 = performance.now();
+      const u = await get(p, "/upload", upload);
+      if (u.status !== 200) throw new Error(`${p} upload: ${u.status}`);
+      thr[`up${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      t0 = performance.now();
+      const all = await Promise.all(Array.from({ length: 100 }, () => get(p, "/small")));
+      if (all.some((x) => x.status !== 200)) throw new Error(`${p}: a concurrent request failed`);
+      conc[p].push(performance.now() - t0);
+    }
+  }
+  // A control-channel stand-in: a WebSocket ping round trip to the same control plane process while
+  // a large download runs through the tunnel (the agent's control frames ride their own socket).
+  const ctlServer = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  const ctlPort = await listen(ctlServer);
+  const { default: WebSocket } = await import("ws");
+  const ctl = new WebSocket(`ws://127.0.0.1:${ctlPort}`);
+  await new Promise((r) => ctl.once("open", r));
+  const pingRtt = async () => {
+    const t0 = performance.now();
+    await new Promise((r) => {
+      ctl.once("pong", r);
+      ctl.ping();
+    });
+    return performance.now() - t0;
+  };
+  const idlePings: number[] = [];
+  for (let i = 0; i < 20; i++) idlePings.push(await pingRtt());
+  const busyPings: number[] = [];
+  let transferring = true;
+  const transfer = get("tunnel", `/download?bytes=${bytes * 2}`).finally(() => {
+    transferring = false;
+  });
+  while (transferring) {
+    busyPings.push(await pingRtt());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await transfer;
+  ctl.close();
+
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const direct = stats(lat.direct);
+  const tunnel = stats(lat.tunnel);
+  const result = {
+    machine: machineLine(),
+    requests,
+    mib,
+    rounds,
+    windowKiB: window / 1024,
+    mask: values.mask,
+    smallRequestMs: { direct, tunnel, p50Ratio: tunnel.p50 / direct.p50, p50ExtraMs: tunnel.p50 - direct.p50 },
+    throughputMiBps: {
+      download: { direct: med(thr.downDirect ?? []), tunnel: med(thr.downTunnel ?? []) },
+      upload: { direct: med(thr.upDirect ?? []), tunnel: med(thr.upTunnel ?? []) },
+    },
+    concurrent100Ms: { direct: med(conc.direct), tunnel: med(conc.tunnel) },
+    controlPingMs: {
+      idleP50: stats(idlePings).p50,
+      duringTransferP50: stats(busyPings).p50,
+      duringTransferMax: Math.max(...busyPings),
+      samples: busyPings.length,
+    },
+  };
+  mkdirSync(join(REPO_ROOT, "bench/results"), { recursive: true });
+  writeFileSync(
+    join(REPO_ROOT, `bench/results/tunnel-${values.mask}-mask.json`),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  agent.stop();
+  relay.closeAll();
+  keepAlive.destroy();
+  cp.close();
+  gateway.close();
+  wss.close();
+  ctlServer.close();
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
