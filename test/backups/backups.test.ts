@@ -299,7 +299,7 @@ describe.skipIf(!pre.ok && !CI)("backups to S3 and restores (local release, real
   });
 
   it("an agent killed mid-upload: the backup ends FAILED, its multipart upload aborted; a retry succeeds", {
-    timeout: 240_000,
+    timeout: 360_000,
   }, async () => {
     await direct(async (c) => {
       await c.query("create table public.big (id int primary key, payload bytea not null)");

@@ -120,15 +120,17 @@ describe.skipIf(!pre.ok && !CI)("fleet lifecycle on a real Docker engine", () =>
     ]);
   });
 
+  // The first start of a project initialises its database: on a loaded 2-core machine the apply
+  // alone took 59 s, so this step allows more than the harness' default wait.
   it("creates a project in each region, each on its region's host, up to ACTIVE_HEALTHY", {
-    timeout: 150_000,
+    timeout: 300_000,
   }, async () => {
     P.a = await fleet.createProject("eu project", EU.region, PASS_A);
     P.b = await fleet.createProject("us project", US.region, PASS_B);
     for (const p of [P.a, P.b]) expect(p.status).toBe("COMING_UP");
     await Promise.all([
-      fleet.waitForStatus(ref("a"), "ACTIVE_HEALTHY"),
-      fleet.waitForStatus(ref("b"), "ACTIVE_HEALTHY"),
+      fleet.waitForStatus(ref("a"), "ACTIVE_HEALTHY", 240_000),
+      fleet.waitForStatus(ref("b"), "ACTIVE_HEALTHY", 240_000),
     ]);
 
     for (const [k, h, pass] of [
