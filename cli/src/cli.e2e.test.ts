@@ -258,8 +258,10 @@ describe("fleet", () => {
       project_count: 0,
     });
     const table = (await cli(["hosts", "list"])).stdout.split("\n");
-    expect(table[0]).toMatch(/^ID\s+NAME\s+REGION\s+STATUS\s+SCHEDULABLE\s+CPUS\s+MEM FREE\/TOTAL/);
-    expect(table[1]).toMatch(new RegExp(`^${agent.hostId}\\s+box-1\\s+eu-1\\s+online\\s+yes\\s+8\\s+48G/64G`));
+    expect(table[0]).toMatch(/^ID\s+NAME\s+REGION\s+STATUS\s+SCHEDULABLE\s+REACHED BY\s+CPUS\s+MEM FREE\/TOTAL/);
+    expect(table[1]).toMatch(
+      new RegExp(`^${agent.hostId}\\s+box-1\\s+eu-1\\s+online\\s+yes\\s+direct\\s+8\\s+48G/64G`),
+    );
 
     expect(await cliJson(["hosts", "cordon", agent.hostId])).toMatchObject({ cordoned: true, draining: false });
     expect(await cliJson(["regions", "list"])).toEqual([
