@@ -1,6 +1,5 @@
 import type { AuthedContext } from "../../deps.js";
-import { recordAudit } from "../audit/record.js";
-import { projectForMember } from "../organizations/access.js";
+import { auditProjectChange } from "../audit/project-change.js";
 import { callProjectApi, projectApiError } from "../projects/project-api.js";
 
 /**
@@ -35,21 +34,4 @@ export async function gotrueAdmin(ctx: AuthedContext, ref: string, call: GotrueC
 }
 
 /** Record an Auth-user change on the organization's audit log (GoTrue holds the change itself). */
-export async function auditAuthUser(
-  ctx: AuthedContext,
-  ref: string,
-  action: string,
-  target: string,
-  details: Record<string, unknown> = {},
-): Promise<void> {
-  const { org } = await projectForMember(ctx, ref);
-  await recordAudit(ctx.db, ctx.meta, {
-    action,
-    outcome: "success",
-    orgId: org.id,
-    projectRef: ref,
-    target,
-    details,
-    actor: ctx.actor,
-  });
-}
+export const auditAuthUser = auditProjectChange;

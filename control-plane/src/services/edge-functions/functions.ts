@@ -8,8 +8,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import { edgeFunctions } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { badRequest, notFound } from "../../errors.js";
-import { recordAudit } from "../audit/record.js";
-import { projectForMember } from "../organizations/access.js";
+import { auditProjectChange } from "../audit/project-change.js";
 import { deliver, functionsProject } from "./runtime.js";
 
 /**
@@ -115,18 +114,7 @@ export function checkDeploy(input: DeployInput): {
   return { entrypoint, importMap, files: [...files].map(([path, content]) => ({ path, content })) };
 }
 
-async function audit(ctx: AuthedContext, ref: string, action: string, slug: string, details?: Record<string, unknown>) {
-  const { org } = await projectForMember(ctx, ref);
-  await recordAudit(ctx.db, ctx.meta, {
-    action,
-    outcome: "success",
-    orgId: org.id,
-    projectRef: ref,
-    target: slug,
-    ...(details ? { details } : {}),
-    actor: ctx.actor,
-  });
-}
+const audit = auditProjectChange;
 
 export async function listFunctions(ctx: AuthedContext, ref: string): Promise<FunctionRow[]> {
   const { project } = await functionsProject(ctx, ref, "projects.read");

@@ -4,8 +4,7 @@ import { sha256Hex } from "../../crypto/encoding.js";
 import { edgeFunctionSecrets } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { ApiError, badRequest } from "../../errors.js";
-import { recordAudit } from "../audit/record.js";
-import { projectForMember } from "../organizations/access.js";
+import { auditProjectChange } from "../audit/project-change.js";
 import { deliver, functionsProject } from "./runtime.js";
 
 /**
@@ -67,18 +66,9 @@ async function deliverAll(ctx: AuthedContext, ref: string): Promise<void> {
   }
 }
 
-async function audit(ctx: AuthedContext, ref: string, action: string, names: string[]) {
-  const { org } = await projectForMember(ctx, ref);
-  await recordAudit(ctx.db, ctx.meta, {
-    action,
-    outcome: "success",
-    orgId: org.id,
-    projectRef: ref,
-    target: ref,
-    // Names only, never values.
-    details: { names: names.slice(0, 50), count: names.length },
-    actor: ctx.actor,
-  });
+function audit(ctx: AuthedContext, ref: string, action: string, names: string[]): Promise<void> {
+  // Names only, never values.
+  return auditProjectChange(ctx, ref, action, ref, { names: names.slice(0, 50), count: names.length });
 }
 
 /** Create or replace secrets (POST, bulk), then deliver the project's whole set. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { AuthedContext } from "../../deps.js";
 import { ApiError } from "../../errors.js";
-import { recordAudit } from "../audit/record.js";
+import { auditProjectChange } from "../audit/project-change.js";
 import { projectForMember } from "../organizations/access.js";
 import type { Action } from "../permissions/matrix.js";
 import { hostFactsFor } from "../projects/host-facts.js";
@@ -45,24 +45,7 @@ function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.o
 
 const seg = (s: string) => encodeURIComponent(s);
 
-async function audit(
-  ctx: AuthedContext,
-  ref: string,
-  action: string,
-  target: string,
-  details?: Record<string, unknown>,
-) {
-  const { org } = await projectForMember(ctx, ref);
-  await recordAudit(ctx.db, ctx.meta, {
-    action,
-    outcome: "success",
-    orgId: org.id,
-    projectRef: ref,
-    target,
-    ...(details ? { details } : {}),
-    actor: ctx.actor,
-  });
-}
+const audit = auditProjectChange;
 
 export async function listBuckets(ctx: AuthedContext, ref: string) {
   return parse(z.array(Bucket), await storage(ctx, ref, "sql.read", { method: "GET", path: "/bucket" }), "its buckets");
