@@ -2,26 +2,25 @@
  * The BUILT `supamanager` binary (cli/dist/cli.js) against a real control plane: the built entry,
  * on a fresh PostgreSQL database, with protocol-level agents standing in for hosts.
  */
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freshDatabase } from "../../test/support/pg.js";
 import {
-  CLI_ENTRY,
+  type CliRun,
   cleanupTmpDirs,
   type EntryProcess,
   ensureBuilt,
   ensureCliBuilt,
   freshDataDir,
   killAll,
+  runCli,
   startEntry,
 } from "../../test/support/process.js";
 import { COMMANDS, GROUPS } from "./commands.js";
 import { type AgentMode, startAgent, type TestAgent } from "./test-support/agent.js";
 
-const CLI = CLI_ENTRY;
 const ADMIN = { email: "ops@example.com", password: "correct-horse-battery" };
 const DB_PASSWORD = "s3cret-db-password";
 
@@ -32,35 +31,14 @@ let config: string;
 let adminToken: string;
 const agents: TestAgent[] = [];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run the built CLI with a private HOME/config and only the given extra environment. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: home,
-        SUPAMANAGER_CONFIG: config,
-        SUPAMANAGER_POLL_INTERVAL_MS: "100",
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, {
+    PATH: process.env.PATH ?? "",
+    HOME: home,
+    SUPAMANAGER_CONFIG: config,
+    SUPAMANAGER_POLL_INTERVAL_MS: "100",
+    ...env,
   });
 }
 

@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet, prerequisites, request } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
-import { CLI_ENTRY, ensureCliBuilt } from "../support/process.js";
+import { type CliRun, ensureCliBuilt, runCli } from "../support/process.js";
 
 /**
  * `supamanager projects smoke` (the BUILT cli/dist/cli.js) against a real project: the built
@@ -27,33 +26,12 @@ class SmokeFleet extends Fleet {
 const fleet = new SmokeFleet();
 let ref = "";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function smoke(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_ENTRY, "projects", "smoke", ref, ...args], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: fleet.tmpDir("smoke-home"),
-        SUPAMANAGER_URL: fleet.url,
-        SUPAMANAGER_TOKEN: fleet.token,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+function smoke(args: string[]): Promise<CliRun> {
+  return runCli(["projects", "smoke", ref, ...args], {
+    PATH: process.env.PATH ?? "",
+    HOME: fleet.tmpDir("smoke-home"),
+    SUPAMANAGER_URL: fleet.url,
+    SUPAMANAGER_TOKEN: fleet.token,
   });
 }
 

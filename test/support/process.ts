@@ -59,6 +59,33 @@ export function ensureCliBuilt(): void {
   );
 }
 
+/** What a finished CLI run printed and how it exited. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the built CLI to its end with exactly `env` (plus nothing inherited but what the caller
+ * passes), collecting its output.
+ */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** A fresh, private data directory; removed by cleanupTmpDirs(). */
 const tmpDirs = new Set<string>();
 export function freshDataDir(): string {
