@@ -136,6 +136,7 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
   // environment). Files that hold secrets are 0600 (render.test.ts checks every release).
   files: [{ path: "db/init-read-only.sql", template: READ_ONLY_ROLE_SQL, mode: 0o644 }],
   // The superuser the image creates (POSTGRES_USER) dumps its one database (POSTGRES_DB).
+  database: { service: "db", postgresMajor: 15, volume: "db-data" },
   backup: {
     artifacts: [
       { name: "db.dump", source: { kind: "pg_dump", service: "db", database: "postgres", user: "postgres" } },

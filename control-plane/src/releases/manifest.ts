@@ -128,6 +128,19 @@ export const ReleaseManifest = z
      * sb_secret_ → service_role); the API key listing says so (services/secrets/api-keys.ts).
      */
     opaqueKeys: z.boolean().default(false),
+    /**
+     * The project's database: which service runs PostgreSQL, its major version and the named
+     * volume holding its data directory. Upgrades read it (docs/upgrades.md): a change of
+     * `postgresMajor` needs a data step, and a downgrade of it is refused. Absent → projects on this
+     * release cannot be upgraded to or from it.
+     */
+    database: z
+      .strictObject({
+        service: Name,
+        postgresMajor: z.number().int().min(12).max(99),
+        volume: Name,
+      })
+      .optional(),
     /** The optional parts a new project gets when it names none (absent → every part). */
     defaultParts: z.array(ReleasePart).max(RELEASE_PARTS.length).optional(),
     services: z.record(Name, ReleaseService).refine((s) => Object.keys(s).length > 0, "a release needs a service"),
@@ -192,6 +205,22 @@ export const ReleaseManifest = z
         if (!files.has(mount.file)) {
           ctx.addIssue({ code: "custom", path: ["services", name, "mounts"], message: `unknown file ${mount.file}` });
         }
+      }
+    }
+    if (m.database) {
+      const db = m.services[m.database.service];
+      if (!db) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["database", "service"],
+          message: `unknown service ${m.database.service}`,
+        });
+      } else if (!db.volumes.some((v) => v.name === m.database?.volume)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["database", "volume"],
+          message: `service ${m.database.service} has no volume ${m.database.volume}`,
+        });
       }
     }
     const artifactNames = new Set<string>();

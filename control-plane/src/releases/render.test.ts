@@ -240,3 +240,34 @@ describe("release files and mounts", () => {
     ).toBe(false);
   });
 });
+
+describe("a release's database", () => {
+  const base = {
+    name: "db-test",
+    services: {
+      db: {
+        image: "supamanager/postgres:local",
+        volumes: [{ name: "db-data", target: "/var/lib/postgresql/data" }],
+        memoryShare: 1,
+      },
+    },
+  };
+  it("names the service, major version and volume upgrades work with", () => {
+    const m = ReleaseManifest.parse({ ...base, database: { service: "db", postgresMajor: 17, volume: "db-data" } });
+    expect(m.database).toEqual({ service: "db", postgresMajor: 17, volume: "db-data" });
+  });
+  it("refuses an unknown service or a volume the service does not mount", () => {
+    const svc = ReleaseManifest.safeParse({
+      ...base,
+      database: { service: "pg", postgresMajor: 15, volume: "db-data" },
+    });
+    expect(svc.success).toBe(false);
+    expect(svc.error?.issues[0]?.message).toBe("unknown service pg");
+    const vol = ReleaseManifest.safeParse({ ...base, database: { service: "db", postgresMajor: 15, volume: "data" } });
+    expect(vol.error?.issues[0]?.message).toBe("service db has no volume data");
+  });
+  it("is declared by every built-in release", () => {
+    const catalog = buildReleaseCatalog({ defaultRelease: "local" });
+    for (const name of catalog.names()) expect(catalog.get(name)?.database?.service, name).toBe("db");
+  });
+});

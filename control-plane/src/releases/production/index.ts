@@ -416,6 +416,7 @@ export const PRODUCTION_RELEASE: z.input<typeof ReleaseManifest> = {
   },
   // ADR 0015: the `postgres` database (dumped as supabase_admin, which owns the Supabase schemas),
   // the db-config volume (pgsodium root key, custom config) and the storage service's files.
+  database: { service: "db", postgresMajor: 15, volume: "db-data" },
   backup: {
     artifacts: [
       { name: "db.dump", source: { kind: "pg_dump", service: "db", database: "postgres", user: "supabase_admin" } },

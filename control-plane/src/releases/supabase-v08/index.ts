@@ -381,6 +381,7 @@ export const V08_RELEASE: z.input<typeof ReleaseManifest> = {
       memoryShare: 0.03,
     },
   },
+  database: { service: "db", postgresMajor: 17, volume: "db-data" },
   backup: {
     artifacts: [
       { name: "db.dump", source: { kind: "pg_dump", service: "db", database: "postgres", user: "supabase_admin" } },
