@@ -202,6 +202,12 @@ export const projects = pgTable(
      * applies leave the RESTORING status alone until the job answers (services/backups/restore.ts).
      */
     restoreJobId: text("restore_job_id"),
+    /**
+     * The projects and tunnel domains (projectUrlDomains) the project's stack was last rendered
+     * for: when an operator changes either, the next start bumps the spec version of every project
+     * rendered for the old ones, so their agents re-render URLs such as API_EXTERNAL_URL.
+     */
+    urlDomains: text("url_domains"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

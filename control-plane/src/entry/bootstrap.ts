@@ -18,6 +18,7 @@ import { buildReleaseCatalog, ReleaseConfigError } from "../releases/catalog.js"
 import { ensureAdmin } from "../services/accounts/signup.js";
 import { LocalHub } from "../services/fleet/hub.js";
 import { ReplicatedHub } from "../services/fleet/replicated-hub.js";
+import { rerenderForDomainChangeOnce } from "../services/projects/url-domains.js";
 import { nodeAgentUpgrade } from "./agent-socket.js";
 import { createNodeMetrics } from "./node-metrics.js";
 import { resolveSecrets } from "./secrets-file.js";
@@ -110,6 +111,8 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
   const admin = await ensureAdmin(deps);
   if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });
   await replicatedHub?.start();
+  // A changed projects or tunnel domain re-renders the projects' URLs (services/projects/url-domains.ts).
+  await rerenderForDomainChangeOnce(deps);
   return { deps, app: createApp(deps), hubs: { local: localHub, replicated: replicatedHub }, tunnel };
 }
 

@@ -1,6 +1,7 @@
 import type { AppDeps } from "../deps.js";
 import { type MaintenanceReport, runBackupMaintenance } from "./backups/index.js";
 import { sweepRpcs } from "./fleet/rpc-mailbox.js";
+import { rerenderForDomainChangeOnce } from "./projects/url-domains.js";
 
 /** RPC mailbox rows older than this belong to waiters that died without cleaning up. */
 const ABANDONED_RPC_MS = 15 * 60_000;
@@ -11,6 +12,7 @@ const ABANDONED_RPC_MS = 15 * 60_000;
  * to run on several replicas at once (see runBackupMaintenance).
  */
 export async function runMaintenance(deps: AppDeps): Promise<MaintenanceReport> {
+  await rerenderForDomainChangeOnce(deps);
   const report = await runBackupMaintenance(deps);
   await sweepRpcs(deps.database.db, new Date(deps.clock.now() - ABANDONED_RPC_MS));
   return report;

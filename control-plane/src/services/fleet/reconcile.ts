@@ -13,6 +13,7 @@ import type { AppDeps } from "../../deps.js";
 import { computeLimits, effectiveParts, runningServices } from "../../releases/compute.js";
 import { renderStack } from "../../releases/render.js";
 import { isComputeSize, type ProjectRow } from "../projects/model.js";
+import { stampUrlDomains } from "../projects/url-domains.js";
 import type { Reachability } from "../projects/urls.js";
 import { projectVariables } from "../secrets/variables.js";
 import { projectPorts, releasePorts } from "./scheduling.js";
@@ -216,5 +217,6 @@ export async function buildApply(
     parts: p.parts === null ? null : effectiveParts(release, p.parts),
     variables: await projectVariables(deps, db, p, host, ports),
   });
+  await stampUrlDomains(db, deps.config, p);
   return { ...base, stack };
 }

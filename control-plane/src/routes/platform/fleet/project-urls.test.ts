@@ -2,6 +2,7 @@ import type { ServerFrame } from "@supamanager/shared";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { auditLog, projects } from "../../../db/schema.js";
+import { rerenderForDomainChange } from "../../../services/projects/url-domains.js";
 import { refFromHostHeader } from "../../../services/projects/urls.js";
 import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
 import { enrollHost, FakeConnection } from "../../../test-support/fleet-factory.js";
@@ -44,6 +45,23 @@ function renderedEnv(frames: ServerFrame[], ref: string): Record<string, string>
 }
 
 describe("project URLs", () => {
+  it("a changed projects domain re-renders every live project's stack with the new URLs", async () => {
+    const { ref, host } = await setUp({ SUPAMANAGER_PROJECTS_DOMAIN: "old.example.com" });
+    const [before] = await app().deps.database.db.select().from(projects).where(eq(projects.ref, ref));
+    expect(renderedEnv(host.conn.sent, ref).SUPABASE_PUBLIC_URL).toBe(`https://${ref}.old.example.com`);
+    // Same domains: nothing to do (what every start of an unchanged control plane sees).
+    expect(await rerenderForDomainChange(app().deps)).toEqual([]);
+    // What a restart with SUPAMANAGER_PROJECTS_DOMAIN=new.example.com starts with.
+    (app().deps.config.projects as { domain?: string }).domain = "new.example.com";
+    expect(await rerenderForDomainChange(app().deps)).toEqual([ref]);
+    await host.conn.settle();
+    const [after] = await app().deps.database.db.select().from(projects).where(eq(projects.ref, ref));
+    expect(after?.specVersion).toBe((before?.specVersion ?? 0) + 1);
+    expect(renderedEnv(host.conn.sent, ref).SUPABASE_PUBLIC_URL).toBe(`https://${ref}.new.example.com`);
+    // Once re-rendered, a second check finds nothing left.
+    expect(await rerenderForDomainChange(app().deps)).toEqual([]);
+  });
+
   it("without a projects domain: the gateway's port on the host's bind address, as before", async () => {
     const { admin, ref, host } = await setUp({});
     const detail = await get(`/platform/projects/${ref}`, admin);
