@@ -276,6 +276,9 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/storage/:ref/credentials",
     "DELETE /platform/storage/:ref/credentials/:id",
     "PATCH /platform/projects/:ref/config/storage",
+    // Realtime settings are project settings (projects.update).
+    "PATCH /platform/projects/:ref/config/realtime",
+    "PATCH /v1/projects/:ref/config/realtime",
     // Edge Functions and their secrets: developer and up.
     "POST /v1/projects/:ref/functions/deploy",
     "PUT /v1/projects/:ref/functions",
@@ -307,6 +310,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "PATCH /platform/auth/:ref/config",
     "PATCH /v1/projects/:ref/config/auth",
     "PATCH /platform/projects/:ref/config/storage",
+    "PATCH /platform/projects/:ref/config/realtime",
+    "PATCH /v1/projects/:ref/config/realtime",
     // Restores, schedules and the storage target are backups.admin (owner/administrator).
     "POST /platform/organizations/:slug/backup-targets",
     "PATCH /platform/organizations/:slug/backup-targets/:id",

@@ -1,7 +1,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { edgeFunctions } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
-import { badRequest } from "../../errors.js";
+import { badRequest, notFound } from "../../errors.js";
 import { type LogEvent, projectRelease, serviceEvents } from "./logs.js";
 
 /**
@@ -208,4 +208,71 @@ export async function functionsLastHourStats(
       server_err_count: c.serverErrors,
     })),
   };
+}
+
+/** The function detail page's intervals (functions.combined-stats: 15min, 1hr, 3hr, 1day) → window and bucket. */
+const FUNCTION_INTERVALS: Record<string, { windowMinutes: number; bucket: "minute" | "hour" }> = {
+  "15min": { windowMinutes: 15, bucket: "minute" },
+  "1hr": { windowMinutes: 60, bucket: "minute" },
+  "3hr": { windowMinutes: 180, bucket: "hour" },
+  "1day": { windowMinutes: 24 * 60, bucket: "hour" },
+};
+
+/** One bucket of a function's invocations, in the columns Studio's charts read. */
+export interface FunctionStatsRow {
+  timestamp: string;
+  requests_count: number;
+  success_count: number;
+  redirect_count: number;
+  client_err_count: number;
+  server_err_count: number;
+}
+
+/**
+ * GET …/analytics/endpoints/functions.combined-stats?function_id&interval (the function's detail
+ * page; also functions.req-stats) → `{result: [{timestamp (ISO), requests_count, success_count,
+ * redirect_count, client_err_count, server_err_count}]}`: the gateway's access-log lines under
+ * `/functions/v1/<slug>` in the window, per bucket, by status class. Execution time, CPU and
+ * memory are not measured (no per-invocation figures leave the edge runtime), so those columns
+ * are absent and Studio draws them empty. A function of another project is a 404.
+ */
+export async function functionCombinedStats(
+  ctx: AuthedContext,
+  ref: string,
+  functionId: string,
+  interval: string,
+  nowMs: number,
+): Promise<{ result: FunctionStatsRow[] }> {
+  const spec = FUNCTION_INTERVALS[interval];
+  if (!spec) throw badRequest(`interval must be one of ${Object.keys(FUNCTION_INTERVALS).join(", ")}`);
+  if (!/^[0-9a-f-]{36}$/.test(functionId))
+    throw badRequest("function_id must be the id of one of the project's functions");
+  const [fn] = await ctx.db
+    .select({ slug: edgeFunctions.slug })
+    .from(edgeFunctions)
+    .where(and(eq(edgeFunctions.projectRef, ref), eq(edgeFunctions.id, functionId)))
+    .limit(1);
+  if (!fn) throw notFound(`Function ${functionId} not found in project ${ref}`);
+  const since = (nowMs - spec.windowMinutes * 60_000) * 1000;
+  const size = BUCKET_US[spec.bucket];
+  const buckets = new Map<number, FunctionStatsRow>();
+  for (const r of await gatewayRequests(ctx, ref, "Edge Functions statistics")) {
+    if (r.area !== "functions" || r.timestamp < since || r.path.split("/")[3] !== fn.slug) continue;
+    const t = Math.floor(r.timestamp / size) * size;
+    const b = buckets.get(t) ?? {
+      timestamp: new Date(t / 1000).toISOString(),
+      requests_count: 0,
+      success_count: 0,
+      redirect_count: 0,
+      client_err_count: 0,
+      server_err_count: 0,
+    };
+    b.requests_count++;
+    if (r.status >= 500) b.server_err_count++;
+    else if (r.status >= 400) b.client_err_count++;
+    else if (r.status >= 300) b.redirect_count++;
+    else b.success_count++;
+    buckets.set(t, b);
+  }
+  return { result: [...buckets.entries()].sort(([a], [b]) => a - b).map(([, b]) => b) };
 }

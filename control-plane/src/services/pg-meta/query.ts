@@ -1,6 +1,6 @@
 import type { AuthedContext } from "../../deps.js";
 import { ApiError } from "../../errors.js";
-import { roleCan } from "../permissions/matrix.js";
+import { type Action, roleCan } from "../permissions/matrix.js";
 import {
   callService,
   type MetaRoute,
@@ -108,6 +108,35 @@ export async function runQuery(
   if (result.status >= 200 && result.status < 300) return { ok: true, rows: result.body ?? [] };
   if (readOnlyApp && !isSqlError(result.body)) await endReadOnlyBackends(ctx, target, route, readOnlyApp);
   return { ok: false, ...queryError(result.status, result.body, readOnlyApp !== undefined) };
+}
+
+/**
+ * Run one of the control plane's own fixed statements (never SQL from a request) through the
+ * project's postgres-meta on postgres-meta's own connection, for any member with `action`: state
+ * of the project's services that the read-only role cannot see (Realtime's tenant row), read so
+ * that every member gets the same truthful answer. Callers select only what they may show.
+ */
+export async function runServiceQuery(
+  ctx: AuthedContext,
+  ref: string,
+  sql: string,
+  action: Action = "projects.read",
+): Promise<QueryAnswer> {
+  const target = await reachableProject(ctx, ref, action);
+  const route = requireMetaRoute(target);
+  const headers = await metaHeaders(ctx, target, route, { asService: true });
+  const seconds = ctx.deps.config.sql.statementTimeoutSeconds;
+  const result = await callService(ctx, target, {
+    ref,
+    service: route.service,
+    method: "POST",
+    path: `${route.prefix}/query?statementTimeoutSecs=${seconds}&queryTimeoutSecs=${seconds + 5}`,
+    headers,
+    body: { query: sql },
+    timeoutMs: (seconds + 10) * 1000,
+  });
+  if (result.status >= 200 && result.status < 300) return { ok: true, rows: result.body ?? [] };
+  return { ok: false, ...queryError(result.status, result.body, false) };
 }
 
 /** A PostgreSQL error (a SQLSTATE code): the statement ended on the server. */

@@ -21,6 +21,7 @@ import { listProjectsRoute } from "./list-projects.js";
 import { projectLogsRoute } from "./logs.js";
 import { observabilityRoutes } from "./observability/index.js";
 import { deleteProjectRoute, getProjectRoute, getProjectStatusRoute, updateProjectRoute } from "./project.js";
+import { getRealtimeConfigRoute, patchRealtimeConfigRoute } from "./realtime.js";
 import { RefParam } from "./schemas.js";
 import { getSettingsRoute } from "./settings.js";
 import { projectStackRoute } from "./stack.js";
@@ -55,6 +56,8 @@ export function projectRoutes() {
     return c.json(await storageConfig(authed(c), param(c, "ref", RefParam, "Project")));
   });
   app.patch("/:ref/config/storage", async (c) => updateStorageConfig(authed(c), param(c, "ref", RefParam, "Project")));
+  app.get("/:ref/config/realtime", getRealtimeConfigRoute);
+  app.patch("/:ref/config/realtime", patchRealtimeConfigRoute);
   app.get("/:ref/databases", listDatabasesRoute);
   app.get("/:ref/logs", projectLogsRoute);
   app.get("/:ref/stack", projectStackRoute);

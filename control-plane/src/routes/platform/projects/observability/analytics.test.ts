@@ -4,6 +4,7 @@ import { edgeFunctions } from "../../../../db/schema.js";
 import { signUpAndLogin, type TestUser } from "../../../../test-support/factories.js";
 import { enrollHost, type FakeConnection } from "../../../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../../../test-support/harness.js";
+import { expectMatchesOperation } from "../../../../test-support/openapi.js";
 import { addMember, createOrg, createProjectViaApi, type TestOrg } from "../../../../test-support/projects-factory.js";
 
 /**
@@ -398,6 +399,110 @@ group by
       { timestamp: minute(5), service: "auth", time_window: "current", ok_count: 0, warning_count: 1, error_count: 0 },
       { timestamp: minute(1), service: "db", time_window: "current", ok_count: 0, warning_count: 0, error_count: 1 },
     ]);
+  });
+});
+
+describe("a function's detail page: functions.combined-stats (apps/studio/data/analytics/functions-combined-stats-query.ts)", () => {
+  const insertFunctions = async () =>
+    t.deps.database.db
+      .insert(edgeFunctions)
+      .values(
+        ["hello", "other"].map((slug) => ({
+          projectRef: ref,
+          slug,
+          name: slug,
+          entrypointPath: "index.ts",
+          files: [],
+          sha256: "0".repeat(64),
+        })),
+      )
+      .returning();
+  const line = (minutesAgo: number, path: string, status: number): DockerLogLine => ({
+    service: "gateway",
+    stream: "stdout",
+    text: `127.0.0.1 - - [25/Nov/2026:11:00:00 +0000] "POST ${path} HTTP/1.1" ${status} 10 "-" "supabase-js"`,
+    timestamp: at(minutesAgo),
+  });
+  // Studio's query: {function_id, interval} (the overview's 15min/1hr/3hr/1day).
+  const statsUrl = (id: string, interval: string, endpoint = "functions.combined-stats", base = "/platform") =>
+    `${base}/projects/${ref}/analytics/endpoints/${endpoint}?${new URLSearchParams({ function_id: id, interval })}`;
+
+  it("answers the function's invocations per minute by status class, from the gateway's /functions/v1/<slug> lines", async () => {
+    const [hello] = await insertFunctions();
+    lines.gateway?.push(
+      line(3, "/functions/v1/hello", 200),
+      line(3, "/functions/v1/hello/sub?x=1", 302),
+      line(2, "/functions/v1/hello", 401),
+      line(2, "/functions/v1/hello", 503),
+      line(1, "/functions/v1/other", 200), // another function
+      line(90, "/functions/v1/hello", 200), // outside the hour
+    );
+    const res = await t.request(statsUrl(hello?.id ?? "", "1hr"), { token: readOnly.token });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = await res.json();
+    const minute = (ago: number) => new Date(NOW - ago * 60_000).toISOString();
+    expect(body).toEqual({
+      result: [
+        {
+          timestamp: minute(3),
+          requests_count: 2,
+          success_count: 1,
+          redirect_count: 1,
+          client_err_count: 0,
+          server_err_count: 0,
+        },
+        {
+          timestamp: minute(2),
+          requests_count: 2,
+          success_count: 0,
+          redirect_count: 0,
+          client_err_count: 1,
+          server_err_count: 1,
+        },
+      ],
+    });
+    // The Management API's path answers the same, held to AnalyticsResponse.
+    const v1 = await t.request(statsUrl(hello?.id ?? "", "1hr", "functions.combined-stats", "/v1"), {
+      token: owner.token,
+    });
+    expect(v1.status).toBe(200);
+    const v1Body = await v1.json();
+    expect(v1Body).toEqual(body);
+    expectMatchesOperation("GET", "/v1/projects/{ref}/analytics/endpoints/functions.combined-stats", 200, v1Body);
+    // The older req-stats call gets the same rows.
+    const req = await t.request(statsUrl(hello?.id ?? "", "1hr", "functions.req-stats"), { token: owner.token });
+    expect(await req.json()).toEqual(body);
+  });
+
+  it("15min counts only the last 15 minutes; no request → no rows, which Studio draws as an empty chart", async () => {
+    const [hello] = await insertFunctions();
+    lines.gateway?.push(line(20, "/functions/v1/hello", 200));
+    const res = await t.request(statsUrl(hello?.id ?? "", "15min"), { token: owner.token });
+    expect(await res.json()).toEqual({ result: [] });
+  });
+
+  it("functions.resource-usage: no rows (the runtime reports no per-function CPU or memory)", async () => {
+    const [hello] = await insertFunctions();
+    const res = await t.request(statsUrl(hello?.id ?? "", "1hr", "functions.resource-usage"), { token: owner.token });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ result: [] });
+  });
+
+  it("a wrong interval or function id is 400, another project's function 404, a non-member 404", async () => {
+    const [hello] = await insertFunctions();
+    const id = hello?.id ?? "";
+    expect((await t.request(statsUrl(id, "1week"), { token: owner.token })).status).toBe(400);
+    expect((await t.request(statsUrl("hello", "1hr"), { token: owner.token })).status).toBe(400);
+    const missing = await t.request(statsUrl("00000000-0000-4000-8000-000000000000", "1hr"), { token: owner.token });
+    expect(missing.status).toBe(404);
+    expect((await t.request(statsUrl(id, "1hr"), { token: stranger.token })).status).toBe(404);
+    expect(
+      (
+        await t.request(`/platform/projects/${ref}/analytics/endpoints/functions.combined-stats`, {
+          token: owner.token,
+        })
+      ).status,
+    ).toBe(400);
   });
 });
 

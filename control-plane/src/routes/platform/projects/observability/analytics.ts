@@ -10,6 +10,7 @@ import {
   apiCounts,
   apiRequestsCount,
   FUNCTIONS_STATS_MARKER,
+  functionCombinedStats,
   functionsLastHourStats,
   projectMetrics,
 } from "../../../../services/analytics/usage.js";
@@ -120,4 +121,31 @@ export async function infraMonitoringRoute(c: Context<AppEnv>): Promise<Response
     });
   }
   return c.json(answer);
+}
+
+const FunctionStatsQuery = z.object({
+  function_id: z.string().min(1, "function_id is required").max(64),
+  interval: z.string().min(1, "interval is required").max(16),
+});
+
+/**
+ * GET /platform/projects/:ref/analytics/endpoints/functions.combined-stats (and the older
+ * functions.req-stats), also /v1/projects/:ref/analytics/endpoints/functions.combined-stats:
+ * a function's invocations per bucket, from the gateway's access log (services/analytics/usage.ts).
+ */
+export async function functionCombinedStatsRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = await refOf(c);
+  const q = query(c, FunctionStatsQuery);
+  return c.json(await functionCombinedStats(authed(c), ref, q.function_id, q.interval, c.var.deps.clock.now()));
+}
+
+/**
+ * GET /platform/projects/:ref/analytics/endpoints/functions.resource-usage: a function's CPU and
+ * memory per bucket. The edge runtime reports no per-function figures we could read, so the
+ * answer is no rows (Studio draws an empty chart), never invented values.
+ */
+export async function functionResourceUsageRoute(c: Context<AppEnv>): Promise<Response> {
+  await refOf(c);
+  query(c, FunctionStatsQuery);
+  return c.json({ result: [] });
 }

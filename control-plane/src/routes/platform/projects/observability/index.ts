@@ -4,6 +4,8 @@ import { advisorExceptionsRoute, runLintsRoute } from "./advisors.js";
 import {
   apiCountsRoute,
   apiRequestsCountRoute,
+  functionCombinedStatsRoute,
+  functionResourceUsageRoute,
   infraMonitoringRoute,
   logsAllRoute,
   projectMetricsRoute,
@@ -22,6 +24,9 @@ export function observabilityRoutes() {
   app.get("/analytics/endpoints/usage.api-counts", apiCountsRoute);
   app.get("/analytics/endpoints/usage.api-requests-count", apiRequestsCountRoute);
   app.get("/analytics/endpoints/project.metrics", projectMetricsRoute);
+  app.get("/analytics/endpoints/functions.combined-stats", functionCombinedStatsRoute);
+  app.get("/analytics/endpoints/functions.req-stats", functionCombinedStatsRoute);
+  app.get("/analytics/endpoints/functions.resource-usage", functionResourceUsageRoute);
   app.get("/infra-monitoring", infraMonitoringRoute);
   return app;
 }
