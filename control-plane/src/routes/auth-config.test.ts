@@ -79,16 +79,14 @@ describe("auth settings", () => {
       smtp_pass: SMTP_PASS,
       smtp_admin_email: "noreply@example.com",
       smtp_sender_name: "Example",
-      // A field SupaManager does not manage: accepted and ignored.
+      // A field SupaManager does not manage, sent with the value GoTrue runs with: accepted.
       external_google_enabled: false,
     };
     const res = await v1("PATCH", patch);
     expect(res.status, await res.clone().text()).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
     expectMatchesOperation("PATCH", "/v1/projects/{ref}/config/auth", 200, body, { fieldsOnly: true });
-    const { external_google_enabled: _ignored, ...managed } = patch;
-    expect(body).toMatchObject({ ...managed, smtp_pass: createHash("sha256").update(SMTP_PASS).digest("hex") });
-    expect(body).not.toHaveProperty("external_google_enabled");
+    expect(body).toMatchObject({ ...patch, smtp_pass: createHash("sha256").update(SMTP_PASS).digest("hex") });
     expect(JSON.stringify(body)).not.toContain(SMTP_PASS);
     expect(JSON.stringify(await (await studio("GET")).json())).not.toContain(SMTP_PASS);
 
@@ -217,6 +215,63 @@ describe("auth settings", () => {
     expect(text).toMatch(/SupaManager manages the site URL, redirect URLs, sign-ups/);
     expect(JSON.stringify(text)).not.toContain('"s"');
     expect(await (await studio("GET")).json()).toEqual(before);
+  });
+
+  it("the Management API's GET states what GoTrue runs with for the fields SupaManager does not set", async () => {
+    const body = (await (await v1("GET")).json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      external_google_enabled: false,
+      saml_enabled: false,
+      security_captcha_enabled: false,
+      hook_custom_access_token_enabled: false,
+      refresh_token_rotation_enabled: true,
+      password_min_length: 6,
+      mailer_otp_exp: 86400,
+    });
+    expectMatchesOperation("GET", "/v1/projects/{ref}/config/auth", 200, body, { fieldsOnly: true });
+  });
+
+  it.each([
+    [
+      "a provider",
+      { external_google_enabled: true, external_google_client_id: "abc" },
+      /external_google_client_id, external_google_enabled are not managed/,
+    ],
+    [
+      "a rate limit",
+      { rate_limit_email_sent: 60, site_url: "https://x.example.com" },
+      /rate_limit_email_sent is not managed/,
+    ],
+    ["a GoTrue default", { password_min_length: 12 }, /password_min_length is not managed/],
+    ["MFA", { mfa_totp_enroll_enabled: true }, /mfa_totp_enroll_enabled is not managed/],
+  ])(
+    "the Management API's PATCH refuses %s with a 400 naming the fields, and applies nothing",
+    async (_n, body, message) => {
+      const before = await (await v1("GET")).json();
+      const res = await v1("PATCH", body);
+      expect(res.status).toBe(400);
+      const { message: text } = (await res.json()) as { message: string };
+      expect(text).toMatch(message);
+      expect(text).toMatch(/send them unchanged, as GET states them, or leave them out/);
+      expect(await (await v1("GET")).json()).toEqual(before);
+    },
+  );
+
+  it("Terraform and the CLI send whole configs: GET's answer sent back with a managed change passes, as do empty defaults", async () => {
+    const current = (await (await v1("GET")).json()) as Record<string, unknown>;
+    const { smtp_pass: _hash, ...whole } = current;
+    const res = await v1("PATCH", {
+      ...whole,
+      jwt_exp: 1800,
+      // Fields GET leaves out, sent empty (the CLI's and Terraform's unset values).
+      sms_provider: "",
+      rate_limit_sms_sent: null,
+      external_github_client_id: null,
+      mfa_phone_enroll_enabled: false,
+      sessions_timebox: 0,
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ jwt_exp: 1800 });
   });
 
   it("only roles that may update the project change it; any member reads it; outsiders get 404", async () => {

@@ -19,10 +19,12 @@ import { RefParam } from "./platform/projects/schemas.js";
  * the Management API's AuthConfigResponse / UpdateAuthConfigBody
  * (`GET/PATCH /v1/projects/{ref}/config/auth`, lower-case names). Only the fields SupaManager
  * renders into GoTrue are read or written (plus the e-mail/phone/anonymous provider switches, read
- * only, and the fixed values in FIXED for Studio's forms). In Studio's PATCH a change to any other
- * field is refused with a 400 naming it (nothing applied); the Management API's PATCH, which
- * Terraform sends whole, ignores fields it does not manage. The SMTP password is never returned: Studio gets null, the Management API
- * its SHA-256 (secrets "come back hashed", as the Terraform provider expects).
+ * only, and the fixed values in FIXED that GoTrue runs with). In both PATCHes a change to any other
+ * field is refused with a 400 naming it (nothing applied); a field sent back with the value GET
+ * states, or with an empty default, passes, so whole configs (Studio's forms, Terraform, the CLI's
+ * `config push`) that change only managed fields go through (ADR 0043). The SMTP password is never
+ * returned: Studio gets null, the Management API its SHA-256 (secrets "come back hashed", as the
+ * Terraform provider expects).
  */
 
 const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
@@ -100,7 +102,7 @@ const NAMES: [keyof AuthSettings, string, z.ZodType][] = [
 function patchSchema(upper: boolean) {
   const shape: Record<string, z.ZodType> = {};
   for (const [, name, schema] of NAMES) shape[upper ? name.toUpperCase() : name] = schema.nullable().optional();
-  // Other fields of the shape are accepted and ignored (Studio and Terraform send whole configs).
+  // Other fields of the shape are let through here and checked against GET (unmanagedChanges).
   return z.looseObject(shape);
 }
 export const StudioAuthConfigPatch = patchSchema(true);
@@ -204,6 +206,9 @@ export function studioShape(s: AuthSettingsView): Record<string, unknown> {
   return { ...FIXED, ...Object.fromEntries(Object.entries(shared(s, null)).map(([k, v]) => [k.toUpperCase(), v])) };
 }
 
+/** FIXED by the Management API's (lower-case) names. */
+const FIXED_V1 = Object.fromEntries(Object.entries(FIXED).map(([k, v]) => [k.toLowerCase(), v]));
+
 /** What an unset field of Studio's forms looks like when sent back (its empty default). */
 const isEmpty = (v: unknown) => v === null || v === undefined || v === "" || v === false || v === 0;
 
@@ -212,8 +217,12 @@ const isEmpty = (v: unknown) => v === null || v === undefined || v === "" || v =
  * we do not store whose value differs from what GET answers (for fields GET leaves out, anything
  * but an empty form default). Studio's forms send every field of the form, changed or not.
  */
-export function unmanagedChanges(body: Record<string, unknown>, current: Record<string, unknown>): string[] {
-  const managed = new Set(NAMES.map(([, name]) => name.toUpperCase()));
+export function unmanagedChanges(
+  body: Record<string, unknown>,
+  current: Record<string, unknown>,
+  upper = true,
+): string[] {
+  const managed = new Set(NAMES.map(([, name]) => (upper ? name.toUpperCase() : name)));
   return Object.keys(body)
     .filter((k) => !managed.has(k))
     .filter((k) => (k in current ? JSON.stringify(body[k]) !== JSON.stringify(current[k]) : !isEmpty(body[k])))
@@ -223,9 +232,9 @@ export function unmanagedChanges(body: Record<string, unknown>, current: Record<
 const MANAGED_NOTE =
   "SupaManager manages the site URL, redirect URLs, sign-ups, JWT expiry, e-mail auto-confirm and SMTP of a project's Auth";
 
-/** The Management API's AuthConfigResponse fields SupaManager manages; the password hashed. */
+/** The Management API's AuthConfigResponse: the managed fields (the password hashed) and FIXED. */
 export function v1Shape(s: AuthSettingsView): Record<string, unknown> {
-  return shared(s, s.smtpPassHash);
+  return { ...FIXED_V1, ...shared(s, s.smtpPassHash) };
 }
 
 async function get(c: Context<AppEnv>, shape: (s: AuthSettingsView) => Record<string, unknown>) {
@@ -243,15 +252,13 @@ async function patch(
   // Membership and role before the body: an outsider learns nothing, a reader gets 403.
   await assertMayUpdateAuthSettings(ctx, ref);
   const body = await jsonBody(c, schema);
-  if (upper) {
-    // Studio's forms: a change to a setting we do not manage is refused, never silently dropped
-    // (Studio shows this message); nothing of the request is applied.
-    const refused = unmanagedChanges(body, studioShape(await getAuthSettings(ctx, ref)));
-    if (refused.length > 0) {
-      throw badRequest(
-        `Not changed: ${refused.slice(0, 20).join(", ")}${refused.length > 20 ? ", …" : ""} ${refused.length === 1 ? "is" : "are"} not managed by SupaManager yet. ${MANAGED_NOTE}; the other settings keep GoTrue's defaults.`,
-      );
-    }
+  // A change to a setting we do not manage is refused, never silently dropped (Studio shows this
+  // message; Terraform and the CLI report it); nothing of the request is applied.
+  const refused = unmanagedChanges(body, shape(await getAuthSettings(ctx, ref)), upper);
+  if (refused.length > 0) {
+    throw badRequest(
+      `Not changed: ${refused.slice(0, 20).join(", ")}${refused.length > 20 ? ", …" : ""} ${refused.length === 1 ? "is" : "are"} not managed by SupaManager yet. ${MANAGED_NOTE}; the other settings keep GoTrue's defaults (send them unchanged, as GET states them, or leave them out).`,
+    );
   }
   return c.json(shape(await updateAuthSettings(ctx, ref, toPatch(body, upper))));
 }
