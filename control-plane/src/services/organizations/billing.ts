@@ -111,7 +111,7 @@ export async function getSubscription(ctx: AuthedContext, slug: string) {
   };
 }
 
-/** OrgUsageResponse: no usage billing, so no usage lines. */
+/** Membership (billing.read) for the usage pages; no usage is billed or metered per day (the figures: usage.ts). */
 export async function getUsage(ctx: AuthedContext, slug: string) {
   await orgForMember(ctx, slug, "billing.read");
   return { usage_billing_enabled: false, usages: [] as never[] };

@@ -61,7 +61,7 @@ describe("billing answers", () => {
     }
   });
 
-  it("reports no usage billing", async () => {
+  it("reports no usage billing, and no figures for an organization without running projects", async () => {
     const team = await createTeam(t);
     const res = await t.request(`/platform/organizations/${team.slug}/usage`, { token: team.members.read_only.token });
     expect(res.status).toBe(200);
