@@ -13,6 +13,7 @@ import type { ContainerRuntime } from "./runtime/types.js";
 import { readCapacity } from "./session/capacity.js";
 import { Session, type SessionOptions } from "./session/session.js";
 import { TunnelClient, type TunnelClientOptions } from "./tunnel/client.js";
+import { type MajorVersionStep, progressReporter, registerUpgradeJobs, type Upgrades } from "./upgrades/index.js";
 import { AGENT_VERSION } from "./version.js";
 
 export interface AgentOptions {
@@ -36,6 +37,8 @@ export interface AgentOptions {
   tunnel?: Pick<TunnelClientOptions, "pingMs" | "backoff" | "window">;
   /** How long stop() waits for a running Compose command before giving up on it. */
   drainTimeoutMs?: number;
+  /** Upgrade tuning: health polling (tests shorten it). */
+  upgrades?: { pollMs?: number; majorVersionStep?: MajorVersionStep };
   concurrency?: number;
 }
 
@@ -45,6 +48,7 @@ export class Agent {
   readonly reconciler: Reconciler;
   private readonly health: HealthWatcher;
   private readonly jobs: Jobs;
+  private readonly upgrades: Upgrades;
   private readonly rpc: RpcForwarder;
   private readonly session: Session;
   /** The tunnel's data connection, open while the control plane says this host is in tunnel mode. */
@@ -81,6 +85,16 @@ export class Agent {
       logger: opts.logger.child({ component: "backups" }),
     });
     registerDbPasswordJob(this.jobs, opts.runtime.execInService?.bind(opts.runtime));
+    this.upgrades = registerUpgradeJobs(this.jobs, {
+      runtime: opts.runtime,
+      store: this.store,
+      dataDir: opts.dataDir,
+      logger: opts.logger.child({ component: "upgrades" }),
+      hold: (ref, task) => this.reconciler.hold(ref, task),
+      progress: progressReporter(opts.url, opts.credential, opts.logger.child({ component: "upgrades" })),
+      onSettled: (ref) => void this.health.checkRef(ref, true),
+      ...opts.upgrades,
+    });
     this.rpc = new RpcForwarder({
       logger: opts.logger.child({ component: "rpc" }),
       bindAddress: opts.bindAddress ?? null,
@@ -144,6 +158,9 @@ export class Agent {
     this.state = "started";
     await this.store.init();
     await cleanRestoreTmp(this.opts.dataDir);
+    // Upgrades a previous process left half-way are rolled back (or committed) in the background;
+    // applies of those projects wait for it, and their jobs are answered once it is done.
+    await this.upgrades.recover();
     this.health.start();
     this.session.start();
     this.log.info("agent started", { version: AGENT_VERSION, compose: this.opts.runtime.composeKind });

@@ -208,6 +208,11 @@ export const projects = pgTable(
      * rendered for the old ones, so their agents re-render URLs such as API_EXTERNAL_URL.
      */
     urlDomains: text("url_domains"),
+     * The upgrade (project_upgrades.id) holding the project while it runs: the control plane
+     * sends no apply, and health reports and applies leave UPGRADING alone, until the upgrade
+     * ends (services/upgrades/upgrade.ts).
+     */
+    upgradeId: integer("upgrade_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -651,4 +656,40 @@ export const backupRestores = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [index("backup_restores_status_idx").on(t.status), uniqueIndex("backup_restores_job_key").on(t.jobId)],
+);
+
+/**
+ * Upgrades of a project from one release to another (docs/upgrades.md, ADR 0037): a backup
+ * first, then the agent's `upgrade` job; the row records where the procedure is and how it ended.
+ */
+export const projectUpgrades = pgTable(
+  "project_upgrades",
+  {
+    id: serial("id").primaryKey(),
+    projectId: integer("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    projectRef: text("project_ref").notNull(),
+    orgId: integer("org_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    fromRelease: text("from_release").notNull(),
+    toRelease: text("to_release").notNull(),
+    status: text("status", { enum: ["RUNNING", "COMPLETED", "ROLLED_BACK", "FAILED"] }).notNull(),
+    step: text("step").notNull(),
+    /** The backup taken first (null when the upgrade was allowed without one). */
+    backupId: integer("backup_id").references(() => backups.id, { onDelete: "set null" }),
+    jobId: text("job_id"),
+    error: text("error"),
+    /** What the agent measured before and after (row counts, extensions, …), for the record. */
+    report: jsonb("report").$type<Record<string, unknown>>(),
+    createdBy: uuid("created_by"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("project_upgrades_project_idx").on(t.projectId, t.createdAt),
+    index("project_upgrades_status_idx").on(t.status),
+    uniqueIndex("project_upgrades_job_key").on(t.jobId),
+  ],
 );

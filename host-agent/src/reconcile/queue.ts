@@ -13,11 +13,20 @@ export class KeyedQueue {
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.chain(key, () => this.withSlot(task));
+  }
+
+  /**
+   * Like run, in the key's order, but outside the overall limit: long work that must exclude the
+   * key's other tasks (an upgrade) without taking a slot other projects need.
+   */
+  exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.chain(key, task);
+  }
+
+  private chain<T>(key: string, task: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? Promise.resolve();
-    const result = prev.then(
-      () => this.withSlot(task),
-      () => this.withSlot(task),
-    );
+    const result = prev.then(task, task);
     const tail = result.catch(() => undefined);
     this.tails.set(key, tail);
     this.inflight.add(tail);

@@ -74,6 +74,14 @@ export class Reconciler {
     );
   }
 
+  /**
+   * Run `task` while no apply of project `ref` runs: applies that arrive meanwhile wait for it,
+   * then apply what they say (ADR 0037: an upgrade holds its project).
+   */
+  hold<T>(ref: string, task: () => Promise<T>): Promise<T> {
+    return this.queue.exclusive(ref, task);
+  }
+
   /** What the agent runs, from disk: sent in `hello`. */
   async inventory(): Promise<InventoryItem[]> {
     const items: InventoryItem[] = [];

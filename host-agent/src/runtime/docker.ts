@@ -15,7 +15,9 @@ import type {
   RuntimeEvent,
   ServiceExec,
   Subscription,
+  VolumeOps,
 } from "./types.js";
+import { ExecError } from "./types.js";
 
 export const PROJECT_LABEL = "com.docker.compose.project";
 export const SERVICE_LABEL = "com.docker.compose.service";
@@ -153,6 +155,51 @@ export class DockerRuntime implements ContainerRuntime {
   composeDown(p: ComposeProject): Promise<void> {
     return this.compose(p, ["down", "-v", "--remove-orphans"]);
   }
+  readonly volumes: VolumeOps = {
+    exists: async (name) => {
+      try {
+        await run("docker", ["volume", "inspect", "--format", "{{.Name}}", name], {
+          env: composeEnv(),
+          timeoutMs: 30_000,
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof ExecError && /no such volume/i.test(err.stderr)) return false;
+        throw err;
+      }
+    },
+    copy: async (from, to, image) => {
+      const env = composeEnv();
+      await run("docker", ["volume", "create", to], { env, timeoutMs: 30_000 });
+      // Argv only; the paths are fixed, the names are Docker's to check. `find -delete` empties
+      // the target (dot files too) so a copy back never mixes two data directories.
+      await run(
+        "docker",
+        [
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "--user",
+          "0:0",
+          "--entrypoint",
+          "sh",
+          "-v",
+          `${from}:/from:ro`,
+          "-v",
+          `${to}:/to`,
+          image,
+          "-c",
+          "find /to -mindepth 1 -delete && cp -a /from/. /to/",
+        ],
+        { env, timeoutMs: this.timeoutMs * 6 },
+      );
+    },
+    remove: async (name) => {
+      await run("docker", ["volume", "rm", "--force", name], { env: composeEnv(), timeoutMs: 60_000 });
+    },
+  };
+
   composeRestart(p: ComposeProject): Promise<void> {
     return this.compose(p, ["restart"]);
   }

@@ -75,6 +75,18 @@ export interface ContainerRuntime {
   putServiceArchive?(ref: string, service: string, dir: string, tar: Buffer): Promise<void>;
   /** Restarts the running container of one service of project `ref`. */
   restartService?(ref: string, service: string): Promise<void>;
+  /**
+   * Named volumes, for upgrades (ADR 0037): whether one exists, a copy of one into another
+   * (made empty first; run in a throwaway container of `image` as root, without network, so
+   * ownership and modes survive), and removal. Optional: without them, upgrades are refused.
+   */
+  volumes?: VolumeOps;
+}
+
+export interface VolumeOps {
+  exists(name: string): Promise<boolean>;
+  copy(from: string, to: string, image: string): Promise<void>;
+  remove(name: string): Promise<void>;
 }
 
 /** A command running inside a container. */

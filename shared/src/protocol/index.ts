@@ -5,3 +5,4 @@ export * from "./edge-functions.js";
 export * from "./frames.js";
 export * from "./tunnel.js";
 export * from "./tunnel-mux.js";
+export * from "./upgrades.js";

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { connectRoute, tunnelRoute } from "./connect.js";
+import { jobProgressRoute } from "./job-progress.js";
 import { joinRoute } from "./join.js";
 import { uploadUrlsRoute } from "./upload-urls.js";
 
@@ -11,5 +12,6 @@ export function agentRoutes() {
   app.get("/connect", connectRoute);
   app.get("/tunnel", tunnelRoute);
   app.post("/jobs/:jobId/upload-urls", uploadUrlsRoute);
+  app.post("/jobs/:jobId/progress", jobProgressRoute);
   return app;
 }

@@ -452,6 +452,24 @@ async function deliverBackup(deps: AppDeps, job: JobRow): Promise<Record<string,
   });
 }
 
+type BackupSettled = (deps: AppDeps, backupId: number) => Promise<void>;
+const settledListeners: BackupSettled[] = [];
+
+/** Run `fn` when a backup's job has answered or was lost (an upgrade waits for its backup). */
+export function onBackupSettled(fn: BackupSettled): void {
+  settledListeners.push(fn);
+}
+
+async function tellSettled(deps: AppDeps, b: BackupRow, log: Logger): Promise<void> {
+  for (const fn of settledListeners) {
+    try {
+      await fn(deps, b.id);
+    } catch (err) {
+      log.error("a backup-settled listener failed", { backupId: b.id, err });
+    }
+  }
+}
+
 export const backupJobHandler = {
   deliver: deliverBackup,
   async onResult(deps: AppDeps, job: JobRow, result: JobResult): Promise<void> {
@@ -460,10 +478,13 @@ export const backupJobHandler = {
     const log = deps.logger.child({ jobId: job.id, backupId: b.id });
     if (result.ok) await completeBackup(deps, b, result.result, log);
     else await failBackup(deps, b, `The agent could not take the backup: ${result.error ?? "no reason given"}`, log);
+    await tellSettled(deps, b, log);
   },
   async onLost(deps: AppDeps, job: JobRow, reason: string): Promise<void> {
     const b = await backupOfJob(deps.database.db, job.id);
     if (!b) return;
-    await failBackup(deps, b, reason, deps.logger.child({ jobId: job.id, backupId: b.id }));
+    const log = deps.logger.child({ jobId: job.id, backupId: b.id });
+    await failBackup(deps, b, reason, log);
+    await tellSettled(deps, b, log);
   },
 };

@@ -71,6 +71,8 @@ export function outcomePatch(
   }
   // A backup is being restored in place: its job, not the apply, ends RESTORING (ADR 0015).
   if (p.restoreJobId && r.desiredState === "running") return { patch, removed: false };
+  // An upgrade holds the project: its job, not an apply, ends UPGRADING (ADR 0037).
+  if (p.upgradeId) return { patch, removed: false };
   const status = p.status as ProjectStatus;
   if (r.ok) {
     patch.statusReason = null;
@@ -113,7 +115,8 @@ export function outcomePatch(
 export function healthPatch(p: ProjectRow, services: Health["services"], required: readonly string[]): Patch {
   if (p.desiredState !== "running" || p.appliedVersion < p.specVersion) return {};
   // While a backup is restored in place the services restart: only the restore job ends RESTORING.
-  if (p.restoreJobId) return {};
+  // Likewise an upgrade stops and starts the stack: only its job ends UPGRADING (ADR 0037).
+  if (p.restoreJobId || p.upgradeId) return {};
   const healthy = requiredHealthy(services, required);
   const status = p.status as ProjectStatus;
   if (healthy && ["COMING_UP", "RESTORING", "RESTARTING", "ACTIVE_UNHEALTHY"].includes(status)) {

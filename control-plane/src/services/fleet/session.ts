@@ -611,6 +611,8 @@ export class HostSession implements HostConnection {
       .from(projects)
       .where(and(eq(projects.hostId, this.hostId), ne(projects.status, "REMOVED")));
     for (const p of rows) {
+      // An upgrade holds the project: its agent job owns the stack until it answers (ADR 0037).
+      if (p.upgradeId !== null) continue;
       const reported = this.#reported.get(p.ref);
       const behind = p.specVersion > p.appliedVersion || (reported !== undefined && reported !== p.desiredState);
       if (!behind) continue;

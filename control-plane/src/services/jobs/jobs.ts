@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type Job, type JobResult, PROTOCOL_VERSION } from "@supamanager/shared";
-import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { jobs } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
@@ -12,7 +12,7 @@ import type { Logger } from "../../logger.js";
  * (re)connect sends every queued job, and every job still running after a reconnect of the SAME
  * agent process (the agent answers a job id it has seen with its first result). A job running
  * when the agent process restarted (new boot id) is failed, because its work died with the
- * process. What a kind does with its result lives in the kind's handler (JOB_KINDS).
+ * process — unless its kind survives a restart (JobKindHandler.survivesAgentRestart). What a kind does with its result lives in the kind's handler (JOB_KINDS).
  */
 
 export type JobRow = typeof jobs.$inferSelect;
@@ -31,9 +31,17 @@ export interface JobKindHandler {
    * row. Throwing fails the job at once (onLost runs).
    */
   deliver?(deps: AppDeps, job: JobRow): Promise<Record<string, unknown>>;
+  /**
+   * The agent finishes (or undoes) this kind's work after a restart and answers the job when it
+   * is delivered again (e.g. `upgrade`, from its journal): a restart does not fail it.
+   */
+  survivesAgentRestart?: boolean;
 }
 
 const handlers = new Map<string, JobKindHandler>();
+
+/** The onLost reason of a job whose params could not be built: it never reached the agent. */
+export const UNSENDABLE_REASON = "the job could not be prepared for sending";
 
 /** Features register what happens when their jobs finish (e.g. services/backups). */
 export function registerJobKind(kind: string, handler: JobKindHandler): void {
@@ -110,7 +118,7 @@ export async function jobsToSend(deps: AppDeps, hostId: string, sentHere: Readon
       } catch (err) {
         deps.logger.error("could not build a job's params", { jobId: r.id, kind: r.kind, err });
         // Unsendable now means unsendable later (e.g. its target was deleted): fail it at once.
-        await loseJobs(deps, eq(jobs.id, r.id), "the job could not be prepared for sending", deps.logger);
+        await loseJobs(deps, eq(jobs.id, r.id), UNSENDABLE_REASON, deps.logger);
         continue;
       }
     }
@@ -179,9 +187,18 @@ export async function loseJobs(
   return lost.length;
 }
 
-/** The agent process on `hostId` changed: its running jobs died with the old process. */
+/**
+ * The agent process on `hostId` changed: its running jobs died with the old process, except
+ * those of kinds that survive a restart (they are delivered again and answered).
+ */
 export function loseJobsOfRestartedAgent(deps: AppDeps, hostId: string, log: Logger): Promise<number> {
-  return loseJobs(deps, eq(jobs.hostId, hostId), "the host agent restarted while the job was running", log);
+  const surviving = [...handlers].filter(([, h]) => h.survivesAgentRestart).map(([kind]) => kind);
+  return loseJobs(
+    deps,
+    surviving.length > 0 ? and(eq(jobs.hostId, hostId), notInArray(jobs.kind, surviving)) : eq(jobs.hostId, hostId),
+    "the host agent restarted while the job was running",
+    log,
+  );
 }
 
 /** Fail running jobs whose lease has run out (called by the periodic sweep of each runtime). */

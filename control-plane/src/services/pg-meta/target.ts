@@ -37,6 +37,7 @@ function notActive(ref: string, status: string): ApiError {
     PAUSING: "it is being paused",
     COMING_UP: "it is still starting",
     RESTORING: "it is being restored",
+    UPGRADING: "it is being upgraded to another release",
     RESTARTING: "it is restarting",
     GOING_DOWN: "it is being deleted",
     INIT_FAILED: "it failed to start",

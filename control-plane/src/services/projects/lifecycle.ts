@@ -58,6 +58,7 @@ function illegal(request: LifecycleRequest, status: string): string {
     PAUSING: "it is already pausing",
     INACTIVE: "it is paused",
     RESTORING: "it is being restored",
+    UPGRADING: "it is being upgraded to another release",
     RESTARTING: "it is restarting",
     COMING_UP: "it is still coming up",
     GOING_DOWN: "it is being deleted",
