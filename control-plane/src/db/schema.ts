@@ -208,6 +208,7 @@ export const projects = pgTable(
      * rendered for the old ones, so their agents re-render URLs such as API_EXTERNAL_URL.
      */
     urlDomains: text("url_domains"),
+    /**
      * The upgrade (project_upgrades.id) holding the project while it runs: the control plane
      * sends no apply, and health reports and applies leave UPGRADING alone, until the upgrade
      * ends (services/upgrades/upgrade.ts).
