@@ -5,6 +5,7 @@ import { authed } from "../../../lib/context.js";
 import { jsonBody, query } from "../../../lib/validate.js";
 import { listAccountAudit } from "../../../services/organizations/audit.js";
 import { permissionsFor } from "../../../services/permissions/permissions.js";
+import { permissionsV2For } from "../../../services/permissions/permissions-v2.js";
 import { getOrCreateProfile, updateProfile } from "../../../services/profiles/profile.js";
 import { AuditQuery } from "../organizations/audit.js";
 import { accessTokenRoutes } from "./access-tokens.js";
@@ -28,6 +29,8 @@ export function profileRoutes() {
   });
   app.route("/access-tokens", accessTokenRoutes());
   app.get("/permissions", async (c) => c.json(await permissionsFor(authed(c))));
+  // Newer Studio builds check fine-grained permission ids (services/permissions/permissions-v2.ts).
+  app.get("/permissions/v2", async (c) => c.json(await permissionsV2For(authed(c))));
   // The caller's own audit rows (Studio's account audit page), in the organization audit shape.
   app.get("/audit", async (c) => {
     const q = query(c, AuditQuery);
