@@ -506,6 +506,19 @@ describe("a function's detail page: functions.combined-stats (apps/studio/data/a
   });
 });
 
+describe("GET /platform/projects/:ref/analytics/log-drains (apps/studio/data/log-drains/log-drains-query.ts)", () => {
+  it("STUB: no log drains, an empty list for members; creating one is not supported; outsiders 404", async () => {
+    const url = `/platform/projects/${ref}/analytics/log-drains`;
+    const res = await t.request(url, { token: readOnly.token });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([]);
+    expect((await t.request(url, { token: stranger.token })).status).toBe(404);
+    const create = await t.request(url, { method: "POST", token: owner.token, json: { name: "d", type: "webhook" } });
+    expect(create.status).toBe(404);
+    expect(((await create.json()) as { message: string }).message).toMatch(/not supported by SupaManager/);
+  });
+});
+
 describe("GET /platform/projects/:ref/infra-monitoring", () => {
   const url = (qs: string) =>
     `/platform/projects/${ref}/infra-monitoring?${qs}&startDate=2026-11-25T11:00:00Z&endDate=2026-11-25T12:00:00Z&interval=1h`;

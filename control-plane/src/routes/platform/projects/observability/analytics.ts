@@ -149,3 +149,14 @@ export async function functionResourceUsageRoute(c: Context<AppEnv>): Promise<Re
   query(c, FunctionStatsQuery);
   return c.json({ result: [] });
 }
+
+/**
+ * GET /platform/projects/:ref/analytics/log-drains — STUB: SupaManager runs no log drains (the
+ * `log_drains` entitlement is off), so the list is empty and Studio's Log Drains page shows its
+ * empty state. Creating one falls through to the JSON 404 "not supported": nobody believes logs
+ * are being shipped.
+ */
+export async function logDrainsRoute(c: Context<AppEnv>): Promise<Response> {
+  await refOf(c);
+  return c.json([]);
+}

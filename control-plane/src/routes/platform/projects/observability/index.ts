@@ -7,6 +7,7 @@ import {
   functionCombinedStatsRoute,
   functionResourceUsageRoute,
   infraMonitoringRoute,
+  logDrainsRoute,
   logsAllRoute,
   projectMetricsRoute,
 } from "./analytics.js";
@@ -28,5 +29,6 @@ export function observabilityRoutes() {
   app.get("/analytics/endpoints/functions.req-stats", functionCombinedStatsRoute);
   app.get("/analytics/endpoints/functions.resource-usage", functionResourceUsageRoute);
   app.get("/infra-monitoring", infraMonitoringRoute);
+  app.get("/analytics/log-drains", logDrainsRoute);
   return app;
 }
