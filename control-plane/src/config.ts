@@ -120,6 +120,12 @@ export const EnvSchema = z.object({
   /** Streams one host's tunnel carries at once (503 beyond). */
   SUPAMANAGER_TUNNEL_MAX_STREAMS: positiveInt.max(65536).default(256),
   /**
+   * How the other replicas reach THIS one (`http://10.0.0.5:8080`), for requests to a tunnel host
+   * whose data connection this replica holds (ADR 0035). Default: the listening address (the
+   * first non-loopback IPv4 address when listening on every interface).
+   */
+  SUPAMANAGER_INTERNAL_URL: z.url().optional(),
+  /**
    * Statement timeout of SQL run through /platform/pg-meta/{ref}/query (seconds). Members who may
    * write can lift it per query (`disable_statement_timeout`); see docs/data-plane.md.
    */
@@ -179,6 +185,8 @@ export interface Config {
     responseTimeoutMs: number;
     idleTimeoutMs: number;
     maxStreams: number;
+    /** How other replicas reach this one (forwarded tunnel requests); undefined → listening address. */
+    internalUrl: string | undefined;
   };
   /** SQL through the agent (pg-meta): the default statement timeout, in seconds. */
   sql: { statementTimeoutSeconds: number };
@@ -265,6 +273,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       responseTimeoutMs: env.SUPAMANAGER_TUNNEL_RESPONSE_TIMEOUT_SECONDS * 1000,
       idleTimeoutMs: env.SUPAMANAGER_TUNNEL_IDLE_SECONDS * 1000,
       maxStreams: env.SUPAMANAGER_TUNNEL_MAX_STREAMS,
+      internalUrl: env.SUPAMANAGER_INTERNAL_URL,
     },
     sql: { statementTimeoutSeconds: env.SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS },
     backups: {

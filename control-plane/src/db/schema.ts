@@ -356,6 +356,21 @@ export const agentRpcs = pgTable(
   (t) => [index("agent_rpcs_created_idx").on(t.createdAt)],
 );
 
+/**
+ * Which Node replica holds a host's tunnel data connection (ADR 0035, "Several replicas"): the
+ * replica's internal URL, written when it accepts the connection and removed when it closes. A
+ * replica that receives a request for a project of this host but does not hold the connection
+ * forwards the request there.
+ */
+export const hostTunnels = pgTable("host_tunnels", {
+  hostId: text("host_id")
+    .primaryKey()
+    .references(() => hosts.id, { onDelete: "cascade" }),
+  /** How other replicas reach the holder (SUPAMANAGER_INTERNAL_URL, or its listening address). */
+  replicaUrl: text("replica_url").notNull(),
+  connectedAt: timestamp("connected_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
 /** Imperative work for an agent (backups, restores, …): delivered at least once, de-duplicated by id. */
 export const jobs = pgTable(
   "jobs",

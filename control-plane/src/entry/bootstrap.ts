@@ -106,7 +106,11 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     },
   };
   // The tunnel (ADR 0035) where a tunnel domain is configured: hosts in tunnel mode dial it.
-  const tunnel = config.projects.tunnelDomain !== undefined ? new TunnelRelay(deps) : undefined;
+  // On PostgreSQL another replica may hold a host's data connection: requests are forwarded there.
+  const tunnel =
+    config.projects.tunnelDomain !== undefined
+      ? new TunnelRelay(deps, { replicas: replicatedHub !== undefined })
+      : undefined;
   if (tunnel) deps.tunnelUpgrade = tunnel.upgrade;
   const admin = await ensureAdmin(deps);
   if (admin === "created") logger.info("created the configured admin account", { email: config.admin?.email });

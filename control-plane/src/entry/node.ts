@@ -20,6 +20,7 @@ async function main() {
   // it at net.core.somaxconn) turns that storm into waiting instead of refused connections.
   server.listen({ port: env.PORT, host: env.HOST, backlog: 4096 }, () => {
     const info = server.address() as AddressInfo;
+    tunnel?.listening(info);
     const url =
       env.SUPAMANAGER_PUBLIC_URL ??
       `http://${info.address.includes(":") ? `[${info.address}]` : info.address}:${info.port}`;
