@@ -228,4 +228,26 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     expect(Number(values.avg_cpu_usage)).toBeGreaterThanOrEqual(0);
     expect(Object.keys(res.body.errors)).toEqual(["disk_io_consumption"]);
   });
+
+  it("Organization usage: the project's database size measured through its postgres-meta; no Storage or Auth on local", async () => {
+    const res = await fleet.api<{
+      usage_billing_enabled: boolean;
+      usages: { metric: string; usage: number; project_allocations: { ref: string; usage: number }[] }[];
+    }>("GET", `/platform/organizations/${fleet.orgSlug}/usage?project_ref=${ref}`);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.usage_billing_enabled).toBe(false);
+    // The local release's database has neither a storage nor an auth schema: only the size is listed.
+    expect(res.body.usages.map((u) => u.metric)).toEqual(["DATABASE_SIZE"]);
+    const size = res.body.usages[0];
+    // In GB: an initialised PostgreSQL 15 database is several MB.
+    expect(size?.usage).toBeGreaterThan(0.004);
+    expect(size?.usage).toBeLessThan(1);
+    expect(size?.project_allocations).toEqual([{ ref, name: "observability", usage: size?.usage }]);
+  });
+
+  it("Realtime settings on the local release: 409 naming the missing service", async () => {
+    const res = await fleet.api<{ message: string }>("GET", `/platform/projects/${ref}/config/realtime`);
+    expect(res.status, res.text).toBe(409);
+    expect(res.body.message).toMatch(/release \(local\) does not run the Realtime service/);
+  });
 });
