@@ -2,7 +2,7 @@
 // Builds the local test images (no registry is reachable: nothing can be pulled) and writes
 // images/manifest.local.json, mapping service name -> image tag.
 //
-//   node images/build.mjs [--prune] [name ...]     (names: postgres, postgres-meta, gateway)
+//   node images/build.mjs [--prune] [name ...]     (names: postgres, postgres-meta, gateway, ingress)
 //
 // Each image is a Debian rootfs made by `debootstrap --variant=minbase` plus a few files, fed to
 // `docker import`. Tags are `supamanager/<name>:<hash of the recipe>`; an image whose tag exists is
@@ -142,6 +142,12 @@ const ROOTFS = {
     include: ["nginx-light"],
     remove: ["etc/nginx/sites-enabled/default", "var/www/html"],
   },
+  // The host ingress (ADR 0036): Debian's Caddy 2.6 (one static binary; its default site and unit
+  // files are not used: the agent writes the config).
+  ingress: {
+    include: ["caddy"],
+    remove: ["etc/caddy", "usr/share/caddy", "lib/systemd"],
+  },
 };
 
 const POSTGRES_META_DIR = join(HERE, "postgres-meta");
@@ -209,6 +215,26 @@ const IMAGES = {
       "ENV GATEWAY_PORT=8000",
       "EXPOSE 8000",
       'ENTRYPOINT ["supamanager-gateway-entrypoint"]',
+      HEALTHCHECK,
+    ],
+  },
+  // The host's reverse proxy (ADR 0036). The agent mounts its config directory on
+  // /etc/supamanager-ingress and the certificate directory on /etc/supamanager-ingress-tls, and
+  // reloads through the admin API (`caddy reload` inside the container, loopback only).
+  ingress: {
+    rootfs: "ingress",
+    files: [["ingress/healthcheck.sh", "/usr/local/bin/supamanager-healthcheck", 0o755]],
+    mkdirs: [
+      ["/data", 0o700],
+      ["/config", 0o700],
+    ],
+    changes: [
+      `ENV PATH=${STD_PATH}`,
+      "ENV XDG_DATA_HOME=/data",
+      "ENV XDG_CONFIG_HOME=/config",
+      "EXPOSE 8443",
+      'ENTRYPOINT ["caddy"]',
+      'CMD ["run", "--config", "/etc/supamanager-ingress/caddy.json"]',
       HEALTHCHECK,
     ],
   },

@@ -227,6 +227,15 @@ const Host = z.looseObject({
   draining: z.boolean(),
   bind_address: z.string().optional(),
   reachability: z.string().optional(),
+  ingress: z
+    .looseObject({
+      state: z.string(),
+      projects: z.number(),
+      port: z.number().optional(),
+      message: z.string().optional(),
+    })
+    .nullable()
+    .optional(),
   agent_version: z.string().nullable().optional(),
   capacity: z.looseObject({
     cpus: z.number().nullable(),
@@ -242,6 +251,25 @@ const Host = z.looseObject({
 type Host = z.output<typeof Host>;
 
 const scheduling = (h: Host) => (h.draining ? "draining" : h.cordoned ? "cordoned" : "yes");
+
+/** `ingress (running, 2 projects)`: the mode, and for an ingress host what its proxy does (ADR 0036). */
+function reachedBy(h: Host): string {
+  const mode = h.reachability ?? "direct";
+  if (mode !== "ingress") return mode;
+  const i = h.ingress;
+  if (!i) return "ingress (not reported)";
+  return i.state === "running"
+    ? `ingress (running, ${i.projects} project${i.projects === 1 ? "" : "s"})`
+    : `ingress (${i.state})`;
+}
+
+/** Hosts whose ingress failed, with the agent's message (what to do next). */
+export function ingressProblems(hosts: Host[]): string {
+  return hosts
+    .filter((h) => h.ingress?.state === "error")
+    .map((h) => `Host ${h.id} (${h.name}) ingress error: ${h.ingress?.message ?? "no detail reported"}`)
+    .join("\n");
+}
 
 export function hostsTable(hosts: Host[], now = Date.now()): string {
   return table(
@@ -265,7 +293,7 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
       h.region,
       h.status,
       scheduling(h),
-      h.reachability ?? "direct",
+      reachedBy(h),
       h.capacity.cpus,
       `${bytes(h.capacity.mem_free_bytes)}/${bytes(h.capacity.mem_total_bytes)}`,
       bytes(h.capacity.mem_reserved_bytes),
@@ -291,7 +319,9 @@ const hostsList: Command = {
     return {
       data: hosts,
       human: hosts.length
-        ? `${hostsTable(hosts)}${anyProject ? `\n\n${hostProjectsTable(hosts)}` : ""}`
+        ? `${hostsTable(hosts)}${anyProject ? `\n\n${hostProjectsTable(hosts)}` : ""}${
+            ingressProblems(hosts) ? `\n\n${ingressProblems(hosts)}` : ""
+          }`
         : "No hosts enrolled. Create a join token with `supamanager hosts join-token --region <region>`.",
     };
   },

@@ -4,10 +4,11 @@ import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/s
 import { cleanRestoreTmp, registerBackupJobs } from "./backups/index.js";
 import { registerDbPasswordJob } from "./db-password/index.js";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
+import { Ingress, type IngressSettings } from "./ingress/ingress.js";
 import { Jobs } from "./jobs/jobs.js";
 import type { Logger } from "./log.js";
 import { Reconciler } from "./reconcile/reconciler.js";
-import { inspectCompose, ProjectStore } from "./reconcile/store.js";
+import { inspectCompose, type ProjectState, ProjectStore } from "./reconcile/store.js";
 import { RpcForwarder } from "./rpc/forwarder.js";
 import type { ContainerRuntime } from "./runtime/types.js";
 import { readCapacity } from "./session/capacity.js";
@@ -35,6 +36,11 @@ export interface AgentOptions {
   health?: { pollMs?: number; reportMs?: number; debounceMs?: number };
   /** Tunnel tuning (ping interval, backoff, window); tests shorten these. */
   tunnel?: Pick<TunnelClientOptions, "pingMs" | "backoff" | "window">;
+  /**
+   * The host ingress (ADR 0036): the proxy the agent runs when the control plane renders stacks for
+   * an ingress host. Absent: no certificate was given, and such stacks fail to apply with a message.
+   */
+  ingress?: IngressSettings | undefined;
   /** How long stop() waits for a running Compose command before giving up on it. */
   drainTimeoutMs?: number;
   /** Upgrade tuning: health polling (tests shorten it). */
@@ -50,6 +56,8 @@ export class Agent {
   private readonly jobs: Jobs;
   private readonly upgrades: Upgrades;
   private readonly rpc: RpcForwarder;
+  /** The host's reverse proxy, when the host serves projects through it (ADR 0036). */
+  readonly ingress: Ingress;
   private readonly session: Session;
   /** The tunnel's data connection, open while the control plane says this host is in tunnel mode. */
   readonly tunnel: TunnelClient;
@@ -69,12 +77,28 @@ export class Agent {
       projects: () => this.watchedProjects(),
       ...opts.health,
     });
+    this.ingress = new Ingress({
+      dataDir: opts.dataDir,
+      settings: opts.ingress,
+      runtime: opts.runtime,
+      logger: opts.logger.child({ component: "ingress" }),
+      routes: async () => {
+        const routes = [];
+        for (const { ref, state } of await this.store.listStates()) {
+          if (state?.desiredState === "running" && state.ingress) {
+            routes.push({ ref, hostname: state.ingress.hostname, upstream: state.ingress.upstream });
+          }
+        }
+        return routes;
+      },
+    });
     this.reconciler = new Reconciler({
       store: this.store,
       runtime: opts.runtime,
       logger: opts.logger.child({ component: "reconcile" }),
       concurrency: opts.concurrency,
       onSettled: (ref) => void this.health.checkRef(ref, true),
+      ingress: this.ingress,
     });
     this.jobs = new Jobs(opts.logger.child({ component: "jobs" }));
     registerBackupJobs(this.jobs, {
@@ -98,13 +122,14 @@ export class Agent {
     this.rpc = new RpcForwarder({
       logger: opts.logger.child({ component: "rpc" }),
       bindAddress: opts.bindAddress ?? null,
+      ...(this.ingress.origin ? { localOrigins: [this.ingress.origin] } : {}),
       ...(opts.maxRpcResultBytes !== undefined ? { maxResultBytes: opts.maxRpcResultBytes } : {}),
       logs: (ref, o) => opts.runtime.containerLogs(ref, o),
       ...(opts.runtime.containerStats ? { stats: opts.runtime.containerStats.bind(opts.runtime) } : {}),
       edgeFunctions: opts.runtime,
       project: async (ref) => {
         const state = await this.store.readState(ref).catch(() => null);
-        return state ? { desiredState: state.desiredState, endpoints: state.endpoints } : null;
+        return state ? { desiredState: state.desiredState, endpoints: this.endpointsOf(ref, state) } : null;
       },
     });
     this.tunnel = new TunnelClient({
@@ -114,7 +139,7 @@ export class Agent {
       gateway: async (ref) => {
         const state = await this.store.readState(ref).catch(() => null);
         if (state?.desiredState !== "running") return null;
-        return state.endpoints.gateway ?? null;
+        return this.endpointsOf(ref, state).gateway ?? null;
       },
       ...opts.tunnel,
     });
@@ -131,11 +156,13 @@ export class Agent {
         capacity: readCapacity(await this.reconciler.memReservedBytes()),
         inventory: await this.reconciler.inventory(),
         bootId: this.bootId,
+        ingress: this.ingress.status(),
       }),
       heartbeat: async () => ({
         v: PROTOCOL_VERSION,
         type: "heartbeat",
         capacity: readCapacity(await this.reconciler.memReservedBytes()),
+        ingress: this.ingress.status(),
       }),
       onFrame: (frame) => this.onFrame(frame),
       onWelcome: (_hostId, welcome) => {
@@ -161,6 +188,8 @@ export class Agent {
     // Upgrades a previous process left half-way are rolled back (or committed) in the background;
     // applies of those projects wait for it, and their jobs are answered once it is done.
     await this.upgrades.recover();
+    // The proxy kept running while the agent was away; load the routes it should have now.
+    void this.ingress.sync().catch(() => {});
     this.health.start();
     this.session.start();
     this.log.info("agent started", { version: AGENT_VERSION, compose: this.opts.runtime.composeKind });
@@ -201,6 +230,15 @@ export class Agent {
         });
         return;
     }
+  }
+
+  /**
+   * A project's endpoints for rpcs and the tunnel: the stack's, plus the gateway through the
+   * ingress's loopback listener when the ingress serves the project (its port is not published).
+   */
+  private endpointsOf(ref: string, state: ProjectState): Record<string, string> {
+    const viaIngress = state.ingress ? this.ingress.endpoint(ref) : null;
+    return state.ingress && viaIngress ? { ...state.endpoints, [state.ingress.endpoint]: viaIngress } : state.endpoints;
   }
 
   private async watchedProjects(): Promise<WatchedProject[]> {

@@ -1,8 +1,15 @@
 import os from "node:os";
+import { resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { z } from "zod";
 import { Agent } from "./agent.js";
 import { BindAddress, CredentialsError, credentialsPath, readCredentials } from "./credentials.js";
+import {
+  DEFAULT_INGRESS_AGENT_PORT,
+  DEFAULT_INGRESS_IMAGE,
+  DEFAULT_INGRESS_PORT,
+  type IngressSettings,
+} from "./ingress/ingress.js";
 import { JoinError, join } from "./join.js";
 import { createLogger, type Logger } from "./log.js";
 import { DockerRuntime } from "./runtime/docker.js";
@@ -37,6 +44,20 @@ const RUN_USAGE = `supamanager-agent run — connect to the control plane and ke
 
   --data-dir <dir>        the directory given to \`join\`
   --log-level <level>     debug | info | warn | error (default info)
+
+Host ingress (hosts in \`ingress\` mode: one proxy serves https://<ref>.<projects domain>, ADR 0036).
+Each option may also come from the environment variable named after it, e.g. --ingress-cert from
+SUPAMANAGER_AGENT_INGRESS_CERT. Without a certificate or ACME, the agent runs no proxy.
+  --ingress-cert <file>        certificate chain (PEM) for *.<projects domain>; read again on each change
+  --ingress-key <file>         its private key (PEM); copied into <data-dir>/ingress (0600), never logged
+  --ingress-acme-email <addr>  instead of files: ACME (per-name certificates; needs ports 80/443 reachable)
+  --ingress-acme-ca <url>      the ACME directory (default Let's Encrypt)
+  --ingress-port <port>        TLS port on the host (default ${DEFAULT_INGRESS_PORT})
+  --ingress-http-port <port>   ACME only: HTTP port for HTTP-01 and redirects (default 80)
+  --ingress-address <ip>       interface the TLS port is published on (default: the bind address)
+  --ingress-agent-port <port>  loopback port the agent reaches gateways through (default ${DEFAULT_INGRESS_AGENT_PORT})
+  --ingress-image <image>      the proxy's image (default ${DEFAULT_INGRESS_IMAGE}; supamanager/ingress:local
+                               is built by \`npm run images:test\` and never pulled)
 
 Runs until SIGTERM or SIGINT; then lets a running Compose command finish and exits 0.`;
 
@@ -92,10 +113,68 @@ const JoinArgs = z.object({
   force: z.boolean().default(false),
 });
 
+const Port = z.coerce.number({ error: "must be a port number" }).int().min(1).max(65535);
+
 const RunArgs = z.object({
   "data-dir": z.string({ error: "is required" }).min(1, "is required"),
   "log-level": z.enum(["debug", "info", "warn", "error"]).default("info"),
+  "ingress-cert": z.string().min(1).optional(),
+  "ingress-key": z.string().min(1).optional(),
+  "ingress-acme-email": z.email({ error: "must be an email address" }).optional(),
+  "ingress-acme-ca": z.url({ protocol: /^https$/, error: "must be an https URL" }).optional(),
+  "ingress-port": Port.default(DEFAULT_INGRESS_PORT),
+  "ingress-http-port": Port.default(80),
+  "ingress-address": BindAddress.optional(),
+  "ingress-agent-port": Port.default(DEFAULT_INGRESS_AGENT_PORT),
+  "ingress-image": z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, "must be an image reference such as caddy:2.6")
+    .default(DEFAULT_INGRESS_IMAGE),
 });
+
+const INGRESS_FLAGS = [
+  "ingress-cert",
+  "ingress-key",
+  "ingress-acme-email",
+  "ingress-acme-ca",
+  "ingress-port",
+  "ingress-http-port",
+  "ingress-address",
+  "ingress-agent-port",
+  "ingress-image",
+] as const;
+
+/** `--ingress-cert` ← SUPAMANAGER_AGENT_INGRESS_CERT, unless given on the command line. */
+function withIngressEnv(args: string[], env: NodeJS.ProcessEnv): string[] {
+  const out = [...args];
+  for (const flag of INGRESS_FLAGS) {
+    const value = env[`SUPAMANAGER_AGENT_${flag.toUpperCase().replace(/-/g, "_")}`];
+    if (value && !args.some((x) => x === `--${flag}` || x.startsWith(`--${flag}=`))) out.push(`--${flag}`, value);
+  }
+  return out;
+}
+
+/** The ingress settings from `run`'s arguments; undefined when neither certificate nor ACME is set. */
+function ingressSettings(a: z.infer<typeof RunArgs>, bindAddress: string): IngressSettings | undefined {
+  if ((a["ingress-cert"] === undefined) !== (a["ingress-key"] === undefined)) {
+    throw new UsageError("--ingress-cert and --ingress-key go together");
+  }
+  const files = a["ingress-cert"] !== undefined && a["ingress-key"] !== undefined;
+  if (!files && a["ingress-acme-email"] === undefined) return undefined;
+  if (a["ingress-agent-port"] === a["ingress-port"]) {
+    throw new UsageError("--ingress-agent-port must differ from --ingress-port");
+  }
+  return {
+    image: a["ingress-image"],
+    address: a["ingress-address"] ?? bindAddress,
+    port: a["ingress-port"],
+    agentPort: a["ingress-agent-port"],
+    ...(files ? { certFile: resolve(a["ingress-cert"] as string), keyFile: resolve(a["ingress-key"] as string) } : {}),
+    ...(!files && a["ingress-acme-email"] !== undefined
+      ? { acme: { email: a["ingress-acme-email"], ca: a["ingress-acme-ca"], httpPort: a["ingress-http-port"] } }
+      : {}),
+  };
+}
 
 /** The CLI, as a function returning the exit code (tests call it in-process). */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -195,7 +274,15 @@ function signals(): Promise<string> {
 }
 
 async function runCommand(args: string[], io: CliIo): Promise<number> {
-  const a = parse(args, { "data-dir": { type: "string" }, "log-level": { type: "string" } }, RunArgs);
+  const a = parse(
+    withIngressEnv(args, io.env ?? process.env),
+    {
+      "data-dir": { type: "string" },
+      "log-level": { type: "string" },
+      ...Object.fromEntries(INGRESS_FLAGS.map((f) => [f, { type: "string" as const }])),
+    },
+    RunArgs,
+  );
   if (a === "help") {
     io.out(RUN_USAGE);
     return 0;
@@ -205,6 +292,7 @@ async function runCommand(args: string[], io: CliIo): Promise<number> {
   const { creds, looseMode } = await readCredentials(a["data-dir"]);
   if (looseMode)
     log.warn("credentials file is readable by others; chmod 600 it", { file: credentialsPath(a["data-dir"]) });
+  const ingress = ingressSettings(a, creds.bind_address);
   const runtime = await (io.createRuntime ?? ((l: Logger) => DockerRuntime.create({ logger: l })))(log);
   const agent = new Agent({
     dataDir: a["data-dir"],
@@ -212,6 +300,7 @@ async function runCommand(args: string[], io: CliIo): Promise<number> {
     credential: creds.credential,
     hostname: creds.hostname,
     bindAddress: creds.bind_address,
+    ingress,
     runtime,
     logger: log.child({ host_id: creds.host_id }),
   });

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 const exec = promisify(execFile);
 export const PROJECT_LABEL = "com.docker.compose.project";
 
-async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
+export async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
   const { stdout } = await exec("docker", args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
   return stdout;
 }

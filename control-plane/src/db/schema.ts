@@ -1,3 +1,4 @@
+import type { IngressStatus } from "@supamanager/shared";
 import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
@@ -285,6 +286,11 @@ export const hosts = pgTable(
     reachability: text("reachability", { enum: ["direct", "ingress", "tunnel"] })
       .notNull()
       .default("direct"),
+    /**
+     * The host ingress's state as its agent last reported it (IngressStatus: off | running | error,
+     * projects served, port, message; ADR 0036); null before an agent reported one.
+     */
+    ingress: jsonb("ingress").$type<IngressStatus>(),
     agentVersion: text("agent_version"),
     compose: text("compose"),
     /** Random id of the agent PROCESS (hello.bootId): a change means its running jobs died. */

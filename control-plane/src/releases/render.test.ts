@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Stack } from "@supamanager/shared";
+import { INGRESS_NETWORK, Stack } from "@supamanager/shared";
 import { describe, expect, it } from "vitest";
 import { buildReleaseCatalog } from "./catalog.js";
 import { LOCAL_RELEASE } from "./local.js";
@@ -123,6 +123,45 @@ describe("renderStack (local release)", () => {
     );
     const out = execFileSync("docker-compose", ["-p", REF, "config", "-q"], { cwd: dir, encoding: "utf8" });
     expect(out).toBe("");
+  });
+});
+
+describe("renderStack for a host ingress (ADR 0036)", () => {
+  const local = ReleaseManifest.parse(LOCAL_RELEASE);
+  const hostname = `${REF}.projects.example.com`;
+  const stack = renderStack(local, { ...input, ingress: { hostname } });
+  const compose = JSON.parse(stack.composeFile) as {
+    services: Record<string, Record<string, unknown>>;
+    networks: Record<string, unknown>;
+  };
+
+  it("publishes no gateway port, joins the gateway to the ingress network, and names the route", () => {
+    expect(Stack.parse(stack).ingress).toEqual({ hostname, upstream: `${REF}-gateway:8000`, endpoint: "gateway" });
+    expect(compose.services.gateway?.ports).toBeUndefined();
+    expect(compose.services.gateway?.networks).toEqual({ default: {}, ingress: {} });
+    expect(compose.networks).toEqual({
+      default: { name: `${REF}_net` },
+      ingress: { name: INGRESS_NETWORK, external: true },
+    });
+    // Only the gateway shares the network; the database port stays published as before.
+    expect(compose.services.meta?.networks).toBeUndefined();
+    expect(compose.services.db?.ports).toEqual(["127.0.0.1:54010:5432"]);
+    // The agent reaches the gateway through the ingress, not a published port.
+    expect(stack.endpoints).toEqual({ db: "http://127.0.0.1:54010" });
+  });
+
+  it("is the direct stack without an ingress", () => {
+    const direct = renderStack(local, input);
+    expect(direct.ingress).toBeUndefined();
+    expect(JSON.parse(direct.composeFile).services.gateway.ports).toEqual(["127.0.0.1:54011:8000"]);
+  });
+
+  it("refuses a release without a gateway port to route to", () => {
+    const noGateway = ReleaseManifest.parse({
+      ...LOCAL_RELEASE,
+      services: { ...LOCAL_RELEASE.services, gateway: { ...LOCAL_RELEASE.services.gateway, ports: [] } },
+    });
+    expect(() => renderStack(noGateway, { ...input, ingress: { hostname } })).toThrow(/no "gateway" port/);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Stack } from "@supamanager/shared";
+import { INGRESS_NETWORK, type Stack } from "@supamanager/shared";
 import { effectiveParts, runningServices } from "./compute.js";
 import type { ReleaseManifest, ReleasePart } from "./manifest.js";
 import { isProjectVariable, type ProjectVariable, referencedVariables, withDerivedVariables } from "./variables.js";
@@ -36,7 +36,16 @@ export interface RenderInput {
   parts?: readonly ReleasePart[] | null | undefined;
   /** The project's variables (secrets and facts); only those the release refers to are sent. */
   variables: Partial<Record<ProjectVariable, string>>;
+  /**
+   * The host serves its projects through its ingress (ADR 0036): the gateway is reached as
+   * `hostname` through the host's proxy, so its port is not published; the gateway service joins
+   * the ingress network instead. Absent: every port is published (direct).
+   */
+  ingress?: { hostname: string } | undefined;
 }
+
+/** The release port the host ingress routes to: every release names its API gateway's port so. */
+export const INGRESS_PORT_NAME = "gateway";
 
 const seconds = (s: number) => `${s}s`;
 
@@ -76,12 +85,23 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
   const allShares = Object.values(release.services).reduce((n, s) => n + s.memoryShare, 0);
   const shares = running.reduce((n, [, s]) => n + s.memoryShare, 0) / allShares;
   const spare = Math.max(0, input.memoryBytes - floors);
+  let ingress: Stack["ingress"];
   for (const [name, svc] of running) {
-    const ports = svc.ports.map((p) => {
-      const hostPort = input.ports[p.name];
-      if (hostPort === undefined) throw new Error(`no host port reserved for ${input.ref}/${p.name}`);
-      return `${host}:${hostPort}:${p.container}`;
-    });
+    const routed = input.ingress ? svc.ports.find((p) => p.name === INGRESS_PORT_NAME) : undefined;
+    if (input.ingress && routed) {
+      ingress = {
+        hostname: input.ingress.hostname,
+        upstream: `${input.ref}-${name}:${routed.container}`,
+        endpoint: INGRESS_PORT_NAME,
+      };
+    }
+    const ports = svc.ports
+      .filter((p) => p !== routed)
+      .map((p) => {
+        const hostPort = input.ports[p.name];
+        if (hostPort === undefined) throw new Error(`no host port reserved for ${input.ref}/${p.name}`);
+        return `${host}:${hostPort}:${p.container}`;
+      });
     for (const v of svc.volumes) volumes[v.name] = { name: `${input.ref}_${v.name}` };
     // `z`: relabelled for SELinux hosts (shared label; ignored where SELinux is off).
     const mounts = svc.mounts.map((m) => `./files/${m.file}:${m.target}:ro,z`);
@@ -121,7 +141,15 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
         : {}),
       mem_limit: (svc.memoryMinBytes ?? 0) + Math.floor((spare * svc.memoryShare) / shares),
       ...(cpus !== undefined ? { cpus } : {}),
-      ...(svc.networkAliases.length > 0 ? { networks: { default: { aliases: svc.networkAliases } } } : {}),
+      ...(svc.networkAliases.length > 0 || routed
+        ? {
+            networks: {
+              default: svc.networkAliases.length > 0 ? { aliases: svc.networkAliases } : {},
+              // The ingress reaches the gateway by its container name on the shared network.
+              ...(routed ? { ingress: {} } : {}),
+            },
+          }
+        : {}),
       ...(svc.health
         ? {
             healthcheck: {
@@ -136,9 +164,18 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       labels: { "org.supamanager.ref": input.ref, "org.supamanager.service": name },
     };
   }
+  if (input.ingress && !ingress) {
+    throw new Error(
+      `release ${release.name} publishes no "${INGRESS_PORT_NAME}" port for the host ingress to route to`,
+    );
+  }
   const compose = {
     services,
-    networks: { default: { name: `${input.ref}_net` } },
+    networks: {
+      default: { name: `${input.ref}_net` },
+      // Created by the agent before the stack is applied; shared with the host's proxy only.
+      ...(ingress ? { ingress: { name: INGRESS_NETWORK, external: true } } : {}),
+    },
     ...(Object.keys(volumes).length > 0 ? { volumes } : {}),
   };
   // Only the variables the release's services refer to travel to the host as environment.
@@ -161,19 +198,27 @@ export function renderStack(release: ReleaseManifest, input: RenderInput): Stack
       mode: f.mode,
     })),
     requiredServices: running.filter(([, s]) => s.required).map(([n]) => n),
-    endpoints: renderEndpoints(release, input.ports, host, runs),
+    endpoints: renderEndpoints(release, input.ports, host, runs, ingress ? INGRESS_PORT_NAME : null),
+    ...(ingress ? { ingress } : {}),
   };
 }
 
 /**
  * Where the agent reaches the project's services for RPCs (docs/data-plane.md): every published
  * port, by its port name, as `http://<bind address>:<host port>` — the host's own interface,
- * never a container address.
+ * never a container address. A port the ingress serves instead is left out.
  */
-function renderEndpoints(release: ReleaseManifest, ports: Record<string, number>, host: string, runs: Set<string>) {
+function renderEndpoints(
+  release: ReleaseManifest,
+  ports: Record<string, number>,
+  host: string,
+  runs: Set<string>,
+  unpublished: string | null,
+) {
   const endpoints: Record<string, string> = {};
   for (const { service, name } of releasePorts(release)) {
-    if (!runs.has(service)) continue;
+    // Not published: the agent reaches it through the ingress (Stack.ingress.endpoint).
+    if (!runs.has(service) || name === unpublished) continue;
     const hostPort = ports[name];
     if (hostPort !== undefined) endpoints[name] = `http://${host}:${hostPort}`;
   }

@@ -51,6 +51,11 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** Called after each apply attempt (health watcher hooks in here). */
   onSettled?: (ref: string, state: ProjectState | null) => void;
+  /**
+   * The host's ingress (ADR 0036): `prepare` before a project it serves starts (the shared
+   * network, a certificate), `sync` after any project changed (routes follow the projects).
+   */
+  ingress?: { prepare(): Promise<void>; sync(): Promise<void> };
 }
 
 /** Applies desired state to Compose projects, one apply at a time per project. */
@@ -176,6 +181,10 @@ export class Reconciler {
       } else {
         const stack = frame.stack;
         if (!stack) throw new Error(`desired state ${p.desiredState} needs a stack and the apply frame has none`);
+        if (stack.ingress && p.desiredState === "running") {
+          if (!this.opts.ingress) throw new Error("this agent runs no host ingress, and the stack needs one");
+          await this.opts.ingress.prepare();
+        }
         await store.writeStack(frame.ref, stack);
         const project = store.project(frame.ref, stack.env, secrets);
         if (p.desiredState === "running") {
@@ -192,9 +201,18 @@ export class Reconciler {
           memLimitBytes: inspectCompose(stack.composeFile).memLimitBytes,
           appliedAt: this.now().toISOString(),
           endpoints: stack.endpoints ?? {},
+          ...(stack.ingress ? { ingress: stack.ingress } : {}),
         };
         // Only now: an agent killed before this line re-applies after restart (its inventory is older).
         await store.writeState(frame.ref, result);
+      }
+      // The proxy's routes follow: a project that came, went, paused or moved to/from the ingress.
+      // A failure here fails the apply only for a project the ingress serves.
+      if (this.opts.ingress) {
+        const served = result?.ingress !== undefined || current?.ingress !== undefined;
+        await this.opts.ingress.sync().catch((err: unknown) => {
+          if (served) throw new Error(`the host ingress failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
       }
       log.info("apply: done", { plan: p.kind, restart: p.kind === "converge" && p.restart, ms: Date.now() - started });
       return this.answer(frame, true);

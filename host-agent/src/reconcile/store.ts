@@ -22,6 +22,8 @@ export const ProjectState = z.object({
   appliedAt: z.string(),
   /** The stack's service endpoints (name → base URL on the bind address), for RPCs. */
   endpoints: z.record(z.string(), z.string()).default({}),
+  /** The stack's host ingress route (Stack.ingress, ADR 0036): absent when served directly. */
+  ingress: z.object({ hostname: z.string(), upstream: z.string(), endpoint: z.string() }).optional(),
 });
 export type ProjectState = z.infer<typeof ProjectState>;
 

@@ -28,6 +28,11 @@ export interface RpcForwarderOptions {
   logger: Logger;
   /** The host's bind address: endpoints on any other host are refused (null: not checked). */
   bindAddress?: string | null;
+  /**
+   * Origins the agent itself set up, accepted besides the bind address: the host ingress's
+   * loopback listener (ADR 0036), through which gateways that publish no port are reached.
+   */
+  localOrigins?: readonly string[];
   /** Largest upstream body put into a result (default MAX_RPC_RESULT_BYTES). */
   maxResultBytes?: number;
   fetch?: typeof fetch;
@@ -289,7 +294,8 @@ export class RpcForwarder {
     }
     if (baseUrl.protocol !== "http:" && baseUrl.protocol !== "https:") return "the endpoint is not http(s)";
     const bind = this.opts.bindAddress;
-    if (bind && baseUrl.hostname !== bind && baseUrl.hostname !== `[${bind}]`) {
+    const local = this.opts.localOrigins?.includes(baseUrl.origin) ?? false;
+    if (bind && !local && baseUrl.hostname !== bind && baseUrl.hostname !== `[${bind}]`) {
       return `the endpoint is not on this host's bind address (${bind})`;
     }
     if (!path.startsWith("/") || path.startsWith("//") || /[\s#\\]/.test(path)) return "invalid request path";

@@ -39,6 +39,27 @@ export const Capacity = z.object({
 });
 export type Capacity = z.infer<typeof Capacity>;
 
+/**
+ * The Docker network the host ingress (ADR 0036) shares with each project's gateway: the agent
+ * creates it, the ingress joins it, and a stack rendered for an ingress host attaches its gateway
+ * service to it (external, by this name).
+ */
+export const INGRESS_NETWORK = "supamanager-ingress";
+
+/**
+ * The state of the host's ingress, reported by the agent on hello and heartbeats (absent: an
+ * agent without an ingress, or an older one). `off`: no project asks for it; `running`: the proxy
+ * serves `projects` routes; `error`: it should run and does not (`message` says why and what to do).
+ */
+export const IngressStatus = z.object({
+  state: z.enum(["off", "running", "error"]),
+  projects: z.number().int().nonnegative(),
+  /** The TLS port the proxy listens on, on the host's ingress address. */
+  port: z.number().int().min(1).max(65535).optional(),
+  message: z.string().max(1000).optional(),
+});
+export type IngressStatus = z.infer<typeof IngressStatus>;
+
 /** What the agent believes it runs. */
 export const InventoryItem = z.object({
   ref: ProjectRef,
@@ -71,6 +92,7 @@ export const Hello = z.object({
    * after a reconnect, and fails them when the process changed (their work died with it).
    */
   bootId: Id.optional(),
+  ingress: IngressStatus.optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 
@@ -78,6 +100,7 @@ export const Heartbeat = z.object({
   v,
   type: z.literal("heartbeat"),
   capacity: Capacity,
+  ingress: IngressStatus.optional(),
 });
 export type Heartbeat = z.infer<typeof Heartbeat>;
 
@@ -190,6 +213,25 @@ export const Stack = z.object({
         .regex(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, "an endpoint is an http(s) base URL without query or fragment"),
     )
     .default({}),
+  /**
+   * The host serves this project through its ingress (ADR 0036): route `hostname` to `upstream`
+   * (the gateway container on INGRESS_NETWORK, `name:port`), and reach the gateway for rpcs
+   * through the ingress under the endpoint name `endpoint` (its port is no longer published).
+   * Absent: the project is reached on its published ports (older control planes, direct hosts).
+   */
+  ingress: z
+    .object({
+      hostname: z
+        .string()
+        .max(253)
+        .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a lowercase DNS name"),
+      upstream: z
+        .string()
+        .max(300)
+        .regex(/^[a-z0-9][a-z0-9_.-]{0,252}:\d{1,5}$/, "a container name and port"),
+      endpoint: ServiceName,
+    })
+    .optional(),
 });
 export type Stack = z.infer<typeof Stack>;
 

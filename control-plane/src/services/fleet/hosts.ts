@@ -1,3 +1,4 @@
+import type { IngressStatus } from "@supamanager/shared";
 import { and, eq, gt, inArray, isNull, ne, sql } from "drizzle-orm";
 import { hosts, joinTokens, portReservations, projects } from "../../db/schema.js";
 import type { AuthedContext, ServiceContext } from "../../deps.js";
@@ -157,6 +158,8 @@ export interface HostView {
   draining: boolean;
   bindAddress: string;
   reachability: Reachability;
+  /** The host ingress's state as the agent last reported it (ADR 0036). */
+  ingress: IngressStatus | null;
   agentVersion: string | null;
   compose: string | null;
   capacity: {
@@ -183,6 +186,7 @@ function hostView(ctx: ServiceContext, row: HostRow, placed: HostProject[]): Hos
     draining: row.draining,
     bindAddress: row.bindAddress,
     reachability: row.reachability,
+    ingress: row.ingress ?? null,
     agentVersion: row.agentVersion,
     compose: row.compose,
     capacity: {

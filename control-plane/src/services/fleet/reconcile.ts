@@ -219,6 +219,11 @@ export async function buildApply(
     ...computeLimits(isComputeSize(p.computeSize) ? p.computeSize : "nano"),
     parts: p.parts === null ? null : effectiveParts(release, p.parts),
     variables: await projectVariables(deps, db, p, host, ports),
+    // An ingress host's proxy routes `<ref>.<projects domain>` (ADR 0036); without a projects
+    // domain there is no name to route by, and the host is served like a direct one.
+    ...(host.reachability === "ingress" && deps.config.projects.domain !== undefined
+      ? { ingress: { hostname: `${p.ref}.${deps.config.projects.domain}` } }
+      : {}),
   });
   await stampUrlDomains(db, deps.config, p);
   return { ...base, stack };

@@ -6,6 +6,7 @@ import {
   type ErrorFrame,
   encodeFrame,
   type Hello,
+  type IngressStatus,
   type InventoryItem,
   PROTOCOL_VERSION,
   type RpcResult,
@@ -145,6 +146,8 @@ export class HostSession implements HostConnection {
   #frames = 0;
   /** The capacity last written to the host's row, and when (clock ms): see #heartbeat. */
   #lastTouch: { capacity: Capacity; at: number } | null = null;
+  /** The ingress state last written to the host's row (JSON), so heartbeats write only changes. */
+  #lastIngress: string | null = null;
   /** When (clock ms) the last heartbeat was heard, written or not. */
   #lastBeatAt: number | null = null;
 
@@ -432,7 +435,7 @@ export class HostSession implements HostConnection {
         this.#sendError("out_of_order", "hello was already received on this connection");
         return;
       case "heartbeat":
-        await this.#heartbeat(frame.capacity);
+        await this.#heartbeat(frame.capacity, frame.ingress);
         return;
       case "applied": {
         const known = await recordApplied(this.deps, this.hostId, frame);
@@ -478,10 +481,16 @@ export class HostSession implements HostConnection {
    * most once per half interval unless its capacity keeps moving; such frames are bounded by the
    * frame budget.
    */
-  async #heartbeat(capacity: Capacity): Promise<void> {
+  async #heartbeat(capacity: Capacity, ingress: IngressStatus | undefined): Promise<void> {
     const now = this.deps.clock.now();
     this.#lastBeatAt = now;
     const last = this.#lastTouch;
+    // A changed ingress state (ADR 0036) is written at once: operators read it from the host list.
+    const ingressJson = ingress === undefined ? undefined : JSON.stringify(ingress);
+    if (ingressJson !== undefined && ingressJson !== this.#lastIngress) {
+      if (await this.#touch(capacity, { ingress: ingress ?? null })) this.#lastIngress = ingressJson;
+      return;
+    }
     if (last && now >= last.at && now - last.at < livenessWriteMs(this.deps.config.fleet)) {
       const floodMs = (this.deps.config.fleet.heartbeatSeconds * 1000) / 2;
       if (!capacityMoved(last.capacity, capacity) || now - last.at < floodMs) return;
@@ -516,8 +525,10 @@ export class HostSession implements HostConnection {
       agentVersion: hello.agentVersion,
       compose: hello.compose,
       bootId: hello.bootId ?? null,
+      ingress: hello.ingress ?? null,
     });
     if (!live) return;
+    this.#lastIngress = hello.ingress ? JSON.stringify(hello.ingress) : null;
     // Another agent process (or one that cannot tell): jobs it was running are gone with the old one.
     if (!hello.bootId || before?.bootId !== hello.bootId) {
       const lost = await loseJobsOfRestartedAgent(this.deps, this.hostId, this.#log);

@@ -26,6 +26,18 @@ export const HostResponse = z.object({
   bind_address: z.string(),
   /** How apps reach the host's projects: direct, ingress or tunnel (ADR 0035). */
   reachability: z.enum(REACHABILITY_MODES),
+  /**
+   * The host ingress as its agent last reported it (ADR 0036): `off`, `running` (serving
+   * `projects` routes on `port`) or `error` (`message` says why); null before any report.
+   */
+  ingress: z
+    .object({
+      state: z.enum(["off", "running", "error"]),
+      projects: z.number(),
+      port: z.number().optional(),
+      message: z.string().optional(),
+    })
+    .nullable(),
   agent_version: z.string().nullable(),
   compose: z.string().nullable(),
   capacity: z.object({
@@ -52,6 +64,7 @@ function hostResponse(h: HostView): z.output<typeof HostResponse> {
     draining: h.draining,
     bind_address: h.bindAddress,
     reachability: h.reachability,
+    ingress: h.ingress,
     agent_version: h.agentVersion,
     compose: h.compose,
     capacity: {
