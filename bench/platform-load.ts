@@ -7,10 +7,16 @@
  * host and creates an organization with N projects. It then drives each route with autocannon,
  * interleaved: every round runs every (connections, target) pair for a few seconds, so all
  * targets see the same machine noise; figures are averaged over the rounds and reported as
- * SupaManager ÷ floor and ÷ bare. Loopback only; every phase is bounded in time.
+ * SupaManager ÷ floor and ÷ bare, with the server process's CPU time per request beside them (less disturbed
+ * by the machine's other load than req/s). Loopback only; every phase is bounded in time.
  *
  * Usage: npm run bench:platform [-- --seconds 3 --rounds 3 --connections 10,64 --projects 1000
- *        --drivers postgres,pglite --cpu-prof DIR]
+ *        --drivers postgres,pglite --cpu-prof DIR --only supamanager]
+ * --cpu-prof profiles the server process during the measured rounds (not the setup); --only drives
+ * only the targets of one kind (bare, floor, supamanager), so such a profile shows one app.
+ * --compare DIR also starts DIR's bench/platform-server.ts (a checkout of another revision, with
+ * node_modules) on the same PostgreSQL database and drives its control plane as a fourth target
+ * ("before"): a before/after of a change measured in one interleaved run.
  * Needs PostgreSQL on 127.0.0.1:5432 (TEST_DATABASE_URL to change).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -29,6 +35,8 @@ const { values: opts } = parseArgs({
     projects: { type: "string", default: "1000" },
     drivers: { type: "string", default: "postgres,pglite" },
     "cpu-prof": { type: "string" },
+    only: { type: "string" },
+    compare: { type: "string" },
   },
 });
 const seconds = Number(opts.seconds);
@@ -47,7 +55,7 @@ process.env.SUPAMANAGER_HOST_OFFLINE_SECONDS ??= "600";
 interface Target {
   route: string;
   /** "bare" | "floor" | "supamanager" */
-  kind: "bare" | "floor" | "supamanager";
+  kind: "bare" | "floor" | "supamanager" | "before";
   url: string;
   headers: Record<string, string>;
 }
@@ -59,6 +67,8 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
+  /** The server process's CPU time per request in this window (µs). */
+  cpuUs: number;
 }
 
 async function runDriver(driver: "postgres" | "pglite") {
@@ -66,6 +76,7 @@ async function runDriver(driver: "postgres" | "pglite") {
   const dataDir = driver === "pglite" ? mkdtempSync(join(tmpdir(), "supamanager-bench-")) : undefined;
   if (driver === "postgres") await adminQuery(`create database "${dbName}"`);
   let server: Awaited<ReturnType<typeof startPlatformServer>> | undefined;
+  let before: Awaited<ReturnType<typeof startPlatformServer>> | undefined;
   let host: SimAgent | undefined;
   try {
     server = await startPlatformServer(dataDir ? { pglite: dataDir } : databaseUrl(dbName), {
@@ -132,7 +143,7 @@ async function runDriver(driver: "postgres" | "pglite") {
     }
 
     const listRoute = `GET /platform/organizations/{slug}/projects (${projectCount}, page of 100)`;
-    const targets: Target[] = [
+    const allTargets: Target[] = [
       { route: "bare", kind: "bare", url: `${baseline}/bare`, headers: {} },
       { route: "GET /platform/profile", kind: "floor", url: `${floor}/profile`, headers: auth },
       { route: "GET /platform/profile", kind: "supamanager", url: `${controlPlane}/platform/profile`, headers: auth },
@@ -163,6 +174,14 @@ async function runDriver(driver: "postgres" | "pglite") {
         headers: auth,
       },
     ];
+    if (opts.compare && driver === "postgres") {
+      // The other revision's control plane on the same database (the same secrets: the same token works).
+      before = await startPlatformServer(databaseUrl(dbName), { cwd: opts.compare });
+      for (const t of allTargets.filter((x) => x.kind === "supamanager")) {
+        allTargets.push({ ...t, kind: "before", url: t.url.replace(controlPlane, before.controlPlane) });
+      }
+    }
+    const targets = opts.only ? allTargets.filter((t) => t.kind === opts.only) : allTargets;
     const drive = async (t: Target, connections: number, duration: number) => {
       const r = await autocannon({ url: t.url, headers: t.headers, connections, duration, timeout: 30 });
       if (r.non2xx > 0 || r.errors > 0)
@@ -170,12 +189,15 @@ async function runDriver(driver: "postgres" | "pglite") {
       return r;
     };
     for (const t of targets) await drive(t, 10, 1); // warm-up: JIT, pools
+    server.startProfile();
 
     const samples: Sample[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const connections of connectionLevels) {
         for (const t of targets) {
+          const cpu0 = await api<{ us: number }>(baseline, "/cpu");
           const r = await drive(t, connections, seconds);
+          const cpu1 = await api<{ us: number }>(baseline, "/cpu");
           samples.push({
             route: t.route,
             kind: t.kind,
@@ -183,6 +205,7 @@ async function runDriver(driver: "postgres" | "pglite") {
             rps: r.requests.total / ((r.finish.getTime() - r.start.getTime()) / 1000),
             p50: r.latency.p50,
             p99: r.latency.p99,
+            cpuUs: (cpu1.us - cpu0.us) / Math.max(1, r.requests.total),
           });
         }
       }
@@ -190,6 +213,7 @@ async function runDriver(driver: "postgres" | "pglite") {
     return { driver, createSeconds, samples };
   } finally {
     host?.close();
+    await before?.stop();
     await server?.stop();
     if (driver === "postgres") await adminQuery(`drop database if exists "${dbName}" with (force)`);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -211,10 +235,20 @@ function summarise(samples: Sample[]) {
       const ours = of(route, "supamanager");
       const rps = mean(ours.map((s) => s.rps));
       const floorRps = mean(floor.map((s) => s.rps));
+      const previous = of(route, "before");
+      const beforeRps = previous.length > 0 ? mean(previous.map((s) => s.rps)) : undefined;
+      const cpuUs = median(ours.map((s) => s.cpuUs));
+      const floorCpuUs = median(floor.map((s) => s.cpuUs));
       rows.push({
         route,
         connections: c,
         rps,
+        cpuUs,
+        floorCpuUs,
+        cpuToFloor: cpuUs / floorCpuUs,
+        ...(beforeRps !== undefined
+          ? { beforeRps, beforeP99: median(previous.map((s) => s.p99)), beforeToFloor: beforeRps / floorRps }
+          : {}),
         p50: median(ours.map((s) => s.p50)),
         p99: median(ours.map((s) => s.p99)),
         floorRps,
@@ -231,12 +265,26 @@ function summarise(samples: Sample[]) {
 
 function print(d: { driver: string; createSeconds: number; rows: ReturnType<typeof summarise> }) {
   console.log(`\n${d.driver}: created ${projectCount} projects through the API in ${d.createSeconds.toFixed(1)} s`);
-  console.log("| route | conns | req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ÷ floor | ÷ bare |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log(
+    "| route | conns | req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | ÷ floor | ÷ bare | CPU µs/req | floor CPU µs/req | CPU ÷ floor |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of d.rows) {
     console.log(
-      `| ${r.route} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.floorRps.toFixed(0)} | ${r.floorP99} | ${r.ratioToFloor.toFixed(2)} | ${r.ratioToBare.toFixed(3)} |`,
+      `| ${r.route} | ${r.connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.floorRps.toFixed(0)} | ${r.floorP99} | ${r.ratioToFloor.toFixed(2)} | ${r.ratioToBare.toFixed(3)} | ${r.cpuUs.toFixed(0)} | ${r.floorCpuUs.toFixed(0)} | ${r.cpuToFloor.toFixed(2)} |`,
     );
+  }
+  if (d.rows.some((r) => r.beforeRps !== undefined)) {
+    console.log("\nthe same run, the --compare revision (before) beside this one (after):");
+    console.log(
+      "| route | conns | before req/s | before p99 ms | before ÷ floor | after req/s | after p99 ms | after ÷ floor |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|");
+    for (const r of d.rows) {
+      console.log(
+        `| ${r.route} | ${r.connections} | ${r.beforeRps?.toFixed(0)} | ${r.beforeP99} | ${r.beforeToFloor?.toFixed(2)} | ${r.rps.toFixed(0)} | ${r.p99} | ${r.ratioToFloor.toFixed(2)} |`,
+      );
+    }
   }
   const bare = d.rows
     .filter((r) => r.route === d.rows[0]?.route)

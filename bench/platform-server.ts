@@ -3,9 +3,11 @@
  * (bootstrap() as `npm start` runs it, on PostgreSQL when DATABASE_URL is set, else on PGlite in
  * SUPAMANAGER_DATA_DIR) and, on two more ports, a bare Hono route (the baseline) and the floor app
  * (bench/floor-app.ts) on the same database with a pool of the same size.
- * Prints one JSON line with the three URLs. Exits cleanly on SIGTERM, so `--cpu-prof` profiles
- * are written.
+ * Prints one JSON line with the three URLs. With BENCH_CPU_PROFILE_DIR set, SIGUSR2 starts the CPU
+ * profiler and SIGTERM writes the profile there before exiting.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import type { AddressInfo } from "node:net";
 import type { PGlite } from "@electric-sql/pglite";
 import { serve } from "@hono/node-server";
@@ -22,6 +24,12 @@ const { app, deps } = await bootstrap(env, { logger: createLogger("silent") });
 
 const bare = new Hono();
 bare.get("/bare", (c) => c.json({ ok: true }));
+// This process's CPU time so far (µs): the benchmark reads it around each target's window, so it
+// can report CPU per request, which the machine's other load disturbs far less than req/s.
+bare.get("/cpu", (c) => {
+  const { user, system } = process.cpuUsage();
+  return c.json({ us: user + system });
+});
 
 let floorQuery: FloorQuery;
 let closeFloor = async () => {};
@@ -49,7 +57,24 @@ const baseline = await listen(bare.fetch);
 const floorUrl = await listen(floor.fetch);
 process.stdout.write(`${JSON.stringify({ controlPlane, baseline, floor: floorUrl })}\n`);
 
-process.once("SIGTERM", () => {
+// The profile covers what the benchmark drives after its setup (SIGUSR2), not the setup itself.
+const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
+let profiler: Session | undefined;
+process.on("SIGUSR2", () => {
+  if (!profileDir || profiler) return;
+  profiler = new Session();
+  profiler.connect();
+  void profiler.post("Profiler.enable").then(() => profiler?.post("Profiler.start"));
+});
+async function writeProfile(): Promise<void> {
+  if (!profiler || !profileDir) return;
+  const { profile } = await profiler.post("Profiler.stop");
+  mkdirSync(profileDir, { recursive: true });
+  writeFileSync(`${profileDir}/platform-server-${Date.now()}.cpuprofile`, JSON.stringify(profile));
+}
+
+process.once("SIGTERM", async () => {
+  await writeProfile().catch((err: unknown) => console.error("writing the CPU profile failed", err));
   server.close();
   void closeFloor()
     .then(() => deps.database.close())

@@ -49,22 +49,24 @@ export const BENCH_SECRETS = {
  * Starts bench/platform-server.ts in a child process: the real Node control plane (it migrates the
  * database at start) on `databaseUrl` — or, with `{ pglite: dataDir }`, on PGlite in that
  * directory — a bare Hono route as a baseline and the floor app (bench/floor-app.ts). Resolves
- * with the URLs once they listen; `stop()` ends the child. `cpuProfileDir` runs the child with
- * `--cpu-prof` (the profile is written there when it stops).
+ * with the URLs once they listen; `stop()` ends the child. With `cpuProfileDir`, `startProfile()`
+ * starts the child's CPU profiler (so the profile covers the load, not the setup) and `stop()` writes
+ * it there as a `.cpuprofile` (Chrome DevTools, speedscope).
  */
 export async function startPlatformServer(
   database: string | { pglite: string },
-  opts: { cpuProfileDir?: string } = {},
-): Promise<{ controlPlane: string; baseline: string; floor: string; stop(): Promise<void> }> {
+  opts: { cpuProfileDir?: string; cwd?: string } = {},
+): Promise<{ controlPlane: string; baseline: string; floor: string; startProfile(): void; stop(): Promise<void> }> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...BENCH_SECRETS, NODE_ENV: "production" };
   if (typeof database === "string") env.DATABASE_URL = database;
   else {
     delete env.DATABASE_URL;
     env.SUPAMANAGER_DATA_DIR = database.pglite;
   }
-  const prof = opts.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfileDir] : [];
-  const child = spawn(process.execPath, [...prof, "--import", "tsx", "bench/platform-server.ts"], {
+  if (opts.cpuProfileDir) env.BENCH_CPU_PROFILE_DIR = opts.cpuProfileDir;
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/platform-server.ts"], {
     env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -81,7 +83,7 @@ export async function startPlatformServer(
       setTimeout(() => reject(new Error("bench server did not start in 300 s")), 300_000).unref();
     });
     const urls = JSON.parse(line) as { controlPlane: string; baseline: string; floor: string };
-    return { ...urls, stop };
+    return { ...urls, startProfile: () => child.kill("SIGUSR2"), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -55,15 +55,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       maxAge: 600,
     }),
   );
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
-      onError: () => {
-        throw new ApiError("payload_too_large", `Request body exceeds ${deps.config.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.config.maxBodyBytes,
+    onError: () => {
+      throw new ApiError("payload_too_large", `Request body exceeds ${deps.config.maxBodyBytes} bytes`);
+    },
+  });
+  // GET and HEAD requests carry no body to the app (the Fetch API refuses one), and asking for it
+  // made the Node adapter build a whole Request object on every read (ADR 0042).
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.route("/", healthRoutes());
   app.route("/auth/v1", authRoutes());

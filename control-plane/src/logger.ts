@@ -30,19 +30,47 @@ export function createLogger(
   write: (line: string) => void = (line) => console.log(line),
   bindings: Record<string, unknown> = {},
 ): Logger {
-  const min = LEVELS[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[lvl] < min) return;
-    const record = { time: new Date().toISOString(), level: lvl, msg, ...bindings, ...(fields ? redact(fields) : {}) };
-    write(JSON.stringify(record, errorReplacer));
-  };
-  return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (b) => createLogger(level, write, { ...bindings, ...redact(b) }),
-  };
+  return new JsonLogger(LEVELS[level], level, write, bindings);
+}
+
+/**
+ * Methods on the prototype and bindings redacted once, so that a child (one per request, one per
+ * agent connection) costs one small object, not a set of closures (ADR 0042).
+ */
+class JsonLogger implements Logger {
+  constructor(
+    private readonly min: number,
+    private readonly level: LogLevel | "silent",
+    private readonly write: (line: string) => void,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.debug >= this.min) this.emit("debug", msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.info >= this.min) this.emit("info", msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.warn >= this.min) this.emit("warn", msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    if (LEVELS.error >= this.min) this.emit("error", msg, fields);
+  }
+  child(bindings: Record<string, unknown>): Logger {
+    return new JsonLogger(this.min, this.level, this.write, { ...this.bindings, ...redact(bindings) });
+  }
+
+  private emit(lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+    const record = {
+      time: new Date().toISOString(),
+      level: lvl,
+      msg,
+      ...this.bindings,
+      ...(fields ? redact(fields) : {}),
+    };
+    this.write(JSON.stringify(record, errorReplacer));
+  }
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { nativeScrypt } from "../entry/bootstrap.js";
 import { parseKeyMaterial, SecretBox, SecretBoxError } from "./aes.js";
 import { fromBase64Url, fromHex, timingSafeEqual, toBase64Url, toHex } from "./encoding.js";
-import { AccessTokens, TokenError } from "./jwt.js";
+import { AccessTokens, TokenError, VERIFIED_TOKENS_MAX } from "./jwt.js";
 import { PasswordHasher, portableScrypt } from "./password.js";
 
 const KEY_A = "a".repeat(64);
@@ -106,6 +106,62 @@ describe("AccessTokens", () => {
     const [, payload] = token.split(".");
     const none = `${toBase64Url(new TextEncoder().encode('{"alg":"none","typ":"JWT"}'))}.${payload}.`;
     await expect(a.verify(none)).rejects.toMatchObject({ reason: "invalid" });
+  });
+});
+
+describe("AccessTokens: verified tokens are remembered (ADR 0042)", () => {
+  const claims = {
+    sub: "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b",
+    email: "a@b.c",
+    session_id: "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d",
+    aal: "aal1" as const,
+    role: "authenticated" as const,
+  };
+
+  it("a remembered token still expires at its exp, to the second", async () => {
+    let now = 1_800_000_000_000;
+    const tokens = new AccessTokens("s".repeat(40), 60, () => now);
+    const { token } = await tokens.sign(claims);
+    expect(await tokens.verify(token)).toMatchObject({ sub: claims.sub });
+    expect(tokens.verifiedSize).toBe(1);
+    now += 59_999;
+    expect(await tokens.verify(token)).toMatchObject({ session_id: claims.session_id });
+    now += 1;
+    await expect(tokens.verify(token)).rejects.toMatchObject({ reason: "expired" });
+    expect(tokens.verifiedSize).toBe(0);
+    await expect(tokens.verify(token)).rejects.toMatchObject({ reason: "expired" });
+  });
+
+  it("only the exact string that verified is remembered: an altered token is checked afresh", async () => {
+    const tokens = new AccessTokens("s".repeat(40), 3600, Date.now);
+    const { token } = await tokens.sign(claims);
+    await tokens.verify(token);
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const forged = JSON.parse(new TextDecoder().decode(fromBase64Url(payload))) as Record<string, unknown>;
+    forged.sub = "00000000-0000-4000-8000-000000000000";
+    const altered = `${header}.${toBase64Url(new TextEncoder().encode(JSON.stringify(forged)))}.${signature}`;
+    await expect(tokens.verify(altered)).rejects.toMatchObject({ reason: "invalid" });
+    const flipped = `${token.slice(0, -2)}${token.at(-2) === "A" ? "B" : "A"}${token.at(-1)}`;
+    await expect(tokens.verify(flipped)).rejects.toMatchObject({ reason: "invalid" });
+    expect(tokens.verifiedSize).toBe(1);
+  });
+
+  it("another key never accepts a token this one remembered", async () => {
+    const a = new AccessTokens("a".repeat(40), 3600, Date.now);
+    const b = new AccessTokens("b".repeat(40), 3600, Date.now);
+    const { token } = await a.sign(claims);
+    await a.verify(token);
+    await expect(b.verify(token)).rejects.toBeInstanceOf(TokenError);
+  });
+
+  it("remembers at most VERIFIED_TOKENS_MAX tokens", async () => {
+    let now = 1_800_000_000_000;
+    const tokens = new AccessTokens("s".repeat(40), 3600, () => now);
+    for (let i = 0; i < VERIFIED_TOKENS_MAX + 5; i++) {
+      now += 1000; // a new iat: a new token
+      await tokens.verify((await tokens.sign(claims)).token);
+    }
+    expect(tokens.verifiedSize).toBe(VERIFIED_TOKENS_MAX);
   });
 });
 

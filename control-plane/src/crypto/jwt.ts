@@ -25,6 +25,9 @@ export class TokenError extends Error {
 type CryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 const ISSUER = "supamanager";
+
+/** At most this many verified tokens are remembered per AccessTokens (the oldest goes first). */
+export const VERIFIED_TOKENS_MAX = 10_000;
 const AUDIENCE = "authenticated";
 
 /** HS256 access tokens signed with SUPAMANAGER_JWT_SECRET (see docs/adr/0004-dashboard-sessions.md). */
@@ -35,6 +38,15 @@ export class AccessTokens {
    * sign and verify, which cost as much as the verification itself.
    */
   #key: Promise<CryptoKey> | undefined;
+  /**
+   * Tokens that passed verification, with their claims and expiry (ADR 0042). A client sends the
+   * same access token on every request for its whole lifetime, and verifying it again gives the
+   * same answer until it expires: the signature covers every claim, and the key only changes with
+   * the process's configuration. Only the exact string that verified is remembered (a token that
+   * differs by one character is verified afresh), an entry never outlives the token's `exp`, and
+   * revocation was never the token's job: the session check (middleware/auth.ts) still runs.
+   */
+  readonly #verified = new Map<string, { claims: AccessClaims; expMs: number }>();
   constructor(
     secret: string,
     private readonly ttlSeconds: number,
@@ -72,6 +84,28 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessClaims> {
+    const known = this.#verified.get(token);
+    if (known) {
+      // jose's rule: expired once now ≥ exp (whole seconds).
+      if (Math.floor(this.now() / 1000) * 1000 < known.expMs) return known.claims;
+      this.#verified.delete(token);
+      throw new TokenError("token has expired", "expired");
+    }
+    const { claims, exp } = await this.#verifyAfresh(token);
+    if (this.#verified.size >= VERIFIED_TOKENS_MAX) {
+      const oldest = this.#verified.keys().next().value;
+      if (oldest !== undefined) this.#verified.delete(oldest);
+    }
+    this.#verified.set(token, { claims, expMs: exp * 1000 });
+    return claims;
+  }
+
+  /** Tokens remembered as verified (for tests). */
+  get verifiedSize(): number {
+    return this.#verified.size;
+  }
+
+  async #verifyAfresh(token: string): Promise<{ claims: AccessClaims; exp: number }> {
     try {
       const { payload } = await jwtVerify(token, await this.key(), {
         algorithms: ["HS256"],
@@ -89,7 +123,10 @@ export class AccessTokens {
       if (!UUID.test(sub) || !UUID.test(session_id)) {
         throw new TokenError("token claims are malformed", "invalid");
       }
-      return { sub, email, session_id, aal: aal === "aal2" ? "aal2" : "aal1", role: "authenticated" };
+      return {
+        claims: { sub, email, session_id, aal: aal === "aal2" ? "aal2" : "aal1", role: "authenticated" },
+        exp: payload.exp as number,
+      };
     } catch (err) {
       if (err instanceof TokenError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new TokenError("token has expired", "expired");

@@ -1,4 +1,5 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
+import { prepared } from "../../db/prepared.js";
 import { profiles, users } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { recordAudit } from "../audit/record.js";
@@ -49,7 +50,14 @@ function toProfile(row: typeof profiles.$inferSelect, email: string): Profile {
 /** The caller's profile, created on first read (Studio creates it right after the first login). */
 export async function getOrCreateProfile(ctx: AuthedContext): Promise<Profile> {
   const { db, actor } = ctx;
-  const [existing] = await db.select().from(profiles).where(eq(profiles.userId, actor.userId)).limit(1);
+  const [existing] = await prepared(db, "sm_profile_of_user", (d, name) =>
+    d
+      .select()
+      .from(profiles)
+      .where(eq(profiles.userId, sql.placeholder("userId")))
+      .limit(1)
+      .prepare(name),
+  ).execute({ userId: actor.userId });
   if (existing) return toProfile(existing, actor.email);
   return db.transaction(async (tx) => {
     const [created] = await tx

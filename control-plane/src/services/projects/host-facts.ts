@@ -1,4 +1,5 @@
 import { and, eq, ne, sql } from "drizzle-orm";
+import { prepared } from "../../db/prepared.js";
 import { hosts, organizations, orgMembers, portReservations, projects } from "../../db/schema.js";
 import type { AppDeps, AuthedContext, ServiceContext } from "../../deps.js";
 import { notFound } from "../../errors.js";
@@ -103,24 +104,38 @@ export async function projectWithHostForMember(
   action: Action,
   opts: { ports: boolean },
 ): Promise<ProjectMembership & { host: HostFacts | undefined; hostRow: JoinedHost | null }> {
-  const ports = opts.ports
-    ? sql<Record<string, number> | null>`(select json_object_agg(${portReservations.service}, ${portReservations.port})
-        from ${portReservations} where ${portReservations.projectRef} = ${projects.ref})`
-    : sql<null>`null`;
-  const [row] = await ctx.db
-    .select({
-      project: projects,
-      org: organizations,
-      role: orgMembers.role,
-      host: { id: hosts.id, name: hosts.name, ...hostFactColumns },
-      ports,
-    })
-    .from(projects)
-    .innerJoin(organizations, eq(organizations.id, projects.orgId))
-    .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId)))
-    .leftJoin(hosts, eq(hosts.id, projects.hostId))
-    .where(and(eq(projects.ref, ref), ne(projects.status, "REMOVED")))
-    .limit(1);
+  const statement = prepared(
+    ctx.db,
+    opts.ports ? "sm_project_host_ports_for_member" : "sm_project_host_for_member",
+    (db, name) => {
+      const ports = opts.ports
+        ? sql<Record<
+            string,
+            number
+          > | null>`(select json_object_agg(${portReservations.service}, ${portReservations.port})
+          from ${portReservations} where ${portReservations.projectRef} = ${projects.ref})`
+        : sql<null>`null`;
+      return db
+        .select({
+          project: projects,
+          org: organizations,
+          role: orgMembers.role,
+          host: { id: hosts.id, name: hosts.name, ...hostFactColumns },
+          ports,
+        })
+        .from(projects)
+        .innerJoin(organizations, eq(organizations.id, projects.orgId))
+        .innerJoin(
+          orgMembers,
+          and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, sql.placeholder("userId"))),
+        )
+        .leftJoin(hosts, eq(hosts.id, projects.hostId))
+        .where(and(eq(projects.ref, sql.placeholder("ref")), ne(projects.status, "REMOVED")))
+        .limit(1)
+        .prepare(name);
+    },
+  );
+  const [row] = await statement.execute({ userId: ctx.actor.userId, ref });
   if (!row) throw notFound(`Project ${ref} not found`);
   assertCan(row.role, action);
   const hostRow = row.project.hostId !== null && row.host?.id ? (row.host as JoinedHost) : null;

@@ -1,10 +1,12 @@
 import type { ProjectStatus } from "@supamanager/shared";
 import { and, asc, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from "drizzle-orm";
+import type { Executor } from "../../db/index.js";
+import { prepared } from "../../db/prepared.js";
 import { hosts, organizations, orgMembers, projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
 import { assertCan, orgForMember } from "../organizations/access.js";
 import { effectiveStatusSql, hostFactColumns, listHostFacts } from "./host-facts.js";
-import { type ProjectView, toView } from "./model.js";
+import { PROJECT_VIEW_COLUMNS, type ProjectView, toView } from "./model.js";
 
 export const PROJECT_SORTS = ["name_asc", "name_desc", "created_asc", "created_desc"] as const;
 export type ProjectSort = (typeof PROJECT_SORTS)[number];
@@ -27,6 +29,11 @@ export interface ProjectPage {
 }
 
 const hostColumns = hostFactColumns;
+
+/** A project's view columns (model.ts), as a drizzle selection. */
+const viewColumns = Object.fromEntries(PROJECT_VIEW_COLUMNS.map((k) => [k, projects[k]])) as {
+  [K in (typeof PROJECT_VIEW_COLUMNS)[number]]: (typeof projects)[K];
+};
 
 /** Make `%`, `_` and the escape character itself match literally in an (I)LIKE pattern. */
 export function escapeLike(text: string): string {
@@ -76,16 +83,32 @@ export async function listOrgProjects(
   input: ListProjectsInput,
 ): Promise<ProjectPage> {
   const hostJoin = eq(hosts.id, projects.hostId);
-  const rows = await ctx.db
-    .select({ project: projects, host: hostColumns, role: orgMembers.role, total })
-    .from(projects)
-    .innerJoin(organizations, eq(organizations.id, projects.orgId))
-    .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, ctx.actor.userId)))
-    .leftJoin(hosts, hostJoin)
-    .where(and(eq(organizations.slug, slug), ...filters(ctx, input)))
-    .orderBy(...ordering(input.sort))
-    .limit(input.limit)
-    .offset(input.offset);
+  // Studio's page (no search, no status filter) is one statement per sort order, built once
+  // (ADR 0042); a filtered page is built per request.
+  const plain = !input.search && input.statuses.length === 0;
+  const build = (db: Executor, where: SQL | undefined, userId: string | ReturnType<typeof sql.placeholder>) =>
+    db
+      .select({ project: viewColumns, host: hostColumns, role: orgMembers.role, total })
+      .from(projects)
+      .innerJoin(organizations, eq(organizations.id, projects.orgId))
+      .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, userId)))
+      .leftJoin(hosts, hostJoin)
+      .where(where)
+      .orderBy(...ordering(input.sort));
+  const rows = plain
+    ? await prepared(ctx.db, `sm_org_projects_${input.sort}`, (db, name) =>
+        build(
+          db,
+          and(eq(organizations.slug, sql.placeholder("slug")), ne(projects.status, "REMOVED")),
+          sql.placeholder("userId"),
+        )
+          .limit(sql.placeholder("limit"))
+          .offset(sql.placeholder("offset"))
+          .prepare(name),
+      ).execute({ slug, userId: ctx.actor.userId, limit: input.limit, offset: input.offset })
+    : await build(ctx.db, and(eq(organizations.slug, slug), ...filters(ctx, input)), ctx.actor.userId)
+        .limit(input.limit)
+        .offset(input.offset);
   const first = rows[0];
   if (!first) {
     const { org } = await orgForMember(ctx, slug, "projects.read");

@@ -4,6 +4,28 @@ import type { Reachability } from "./urls.js";
 
 export type ProjectRow = typeof projects.$inferSelect;
 
+/** The columns a project's view is made of (lists select only these: no secrets, no health). */
+export const PROJECT_VIEW_COLUMNS = [
+  "id",
+  "ref",
+  "name",
+  "orgId",
+  "region",
+  "cloudProvider",
+  "status",
+  "statusReason",
+  "desiredState",
+  "specVersion",
+  "appliedVersion",
+  "computeSize",
+  "hostId",
+  "release",
+  "pausedAt",
+  "createdAt",
+  "updatedAt",
+] as const satisfies readonly (keyof ProjectRow)[];
+export type ProjectViewRow = Pick<ProjectRow, (typeof PROJECT_VIEW_COLUMNS)[number]>;
+
 /** A project as services hand it to routes: the row's public facts plus its organization's slug. */
 export interface ProjectView {
   id: number;
@@ -146,14 +168,14 @@ export function effectiveStatus(stored: ProjectStatus, hostOnline: boolean | und
   return stored;
 }
 
-export function pendingReasonFor(row: ProjectRow, host: HostFacts | undefined): string | null {
+export function pendingReasonFor(row: ProjectViewRow, host: HostFacts | undefined): string | null {
   if (!host || host.online || row.status === "REMOVED") return null;
   if (row.appliedVersion >= row.specVersion) return null;
   return "The project's host is offline; the requested change waits and is applied when the host reconnects";
 }
 
 /** Map a row to its view. A status outside Studio's vocabulary would hang Studio, so it reads UNKNOWN. */
-export function toView(row: ProjectRow, orgSlug: string, host?: HostFacts): ProjectView {
+export function toView(row: ProjectViewRow, orgSlug: string, host?: HostFacts): ProjectView {
   const stored = STATUS_SET.has(row.status) ? (row.status as ProjectStatus) : "UNKNOWN";
   return {
     id: row.id,

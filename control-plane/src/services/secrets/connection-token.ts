@@ -42,9 +42,25 @@ async function deriveMacKey(material: string): Promise<CryptoKey> {
   );
 }
 
+/**
+ * MACs already computed, by key material and ref (ADR 0042): the same project's detail is read
+ * every few seconds while Studio polls it, and the MAC of a ref under a key never changes.
+ */
+const macs = new Map<string, Uint8Array>();
+const MACS_MAX = 10_000;
+
 async function mac(material: string, ref: string): Promise<Uint8Array> {
+  const memo = `${material}\n${ref}`;
+  const known = macs.get(memo);
+  if (known) return known;
   const sig = await crypto.subtle.sign("HMAC", await macKey(material), utf8.encode(`connection:${ref}`));
-  return new Uint8Array(sig).slice(0, MAC_HEX / 2);
+  const out = new Uint8Array(sig).slice(0, MAC_HEX / 2);
+  if (macs.size >= MACS_MAX) {
+    const oldest = macs.keys().next().value;
+    if (oldest !== undefined) macs.delete(oldest);
+  }
+  macs.set(memo, out);
+  return out;
 }
 
 /** The connection token of project `ref` (stable while the encryption key is unchanged). */
