@@ -29,6 +29,11 @@ const { values } = parseArgs({
      * before ADR 0034, measured in the same run for comparison.
      */
     offline: { type: "string", default: "45" },
+    /**
+     * Run the control plane with `--cpu-prof` into this directory; the steady window's offsets
+     * from the start of the process are printed, so a profile can be cut to it.
+     */
+    "cpu-prof": { type: "string" },
   },
 });
 const offlineGraces = values.offline.split(",").map(Number);
@@ -52,7 +57,9 @@ async function runOnce(agents: number, offlineSeconds: number) {
   await adminQuery(`create database "${dbName}"`);
   const dbUrl = new URL(ADMIN_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
-  const child = spawn(process.execPath, ["control-plane/dist/entry/node.js"], {
+  const prof = values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [];
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, [...prof, "control-plane/dist/entry/node.js"], {
     env: {
       PATH: process.env.PATH,
       NODE_ENV: "production",
@@ -136,8 +143,13 @@ async function runOnce(agents: number, offlineSeconds: number) {
     const updates0 = await hostUpdates();
     const beats0 = SimAgent.heartbeatsSent;
     const steady0 = procStats(child.pid as number);
+    const steadyFrom = performance.now() - spawnedAt;
     await new Promise((r) => setTimeout(r, steadySeconds * 1000));
     const steady1 = procStats(child.pid as number);
+    if (prof.length > 0) {
+      const window = [steadyFrom, performance.now() - spawnedAt].map((ms) => (ms / 1000).toFixed(1));
+      console.log(`steady window: ${window.join("–")} s after the control plane was spawned`);
+    }
     const beats1 = SimAgent.heartbeatsSent;
     const hostRowUpdates = (await hostUpdates()) - updates0;
     const steadyCpuPercent = ((steady1.cpuSeconds - steady0.cpuSeconds) / steadySeconds) * 100;

@@ -76,6 +76,20 @@ describe("agent link liveness", () => {
     expect((await answer) as RpcResult).toMatchObject({ status: 200 });
   });
 
+  it("a link that sends frames between ticks is not pinged; a quiet tick pings (ADR 0042)", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const { s, events, hostId } = await session({ value: true });
+    for (let tick = 0; tick < LINK_MISSED_PINGS + 3; tick++) {
+      s.heard(); // a heartbeat or any other frame
+      vi.advanceTimersByTime(LINK_PING_MS);
+    }
+    expect(events.pings).toBe(0);
+    expect(events.terminated).toBe(0);
+    vi.advanceTimersByTime(LINK_PING_MS);
+    expect(events.pings).toBe(1);
+    expect(await t.deps.hub.isConnected(hostId)).toBe(true);
+  });
+
   it("a link silent for several pings is cut and the host is no longer connected", async () => {
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
     const alive = { value: true };

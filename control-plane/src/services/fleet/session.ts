@@ -12,7 +12,8 @@ import {
   type RpcResult,
   type ServerFrame,
 } from "@supamanager/shared";
-import { and, eq, inArray, isNull, lt, ne, or } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { prepared } from "../../db/prepared.js";
 import { hosts, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
 import { ApiError } from "../../errors.js";
@@ -26,9 +27,10 @@ import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
 const RPC_GRACE_MS = 2_000;
 
 /**
- * Liveness of the link, on transports that can ping (Node's `ws`): the control plane pings every
- * LINK_PING_MS; after LINK_MISSED_PINGS pings in a row with nothing heard (no frame, no pong) the
- * link is dead and the socket is cut, so the host reads offline. Each RPC also pings and answers
+ * Liveness of the link, on transports that can ping (Node's `ws`): every LINK_PING_MS the control
+ * plane pings a link it heard nothing from (no frame, no pong) since the last tick; after
+ * LINK_MISSED_PINGS such ticks in a row the link is dead and the socket is cut, so the host reads
+ * offline. Each RPC also pings and answers
  * 503 when nothing is heard within LINK_PROBE_MS, instead of waiting out its whole timeout on a
  * link that died since the last ping.
  */
@@ -204,6 +206,10 @@ export class HostSession implements HostConnection {
       this.closed();
       return;
     }
+    // A link that showed life since the last tick needs no ping (ADR 0042): its frames already
+    // prove it, and pinging 10,000 agents every tick was thousands of frames a second each way.
+    // A quiet tick pings, so a dead link is still cut after LINK_MISSED_PINGS quiet ticks.
+    if (this.#missedPings === 0) return;
     try {
       this.transport.ping?.();
     } catch (err) {
@@ -501,11 +507,31 @@ export class HostSession implements HostConnection {
   /** Record liveness + capacity; a removed host (credential revoked) is disconnected. */
   async #touch(capacity: Capacity, extra: Partial<typeof hosts.$inferInsert> = {}): Promise<boolean> {
     const at = this.deps.clock.now();
-    const [row] = await this.deps.database.db
-      .update(hosts)
-      .set({ ...capacityColumns(capacity), ...extra, lastSeenAt: new Date(at) })
-      .where(and(eq(hosts.id, this.hostId), isNull(hosts.removedAt)))
-      .returning({ id: hosts.id });
+    const db = this.deps.database.db;
+    const values = { ...capacityColumns(capacity), lastSeenAt: new Date(at) };
+    const [row] =
+      Object.keys(extra).length === 0
+        ? // A heartbeat's write: built once per database handle (ADR 0042).
+          await prepared(db, "sm_host_heartbeat", (d, name) =>
+            d
+              .update(hosts)
+              .set({
+                cpus: sql`${sql.placeholder("cpus")}`,
+                memTotalBytes: sql`${sql.placeholder("memTotalBytes")}`,
+                memFreeBytes: sql`${sql.placeholder("memFreeBytes")}`,
+                memReservedBytes: sql`${sql.placeholder("memReservedBytes")}`,
+                load1: sql`${sql.placeholder("load1")}`,
+                lastSeenAt: sql`${sql.placeholder("lastSeenAt")}`,
+              })
+              .where(and(eq(hosts.id, sql.placeholder("hostId")), isNull(hosts.removedAt)))
+              .returning({ id: hosts.id })
+              .prepare(name),
+          ).execute({ ...values, hostId: this.hostId })
+        : await db
+            .update(hosts)
+            .set({ ...values, ...extra })
+            .where(and(eq(hosts.id, this.hostId), isNull(hosts.removedAt)))
+            .returning({ id: hosts.id });
     if (row) {
       this.#lastTouch = { capacity, at };
       return true;
