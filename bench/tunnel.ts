@@ -1,22 +1,27 @@
 /**
  * The tunnel (ADR 0035) against a direct call to the same gateway, on loopback, in one run,
  * interleaved: latency of a small request (p50/p99), throughput of a large download and upload,
- * 100 concurrent streams, and how late a control-channel ping comes back while a large transfer
- * runs through the tunnel.
+ * 100 concurrent streams, and how late a control-channel ping to the control plane comes back
+ * while a large transfer runs through the tunnel.
  *
- * Everything real but the database: the control plane's TunnelRelay (its Node request path), the
- * agent's TunnelClient, the `ws` data connection, and a Node HTTP server standing in for the
- * project's gateway. The relay's project lookup is replaced by a constant (the database lookup is
- * cached per ref anyway).
+ * Three processes, as in production: this one is the client; a child is the control plane (its
+ * TunnelRelay on a Node HTTP server, the `ws` server the agent's data connection lands on, and a
+ * WebSocket server standing in for the agents' control channel); another child is the host (the
+ * agent's TunnelClient and a Node HTTP server standing in for the project's gateway). Direct:
+ * client → gateway. Tunnel: client → control plane → agent → gateway. The relay's project lookup
+ * is a constant (the database lookup is cached per ref anyway).
  *
- * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3]
+ * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3 --mask zero]
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { WebSocketServer } from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import { buildConfig, parseEnv } from "../control-plane/src/config.js";
 import type { AppDeps } from "../control-plane/src/deps.js";
 import { TunnelRelay } from "../control-plane/src/entry/tunnel.js";
@@ -36,6 +41,10 @@ const { values } = parseArgs({
     window: { type: "string", default: "512" },
     /** `random`: the agent masks its frames as over plain ws://; `zero`: as over wss:// (ADR 0035). */
     mask: { type: "string", default: "random" },
+    /** Internal: run as the `cp` or `host` child. */
+    role: { type: "string", default: "client" },
+    /** Internal (host child): the control plane's data-connection port. */
+    wss: { type: "string", default: "0" },
   },
 });
 const requests = Number(values.requests);
@@ -46,38 +55,40 @@ const window = Number(values.window) * 1024;
 const REF = "benchbenchbenchbench";
 const HOST_ID = "host_benchbenchbenchbenc";
 
-const gateway = http.createServer((req, res) => {
-  const url = new URL(req.url ?? "/", "http://gw");
-  if (url.pathname === "/small") {
-    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
-    return;
-  }
-  if (url.pathname === "/download") {
-    const n = Number(url.searchParams.get("bytes"));
-    const piece = Buffer.alloc(256 * 1024, 120);
-    res.writeHead(200, { "content-length": String(n) });
-    let sent = 0;
-    const write = () => {
-      while (sent < n) {
-        const c = piece.subarray(0, Math.min(piece.byteLength, n - sent));
-        sent += c.byteLength;
-        if (!res.write(c)) return void res.once("drain", write);
-      }
-      res.end();
-    };
-    write();
-    return;
-  }
-  if (url.pathname === "/upload") {
-    let n = 0;
-    req.on("data", (c: Buffer) => {
-      n += c.byteLength;
-    });
-    req.on("end", () => res.writeHead(200).end(String(n)));
-    return;
-  }
-  res.writeHead(404).end();
-});
+function startGateway(): http.Server {
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://gw");
+    if (url.pathname === "/small") {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      return;
+    }
+    if (url.pathname === "/download") {
+      const n = Number(url.searchParams.get("bytes"));
+      const piece = Buffer.alloc(256 * 1024, 120);
+      res.writeHead(200, { "content-length": String(n) });
+      let sent = 0;
+      const write = () => {
+        while (sent < n) {
+          const c = piece.subarray(0, Math.min(piece.byteLength, n - sent));
+          sent += c.byteLength;
+          if (!res.write(c)) return void res.once("drain", write);
+        }
+        res.end();
+      };
+      write();
+      return;
+    }
+    if (url.pathname === "/upload") {
+      let n = 0;
+      req.on("data", (c: Buffer) => {
+        n += c.byteLength;
+      });
+      req.on("end", () => res.writeHead(200).end(String(n)));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+}
 
 const listen = (s: http.Server | WebSocketServer) =>
   new Promise<number>((resolve) => {
@@ -85,8 +96,11 @@ const listen = (s: http.Server | WebSocketServer) =>
     else s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port));
   });
 
-async function main() {
-  const gatewayPort = await listen(gateway);
+/** One line of JSON on stdout: how the parent finds a child's ports. */
+const announce = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+
+/** The control plane child: the relay, the agents' data-connection server, a control-channel stand-in. */
+async function controlPlane() {
   const config = buildConfig(
     parseEnv({ SUPAMANAGER_TUNNEL_DOMAIN: "tunnel.bench", SUPAMANAGER_TUNNEL_MAX_REQUEST_BYTES: String(2 ** 30) }),
     { jwtSecret: "x".repeat(32), encryptionKey: "00".repeat(32) },
@@ -96,13 +110,24 @@ async function main() {
   const cp = http.createServer((req, res) => void relay.handleRequest(req, res, REF));
   // Keep-alive sockets idle during the long transfers must not be closed under the client.
   cp.keepAliveTimeout = 120_000;
-  gateway.keepAliveTimeout = 120_000;
   const cpPort = await listen(cp);
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   wss.on("connection", (ws) => relay.attach(HOST_ID, ws));
   const wssPort = await listen(wss);
+  // The agents' control channel lives in the same process as the relay: its pings show how long
+  // a control frame waits while the process moves tunnel bytes.
+  const ctlServer = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  const ctlPort = await listen(ctlServer);
+  announce({ cpPort, wssPort, ctlPort });
+}
+
+/** The host child: the project's gateway and the agent's tunnel client. */
+async function hostSide() {
+  const gateway = startGateway();
+  gateway.keepAliveTimeout = 120_000;
+  const gatewayPort = await listen(gateway);
   const agent = new TunnelClient({
-    url: `http://127.0.0.1:${wssPort}`,
+    url: `http://127.0.0.1:${values.wss}`,
     credential: "bench",
     logger: createLogger({ level: "error" }),
     gateway: async () => `http://127.0.0.1:${gatewayPort}`,
@@ -110,8 +135,27 @@ async function main() {
     zeroMask: values.mask === "zero",
   });
   agent.start();
-  while (!relay.connectedHosts.includes(HOST_ID)) await new Promise((r) => setTimeout(r, 20));
+  announce({ gatewayPort });
+}
 
+const children: ChildProcess[] = [];
+
+/** Start this script as `role` and read its announcement. */
+async function child<T>(role: string, extra: string[] = []): Promise<T> {
+  const args = ["--import", "tsx", fileURLToPath(import.meta.url), "--role", role, "--window", String(window / 1024)];
+  args.push("--mask", String(values.mask), ...extra);
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(proc);
+  const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+  return new Promise<T>((resolve, reject) => {
+    lines.once("line", (line) => resolve(JSON.parse(line) as T));
+    proc.once("exit", (code) => reject(new Error(`the ${role} child exited (${code})`)));
+  });
+}
+
+async function main() {
+  const { cpPort, ctlPort, wssPort } = await child<{ cpPort: number; wssPort: number; ctlPort: number }>("cp");
+  const { gatewayPort } = await child<{ gatewayPort: number }>("host", ["--wss", String(wssPort)]);
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 200 });
   const targets = { direct: gatewayPort, tunnel: cpPort } as const;
   type Path = keyof typeof targets;
@@ -150,6 +194,16 @@ async function main() {
       } else req.end();
     });
 
+  // The agent's data connection is up once a request through the tunnel answers 200.
+  for (let i = 0; ; i++) {
+    const ok = await get("tunnel", "/small").then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 200) throw new Error("the tunnel did not come up");
+    await new Promise((r) => setTimeout(r, 50));
+  }
   // Warm up both paths.
   for (let i = 0; i < 200; i++) for (const p of ["direct", "tunnel"] as const) await get(p, "/small");
 
@@ -194,9 +248,6 @@ async function main() {
   }
   // A control-channel stand-in: a WebSocket ping round trip to the same control plane process while
   // a large download runs through the tunnel (the agent's control frames ride their own socket).
-  const ctlServer = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  const ctlPort = await listen(ctlServer);
-  const { default: WebSocket } = await import("ws");
   const ctl = new WebSocket(`ws://127.0.0.1:${ctlPort}`);
   await new Promise((r) => ctl.once("open", r));
   const pingRtt = async () => {
@@ -226,6 +277,7 @@ async function main() {
   const tunnel = stats(lat.tunnel);
   const result = {
     machine: machineLine(),
+    processes: "client, control plane, host (agent + gateway)",
     requests,
     mib,
     rounds,
@@ -250,17 +302,14 @@ async function main() {
     `${JSON.stringify(result, null, 2)}\n`,
   );
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  agent.stop();
-  relay.closeAll();
   keepAlive.destroy();
-  cp.close();
-  gateway.close();
-  wss.close();
-  ctlServer.close();
+  for (const c of children) c.kill();
   process.exit(0);
 }
 
-main().catch((err: unknown) => {
+const run = values.role === "cp" ? controlPlane : values.role === "host" ? hostSide : main;
+run().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  for (const c of children) c.kill();
   process.exit(1);
 });
