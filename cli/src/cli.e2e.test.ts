@@ -19,7 +19,7 @@ import {
   startEntry,
 } from "../../test/support/process.js";
 import { COMMANDS, GROUPS } from "./commands.js";
-import { type AgentMode, startAgent, type TestAgent } from "./test-support/agent.js";
+import { type AgentMode, type AgentOptions, startAgent, type TestAgent } from "./test-support/agent.js";
 
 const ADMIN = { email: "ops@example.com", password: "correct-horse-battery" };
 const DB_PASSWORD = "s3cret-db-password";
@@ -72,9 +72,9 @@ async function passwordLogin(email: string, password: string): Promise<string> {
 }
 
 /** A host in `region` whose agent answers applies per `mode`, enrolled with a token from the CLI. */
-async function enroll(region: string, mode: AgentMode): Promise<TestAgent> {
+async function enroll(region: string, mode: AgentMode, options: AgentOptions = {}): Promise<TestAgent> {
   const t = await cliJson<{ token: string }>(["hosts", "join-token", "--region", region]);
-  const agent = await startAgent(cp.url, t.token, `${region}-${mode}`, mode);
+  const agent = await startAgent(cp.url, t.token, `${region}-${mode}`, mode, options);
   agents.push(agent);
   return agent;
 }
@@ -116,7 +116,8 @@ describe("help", () => {
       expect(r.stdout).toContain("--json");
     }
     expect((await cli(["help", "projects", "create"])).stdout).toContain("--db-password <password>");
-  });
+    // One process per command (about forty): on a loaded machine that is more than the default 30 s.
+  }, 180_000);
 
   it.each([
     [["nope"], /unknown command "nope"/],
@@ -474,6 +475,165 @@ describe("signup, orgs create and the join line", () => {
     );
     expect(r.stdout).toContain("npx supamanager-agent run --data-dir /var/lib/supamanager-agent");
     expect(r.stdout).not.toMatch(/<[a-z -]+>/);
+  });
+});
+
+describe("upgrades", () => {
+  let org: string;
+  /** Projects whose upgrade jobs the agents answer as rolled back. */
+  const rollBack = new Set<string>();
+  const outcome = (ref: string) => (rollBack.has(ref) ? "rolled_back" : "upgraded");
+
+  beforeAll(async () => {
+    org = (
+      await api<{ slug: string }>("/platform/organizations", {
+        method: "POST",
+        token: adminToken,
+        json: { name: "Upgrades", tier: "tier_free" },
+      })
+    ).slug;
+    await enroll("up-1", "ok", { upgrades: outcome });
+    await enroll("up-2", "ok", { upgrades: outcome });
+  });
+
+  async function createIn(region: string, name: string): Promise<string> {
+    const p = await cliJson<{ ref: string }>(
+      ["projects", "create", "--org", org, "--name", name, "--region", region, "--size", "small", "--wait"],
+      { SUPAMANAGER_DB_PASSWORD: DB_PASSWORD },
+    );
+    return p.ref;
+  }
+
+  it("upgrade-eligibility lists every release with the reason when not eligible", async () => {
+    const ref = await createIn("up-1", "elig");
+    const e = await cliJson<{
+      current_release: string;
+      releases: { release: string; eligible: boolean; reason: string | null }[];
+    }>(["projects", "upgrade-eligibility", ref]);
+    expect(e.current_release).toBe("local");
+    const byName = Object.fromEntries(e.releases.map((r) => [r.release, r]));
+    expect(byName.local).toMatchObject({
+      eligible: false,
+      reason: expect.stringMatching(/already runs release local/),
+    });
+    expect(byName["supabase-v0.8.2"]).toMatchObject({ eligible: true, reason: null });
+    expect(byName["supabase-2026.02"]).toMatchObject({ eligible: true, reason: null });
+    const human = await cli(["projects", "upgrade-eligibility", ref]);
+    expect(human.stdout).toMatch(/^Project \w+ runs local \(PostgreSQL 15\)\./);
+    expect(human.stdout).toMatch(/supabase-v0\.8\.2\s+17\s+yes\s+PostgreSQL major upgrade/);
+  });
+
+  it("projects upgrade --wait prints each step and ends on the new release", async () => {
+    const ref = await createIn("up-1", "upgrade-me");
+    // No backup storage: refused unless allowed explicitly.
+    const refused = await cli(["projects", "upgrade", ref, "--to", "supabase-v0.8.2"]);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/without a backup/);
+    const r = await cli([
+      "projects",
+      "upgrade",
+      ref,
+      "--to",
+      "supabase-v0.8.2",
+      "--allow-without-backup",
+      "--wait",
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const u = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(u).toMatchObject({
+      ref,
+      from_release: "local",
+      to_release: "supabase-v0.8.2",
+      status: "COMPLETED",
+      release: "supabase-v0.8.2",
+      backup_id: null,
+    });
+    expect(r.stderr).toMatch(new RegExp(`Upgrade \\d+ of ${ref} started: local → supabase-v0\\.8\\.2 \\(no backup\\)`));
+    expect(r.stderr).toMatch(new RegExp(`${ref}: COMPLETED`));
+    // The same upgrade again: refused with the reason (exit 2).
+    const again = await cli(["projects", "upgrade", ref, "--to", "supabase-v0.8.2", "--allow-without-backup"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already runs release supabase-v0\.8\.2/);
+    const status = await cli(["projects", "upgrade-status", ref]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(
+      new RegExp(`Project ${ref} upgraded from local to supabase-v0\\.8\\.2 \\(no backup\\)`),
+    );
+  });
+
+  it("projects upgrade --wait exits 4 when the upgrade is rolled back, with the reason", async () => {
+    const ref = await createIn("up-1", "roll-me-back");
+    rollBack.add(ref);
+    const r = await cli(["projects", "upgrade", ref, "--to", "supabase-v0.8.2", "--allow-without-backup", "--wait"]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toMatch(/was ROLLED BACK at health_check: simulated: the new release did not become healthy/);
+    expect(r.stdout).toMatch(/runs local again \(ACTIVE_HEALTHY\)/);
+  });
+
+  it("fleet upgrade: a canary, then N at a time, and the report", async () => {
+    const refs = [await createIn("up-2", "f1"), await createIn("up-2", "f2"), await createIn("up-2", "f3")];
+    const r = await cli([
+      "fleet",
+      "upgrade",
+      "--release",
+      "local",
+      "--to",
+      "supabase-v0.8.2",
+      "--region",
+      "up-2",
+      "--parallel",
+      "2",
+      "--allow-without-backup",
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const rollout = JSON.parse(r.stdout) as {
+      status: string;
+      projects: { ref: string; status: string; canary: boolean }[];
+      counts: Record<string, number>;
+    };
+    expect(rollout.status).toBe("COMPLETED");
+    expect(rollout.projects.map((p) => [p.ref, p.status, p.canary])).toEqual([
+      [refs[0], "COMPLETED", true],
+      [refs[1], "COMPLETED", false],
+      [refs[2], "COMPLETED", false],
+    ]);
+    expect(rollout.counts).toMatchObject({ total: 3, COMPLETED: 3 });
+    expect(r.stderr).toMatch(new RegExp(`${refs[0]}: upgrading \\(canary\\)`));
+  });
+
+  it("fleet upgrade stops at the first failure: the rest is not started, exit 4", async () => {
+    const refs = [await createIn("up-1", "g1"), await createIn("up-1", "g2")];
+    rollBack.add(refs[0] as string);
+    const r = await cli([
+      "fleet",
+      "upgrade",
+      "--release",
+      "local",
+      "--to",
+      "supabase-v0.8.2",
+      "--org",
+      org,
+      "--region",
+      "up-1",
+      "--canary",
+      refs[0] as string,
+      "--allow-without-backup",
+    ]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toMatch(new RegExp(`${refs[0]}\\s+${org}\\s+up-1\\s+rolled back \\(canary\\)`));
+    expect(r.stdout).toMatch(new RegExp(`${refs[1]}\\s+${org}\\s+up-1\\s+not started`));
+    expect(r.stdout).toMatch(/Stopped: the upgrade of \w+ was rolled back/);
+    const list = await cliJson<{ id: number; status: string }[]>(["fleet", "upgrades"]);
+    expect(list[0]?.status).toBe("STOPPED");
+  });
+
+  it("fleet commands are refused (exit 2) for a bad request", async () => {
+    const r = await cli(["fleet", "upgrade", "--release", "local", "--to", "nope", "--org", org]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/No release named nope/);
+    expect((await cli(["fleet", "upgrade", "--release", "local", "--to", "supabase-v0.8.2"])).code).toBe(1);
   });
 });
 

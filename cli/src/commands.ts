@@ -15,7 +15,9 @@ import { ApiClient, ApiRequestError, normaliseUrl } from "./client.js";
 import { readConfig, removeConfig, writeConfig } from "./config.js";
 import { CliError, EXIT, type ExitCode, usageError } from "./errors.js";
 import { ago, bytes, plural, table, timestamp } from "./format.js";
+import { client } from "./session.js";
 import { runSmoke, type StepResult } from "./smoke.js";
+import { FLEET_COMMANDS, PROJECT_UPGRADE_COMMANDS } from "./upgrades.js";
 import { type LiveLine, WAIT_GOALS, type WaitGoal, waitForStatus } from "./wait.js";
 
 /** What a command prints: `data` as JSON with --json, `human` otherwise. */
@@ -45,28 +47,11 @@ export const GROUPS: Record<string, string> = {
   hosts: "Docker hosts of the fleet: list, enroll (join tokens), cordon, drain, remove. Instance admins only.",
   regions: "Regions: the places hosts are enrolled into. Instance admins only.",
   orgs: "Organizations you are a member of.",
-  projects: "Projects: list, create, pause, restore, restart, delete.",
+  projects: "Projects: list, create, pause, restore, restart, upgrade, delete.",
+  fleet: "Fleet-wide operations: upgrade every project of an organization or a region. Instance admins only.",
 };
 
 // ---- Credentials ----
-
-/** The client for the resolved control plane: flags, then environment, then the stored login. */
-function client(ctx: RunContext): ApiClient {
-  const stored = readConfig(ctx.configPath);
-  const rawUrl = ctx.input.url ?? ctx.env.SUPAMANAGER_URL ?? stored?.url;
-  if (!rawUrl) {
-    throw usageError(
-      "not logged in: run `supamanager login --url <control plane> …`, or set SUPAMANAGER_URL and SUPAMANAGER_TOKEN",
-    );
-  }
-  const url = normaliseUrl(rawUrl);
-  let token = ctx.input.token ?? ctx.env.SUPAMANAGER_TOKEN;
-  // The stored token only ever goes to the control plane it was issued by.
-  if (!token && stored && normaliseUrl(stored.url) === url) token = stored.token;
-  if (!token)
-    throw usageError(`no token for ${url}: run \`supamanager login --url ${url} …\` or set SUPAMANAGER_TOKEN`);
-  return new ApiClient(url, token);
-}
 
 const Anything = z.unknown();
 
@@ -1097,6 +1082,8 @@ export const COMMANDS: Command[] = [
   projectsApiKeys,
   projectsSql,
   projectsSmoke,
+  ...PROJECT_UPGRADE_COMMANDS,
   projectsDelete,
   projectsLogs,
+  ...FLEET_COMMANDS,
 ];

@@ -2,13 +2,21 @@
  * A protocol-level host agent for the CLI's tests (no Docker): joins with a join token, connects,
  * says hello, heartbeats, and answers applies as told — "ok" (applied and every required service
  * healthy), "fail" (applied with ok: false and an error), or "silent" (never answers). Outside
- * "silent" it answers the reserved `docker-logs` rpc with two fixed lines.
+ * "silent" it answers the reserved `docker-logs` rpc with two fixed lines, and `upgrade` jobs:
+ * reports a few steps, then answers with `upgrades(ref)`'s outcome (default "upgraded").
  */
 import { decodeServerFrame, encodeFrame, PROTOCOL_VERSION } from "@supamanager/shared";
 import WebSocket from "ws";
 import { SIM_CAPACITY } from "../../../bench/sim-agent.js";
 
 export type AgentMode = "ok" | "fail" | "silent";
+
+/** How this host's `upgrade` jobs end: on the target release, or rolled back to the old one. */
+export type UpgradeOutcome = "upgraded" | "rolled_back";
+
+export interface AgentOptions {
+  upgrades?: (ref: string) => UpgradeOutcome;
+}
 
 export interface TestAgent {
   hostId: string;
@@ -20,6 +28,7 @@ export async function startAgent(
   joinToken: string,
   hostname: string,
   mode: AgentMode,
+  options: AgentOptions = {},
 ): Promise<TestAgent> {
   const res = await fetch(`${base}/agent/v1/join`, {
     method: "POST",
@@ -73,6 +82,29 @@ export async function startAgent(
             ],
           },
         });
+      } else if (frame.type === "job" && frame.kind === "upgrade" && mode !== "silent") {
+        const ref = frame.ref ?? "";
+        const outcome = options.upgrades?.(ref) ?? "upgraded";
+        void (async () => {
+          // The steps a real agent reports (POST /agent/v1/jobs/{id}/progress), then the result.
+          for (const step of ["recording_facts", "stopping", "starting", "health_check"]) {
+            await fetch(`${base}/agent/v1/jobs/${frame.jobId}/progress`, {
+              method: "POST",
+              headers: { "content-type": "application/json", authorization: `Bearer ${credential}` },
+              body: JSON.stringify({ step }),
+            });
+          }
+          send({
+            v: PROTOCOL_VERSION,
+            type: "job_result",
+            jobId: frame.jobId,
+            ok: true,
+            result:
+              outcome === "upgraded"
+                ? { outcome }
+                : { outcome, failedStep: "health_check", error: "simulated: the new release did not become healthy" },
+          });
+        })();
       } else if (frame.type === "apply" && mode !== "silent") {
         const ok = mode === "ok";
         send({

@@ -715,3 +715,63 @@ export const projectUpgrades = pgTable(
     uniqueIndex("project_upgrades_job_key").on(t.jobId),
   ],
 );
+
+/**
+ * Fleet-wide upgrades (docs/upgrades-api.md, ADR 0039): every project on `from_release` of an
+ * organization and/or a region, moved to `to_release` one canary first, then `parallel` at a
+ * time, stopping at the first failure. The maintenance tick advances it (lease_until keeps two
+ * replicas from advancing the same rollout at once), so it survives a restart.
+ */
+export const upgradeRollouts = pgTable(
+  "upgrade_rollouts",
+  {
+    id: serial("id").primaryKey(),
+    fromRelease: text("from_release").notNull(),
+    toRelease: text("to_release").notNull(),
+    orgId: integer("org_id").references(() => organizations.id, { onDelete: "set null" }),
+    orgSlug: text("org_slug"),
+    region: text("region"),
+    parallel: integer("parallel").notNull(),
+    allowWithoutBackup: boolean("allow_without_backup").notNull().default(false),
+    status: text("status", { enum: ["RUNNING", "STOPPING", "COMPLETED", "STOPPED"] }).notNull(),
+    /** Why it stopped (the failed project, or the operator). */
+    stopReason: text("stop_reason"),
+    /** A replica advancing it holds it until then (crash → another takes over after it). */
+    leaseUntil: timestamp("lease_until", { withTimezone: true }),
+    createdBy: uuid("created_by"),
+    createdByEmail: text("created_by_email"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [index("upgrade_rollouts_status_idx").on(t.status)],
+);
+
+/** The projects of a rollout, in the order they are started (position 0 is tried first: the canary). */
+export const upgradeRolloutProjects = pgTable(
+  "upgrade_rollout_projects",
+  {
+    id: serial("id").primaryKey(),
+    rolloutId: integer("rollout_id")
+      .notNull()
+      .references(() => upgradeRollouts.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    projectId: integer("project_id").references(() => projects.id, { onDelete: "set null" }),
+    projectRef: text("project_ref").notNull(),
+    orgSlug: text("org_slug"),
+    region: text("region").notNull(),
+    status: text("status", {
+      enum: ["PENDING", "STARTING", "RUNNING", "COMPLETED", "ROLLED_BACK", "FAILED", "SKIPPED"],
+    }).notNull(),
+    /** The project's upgrade (project_upgrades.id) once started. */
+    upgradeId: integer("upgrade_id"),
+    /** Why it was skipped, or how its upgrade failed. */
+    error: text("error"),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex("upgrade_rollout_projects_position_key").on(t.rolloutId, t.position),
+    index("upgrade_rollout_projects_upgrade_idx").on(t.upgradeId),
+  ],
+);

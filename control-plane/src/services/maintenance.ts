@@ -2,7 +2,7 @@ import type { AppDeps } from "../deps.js";
 import { type MaintenanceReport, runBackupMaintenance } from "./backups/index.js";
 import { sweepRpcs } from "./fleet/rpc-mailbox.js";
 import { rerenderForDomainChangeOnce } from "./projects/url-domains.js";
-import { advanceUpgrades } from "./upgrades/index.js";
+import { advanceRollouts, advanceUpgrades } from "./upgrades/index.js";
 
 /** RPC mailbox rows older than this belong to waiters that died without cleaning up. */
 const ABANDONED_RPC_MS = 15 * 60_000;
@@ -18,6 +18,11 @@ export async function runMaintenance(deps: AppDeps): Promise<MaintenanceReport> 
   // Upgrades whose backup settled on a replica that did not hear the job's answer.
   await advanceUpgrades(deps).catch((err: unknown) =>
     deps.logger.error("maintenance step failed", { step: "upgrades waiting for their backup", err }),
+  );
+  // Fleet upgrades: the ones whose upgrades ended where nobody advanced them, and any a dead
+  // replica held (ADR 0039).
+  await advanceRollouts(deps).catch((err: unknown) =>
+    deps.logger.error("maintenance step failed", { step: "fleet upgrades", err }),
   );
   await sweepRpcs(deps.database.db, new Date(deps.clock.now() - ABANDONED_RPC_MS));
   return report;

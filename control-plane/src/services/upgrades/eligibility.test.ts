@@ -50,8 +50,14 @@ describe("listEligibility", () => {
     expect(medium["supabase-v0.8.2"]).toMatchObject({ eligible: true, postgresMajor: 17, majorUpgrade: true });
     // A project on its release's default parts gets the target's default parts.
     expect(medium["supabase-v0.8.2"]?.parts).toEqual(["realtime", "storage", "functions"]);
-    // A project that chose its parts keeps exactly them.
-    expect(byName(project({ computeSize: "medium", parts: [] }))["supabase-v0.8.2"]?.parts).toEqual([]);
+    // The stored choice stays: a project on local (no parts) runs the target's core services only.
+    expect(byName(project({ computeSize: "small", parts: [] }))["supabase-v0.8.2"]).toMatchObject({
+      eligible: true,
+      parts: [],
+    });
+    // A project that chose its parts on a release that has them keeps exactly them.
+    const chose = byName(project({ release: "supabase-2026.02", computeSize: "medium", parts: ["storage"] }));
+    expect(chose["supabase-v0.8.2"]?.parts).toEqual(["storage"]);
   });
 
   it("refuses a PostgreSQL major downgrade", () => {
@@ -76,9 +82,9 @@ describe("listEligibility", () => {
     expect(all["local-17"]?.refusal?.message).toMatch(/has no logs, storage/);
     // v0.8.2 has logs as a part, though not by default: the project keeps the parts it runs.
     expect(all["supabase-v0.8.2"]).toMatchObject({ eligible: true, parts: ["logs", "storage"] });
-    // Parts null → the current release's default parts (every part for 2026.02).
+    // No stored choice → the target's default parts.
     const defaults = byName({ ...prod, parts: null });
-    expect(defaults["supabase-v0.8.2"]?.parts).toEqual(["logs", "realtime", "storage", "functions"]);
+    expect(defaults["supabase-v0.8.2"]?.parts).toEqual(["realtime", "storage", "functions"]);
   });
 
   it("refuses the memory of the parts the project runs, not the target's default parts", () => {

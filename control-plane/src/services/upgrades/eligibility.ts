@@ -2,7 +2,7 @@ import type { DesiredState, ProjectStatus } from "@supamanager/shared";
 import { ApiError } from "../../errors.js";
 import type { ReleaseCatalog } from "../../releases/catalog.js";
 import { computeSizeAllowed, effectiveParts, releaseParts } from "../../releases/compute.js";
-import { RELEASE_PARTS, type ReleaseManifest, type ReleasePart } from "../../releases/manifest.js";
+import type { ReleaseManifest, ReleasePart } from "../../releases/manifest.js";
 import type { ComputeSize } from "../projects/model.js";
 
 /**
@@ -68,21 +68,13 @@ function currentParts(current: ReleaseManifest, project: EligibilityProject): Re
 }
 
 /**
- * The parts the project runs after the upgrade: the parts it chose, or — when it left them to its
- * release's default — the target's default parts plus every part it runs today, so an upgrade never
- * silently drops a part (2026.02 runs logs by default, v0.8.2 does not). The procedure stores this
- * list as the project's parts when it differs from the target's default.
+ * The parts the project runs after the upgrade: its stored choice applied to the target, as the
+ * procedure renders it (create stores every project's parts; a row without a choice gets the
+ * target's default parts). An upgrade never changes the choice, so a project on `local` (no parts)
+ * runs the target's core services only.
  */
-export function partsAfterUpgrade(
-  target: ReleaseManifest,
-  project: Pick<EligibilityProject, "parts">,
-  current: readonly ReleasePart[],
-): ReleasePart[] {
-  // A choice was made against the current release: keep exactly what it runs (all of which the
-  // target has, or the upgrade is refused as missing_parts).
-  if (project.parts !== null) return effectiveParts(target, current);
-  const defaults = effectiveParts(target, null);
-  return RELEASE_PARTS.filter((p) => defaults.includes(p) || current.includes(p));
+export function partsAfterUpgrade(target: ReleaseManifest, project: Pick<EligibilityProject, "parts">): ReleasePart[] {
+  return effectiveParts(target, project.parts);
 }
 
 /**
@@ -189,7 +181,7 @@ function releaseRefusal(
       parts,
     };
   }
-  const after = partsAfterUpgrade(target, project, parts);
+  const after = partsAfterUpgrade(target, project);
   const fits = computeSizeAllowed(target, project.computeSize, after);
   if (!fits.ok) {
     return {

@@ -1,7 +1,8 @@
 import { UPGRADE_JOB_KIND } from "@supamanager/shared";
 import { onBackupSettled } from "../backups/backups.js";
 import { registerJobKind } from "../jobs/jobs.js";
-import { advanceUpgradeOfBackup, upgradeJobHandler } from "./upgrade.js";
+import { advanceRolloutOfUpgrade } from "./rollout.js";
+import { advanceUpgradeOfBackup, onUpgradeSettled, upgradeJobHandler } from "./upgrade.js";
 
 /**
  * Project upgrades (ADR 0037, docs/upgrades.md). Importing this module registers what happens
@@ -10,7 +11,10 @@ import { advanceUpgradeOfBackup, upgradeJobHandler } from "./upgrade.js";
  */
 registerJobKind(UPGRADE_JOB_KIND, upgradeJobHandler);
 onBackupSettled(advanceUpgradeOfBackup);
+// A fleet rollout moves on as soon as one of its upgrades ends (ADR 0039).
+onUpgradeSettled(advanceRolloutOfUpgrade);
 
+export { advanceRollouts } from "./rollout.js";
 export {
   advanceUpgrades,
   beginUpgrade,

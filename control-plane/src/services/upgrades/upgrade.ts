@@ -279,9 +279,10 @@ export async function advanceUpgrade(deps: AppDeps, upgradeId: number): Promise<
       failedStep: "backing_up",
       now,
     });
-    return { kick: p?.hostId ?? null };
+    return { kick: p?.hostId ?? null, ended: true };
   });
   if (outcome?.kick) await deps.hub.kick(outcome.kick);
+  if (outcome && "ended" in outcome) await tellUpgradeSettled(deps, upgradeId);
   return outcome !== null;
 }
 
@@ -389,6 +390,24 @@ async function upgradeOfJob(db: Executor, jobId: string): Promise<UpgradeRow | n
   return row ?? null;
 }
 
+/** Called once an upgrade has ended (any outcome), e.g. to move a fleet rollout on (rollout.ts). */
+export type UpgradeSettled = (deps: AppDeps, upgradeId: number) => Promise<void>;
+const settledListeners: UpgradeSettled[] = [];
+
+export function onUpgradeSettled(fn: UpgradeSettled): void {
+  settledListeners.push(fn);
+}
+
+async function tellUpgradeSettled(deps: AppDeps, upgradeId: number): Promise<void> {
+  for (const fn of settledListeners) {
+    try {
+      await fn(deps, upgradeId);
+    } catch (err) {
+      deps.logger.error("an upgrade-settled listener failed", { upgradeId, err });
+    }
+  }
+}
+
 async function finish(deps: AppDeps, job: JobRow, e: Omit<Ending, "now">, log: Logger): Promise<void> {
   const u = await upgradeOfJob(deps.database.db, job.id);
   if (!u) return;
@@ -405,6 +424,7 @@ async function finish(deps: AppDeps, job: JobRow, e: Omit<Ending, "now">, log: L
   const fields = { upgradeId: u.id, ref: u.projectRef, from: u.fromRelease, to: u.toRelease };
   if (e.status === "COMPLETED") log.info("upgrade completed", fields);
   else log.warn("upgrade did not complete", { ...fields, status: e.status, error: e.error?.slice(0, 500) });
+  await tellUpgradeSettled(deps, u.id);
 }
 
 /** Builds the job's params at delivery: the target's stack carries secrets, so it is never stored. */

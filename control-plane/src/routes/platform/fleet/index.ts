@@ -5,8 +5,9 @@ import { assertInstanceAdmin } from "../../../services/fleet/hosts.js";
 import { hostFlagRoute, listHostsRoute, listRegionsRoute, patchHostRoute, removeHostRoute } from "./hosts.js";
 import { createJoinTokenRoute } from "./join-tokens.js";
 import { listReleasesRoute } from "./releases.js";
+import { getRolloutRoute, listRolloutsRoute, startRolloutRoute, stopRolloutRoute } from "./upgrades.js";
 
-/** Hosts, regions and join tokens: instance admin only (everyone else gets 403). */
+/** Hosts, regions, join tokens, releases and fleet upgrades: instance admin only (everyone else gets 403). */
 export function fleetRoutes() {
   const app = new Hono<AppEnv>();
   // Checked here first so a non-admin gets 403 whatever the path parameters (services check again).
@@ -23,5 +24,9 @@ export function fleetRoutes() {
   app.delete("/hosts/:id", removeHostRoute);
   app.get("/regions", listRegionsRoute);
   app.get("/releases", listReleasesRoute);
+  app.post("/upgrades", startRolloutRoute);
+  app.get("/upgrades", listRolloutsRoute);
+  app.get("/upgrades/:id", getRolloutRoute);
+  app.post("/upgrades/:id/stop", stopRolloutRoute);
   return app;
 }

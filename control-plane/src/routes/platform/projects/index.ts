@@ -26,6 +26,7 @@ import { RefParam } from "./schemas.js";
 import { getSettingsRoute } from "./settings.js";
 import { projectStackRoute } from "./stack.js";
 import { loadBalancersRoute, projectAddonsRoute, secretsUpdateStatusRoute } from "./studio-extras.js";
+import { startUpgradeRoute, upgradeEligibilityRoute, upgradeStatusRoute } from "./upgrade.js";
 
 export function projectRoutes() {
   const app = new Hono<AppEnv>();
@@ -39,6 +40,9 @@ export function projectRoutes() {
   app.get("/:ref/status", getProjectStatusRoute);
   app.post("/:ref/pause", pauseProjectRoute);
   app.get("/:ref/pause/status", pauseStatusRoute);
+  app.post("/:ref/upgrade", startUpgradeRoute);
+  app.get("/:ref/upgrade/eligibility", upgradeEligibilityRoute);
+  app.get("/:ref/upgrade/status", upgradeStatusRoute);
   app.post("/:ref/restore", restoreProjectRoute);
   app.post("/:ref/restart", restartProjectRoute);
   app.post("/:ref/restart-services", restartProjectRoute);

@@ -15,8 +15,8 @@ import {
   networkBansRoute,
   networkRestrictionsRoute,
   sslEnforcementRoute,
-  upgradeStatusRoute,
 } from "./studio-extras.js";
+import { v1StartUpgradeRoute, v1UpgradeEligibilityRoute, v1UpgradeStatusRoute } from "./upgrade.js";
 
 export function v1ProjectRoutes() {
   const app = new Hono<AppEnv>();
@@ -28,7 +28,9 @@ export function v1ProjectRoutes() {
   app.get("/:ref/api-keys/:id", getApiKeyRoute);
   app.get("/:ref/health", projectHealthRoute);
   app.get("/:ref/branches", listBranchesRoute);
-  app.get("/:ref/upgrade/status", upgradeStatusRoute);
+  app.post("/:ref/upgrade", v1StartUpgradeRoute);
+  app.get("/:ref/upgrade/eligibility", v1UpgradeEligibilityRoute);
+  app.get("/:ref/upgrade/status", v1UpgradeStatusRoute);
   app.get("/:ref/ssl-enforcement", sslEnforcementRoute);
   app.get("/:ref/network-restrictions", networkRestrictionsRoute);
   app.post("/:ref/network-bans/retrieve", networkBansRoute);

@@ -20,15 +20,6 @@ export async function listBranchesRoute(c: Context<AppEnv>): Promise<Response> {
 }
 
 /**
- * GET /v1/projects/:ref/upgrade/status — the project's Postgres upgrade. Every release pins one
- * Postgres and no major upgrade is ever started, so there is never one in progress: `null`.
- */
-export async function upgradeStatusRoute(c: Context<AppEnv>): Promise<Response> {
-  await getProject(authed(c), refOf(c));
-  return c.json({ databaseUpgradeStatus: null });
-}
-
-/**
  * GET /v1/projects/:ref/ssl-enforcement — the truth about TLS: the stack's Postgres accepts plain
  * connections and nothing enforces TLS (the same `ssl_enforced: false` as the settings page).
  */
