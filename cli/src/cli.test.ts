@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { commandHelp, groupHelp, resolve } from "./args.js";
 import { normaliseUrl } from "./client.js";
-import { COMMANDS, GROUPS, hostProjectsTable, hostsTable, projectsTable } from "./commands.js";
+import { agentsBehind, COMMANDS, GROUPS, hostProjectsTable, hostsTable, projectsTable } from "./commands.js";
 import { configPath, readConfig, removeConfig, writeConfig } from "./config.js";
 import { CliError } from "./errors.js";
 import { ago, bytes, table, timestamp } from "./format.js";
@@ -125,6 +125,58 @@ describe("formatting", () => {
     expect(ago(null, now)).toBe("never");
   });
 
+  it("shows each host's agent version and which agents are behind, with why", () => {
+    const base = {
+      name: "box",
+      region: "eu-1",
+      status: "online",
+      cordoned: false,
+      draining: false,
+      capacity: { cpus: 1, mem_total_bytes: null, mem_free_bytes: null, mem_reserved_bytes: null, load1: null },
+      project_count: 0,
+      last_seen_at: null,
+      agent_wanted_version: "0.2.0",
+    };
+    const hosts = [
+      {
+        ...base,
+        id: "host_aaaaaaaaaaaaaaaaaaaa",
+        agent_version: "0.2.0",
+        agent_status: "current",
+        agent_behind: false,
+      },
+      {
+        ...base,
+        id: "host_bbbbbbbbbbbbbbbbbbbb",
+        agent_version: "0.1.0",
+        agent_status: "update_pending",
+        agent_behind: true,
+        agent_status_reason: "runs 0.1.0; 0.2.0 is wanted and installs when the agent next connects",
+      },
+      {
+        ...base,
+        id: "host_cccccccccccccccccccc",
+        agent_version: "0.1.0",
+        agent_status: "update_failed",
+        agent_behind: true,
+        agent_status_reason: "the update from 0.1.0 to 0.2.0 failed: version 0.2.0 exited with code 1",
+      },
+    ];
+    const rows = hostsTable(hosts).split("\n");
+    expect(rows[0]).toMatch(/\sAGENT$/);
+    expect(rows[1]).toMatch(/\s0\.2\.0$/);
+    expect(rows[2]).toMatch(/\s0\.1\.0 → 0\.2\.0 pending$/);
+    expect(rows[3]).toMatch(/\s0\.1\.0 \(0\.2\.0 failed\)$/);
+    expect(agentsBehind(hosts)).toBe(
+      [
+        "Agents behind (2):",
+        "  host_bbbbbbbbbbbbbbbbbbbb box: runs 0.1.0; 0.2.0 is wanted and installs when the agent next connects",
+        "  host_cccccccccccccccccccc box: the update from 0.1.0 to 0.2.0 failed: version 0.2.0 exited with code 1",
+      ].join("\n"),
+    );
+    expect(agentsBehind([hosts[0] as (typeof hosts)[number]])).toBeNull();
+  });
+
   it("renders hosts and projects tables", () => {
     const now = Date.parse("2024-05-01T12:00:00Z");
     const hosts = hostsTable(
@@ -155,7 +207,7 @@ describe("formatting", () => {
       now,
     );
     expect(hosts.split("\n")[1]).toMatch(
-      /^host_a{20}\s+box\s+eu-1\s+online\s+cordoned\s+tunnel\s+4\s+6G\/8G\s+1G\s+0\.50\s+2\s+2s ago$/,
+      /^host_a{20}\s+box\s+eu-1\s+online\s+cordoned\s+tunnel\s+4\s+6G\/8G\s+1G\s+0\.50\s+2\s+2s ago\s+-$/,
     );
     expect(
       hostProjectsTable([

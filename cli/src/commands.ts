@@ -222,6 +222,11 @@ const Host = z.looseObject({
     .nullable()
     .optional(),
   agent_version: z.string().nullable().optional(),
+  // Absent from control planes older than ADR 0040.
+  agent_wanted_version: z.string().nullable().optional(),
+  agent_status: z.string().optional(),
+  agent_behind: z.boolean().optional(),
+  agent_status_reason: z.string().nullable().optional(),
   capacity: z.looseObject({
     cpus: z.number().nullable(),
     mem_total_bytes: z.number().nullable(),
@@ -256,6 +261,31 @@ export function ingressProblems(hosts: Host[]): string {
     .join("\n");
 }
 
+/** The agent's version, and where it stands against the wanted one (ADR 0040). */
+function agentCell(h: Host): string {
+  const v = h.agent_version ?? "-";
+  switch (h.agent_status) {
+    case "update_pending":
+      return `${v} → ${h.agent_wanted_version} pending`;
+    case "update_failed":
+      return `${v} (${h.agent_wanted_version} failed)`;
+    case "behind":
+      return `${v} (behind)`;
+    default:
+      return v;
+  }
+}
+
+/** Hosts whose agent is behind, with why (a failed update's reason), for below the hosts table. */
+export function agentsBehind(hosts: Host[]): string | null {
+  const behind = hosts.filter((h) => h.agent_behind && h.agent_status_reason);
+  if (behind.length === 0) return null;
+  return [
+    `Agents behind (${behind.length}):`,
+    ...behind.map((h) => `  ${h.id} ${h.name}: ${h.agent_status_reason}`),
+  ].join("\n");
+}
+
 export function hostsTable(hosts: Host[], now = Date.now()): string {
   return table(
     [
@@ -271,6 +301,7 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
       "LOAD",
       "PROJECTS",
       "LAST SEEN",
+      "AGENT",
     ],
     hosts.map((h) => [
       h.id,
@@ -285,6 +316,7 @@ export function hostsTable(hosts: Host[], now = Date.now()): string {
       h.capacity.load1?.toFixed(2),
       h.project_count,
       ago(h.last_seen_at, now),
+      agentCell(h),
     ]),
   );
 }
@@ -301,12 +333,13 @@ const hostsList: Command = {
   run: async (ctx) => {
     const hosts = await client(ctx).request(z.array(Host), "GET", "/platform/fleet/hosts");
     const anyProject = hosts.some((h) => (h.projects ?? []).length > 0);
+    const behind = agentsBehind(hosts);
     return {
       data: hosts,
       human: hosts.length
         ? `${hostsTable(hosts)}${anyProject ? `\n\n${hostProjectsTable(hosts)}` : ""}${
             ingressProblems(hosts) ? `\n\n${ingressProblems(hosts)}` : ""
-          }`
+          }${behind ? `\n\n${behind}` : ""}`
         : "No hosts enrolled. Create a join token with `supamanager hosts join-token --region <region>`.",
     };
   },

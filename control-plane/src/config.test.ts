@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseEnv } from "./config.js";
+import { buildConfig, ConfigError, parseEnv } from "./config.js";
 import { resolveSecrets } from "./entry/secrets-file.js";
 
 describe("parseEnv", () => {
@@ -49,6 +49,65 @@ describe("parseEnv", () => {
       "http://a",
       "http://b",
     ]);
+  });
+});
+
+describe("the agent version hosts should run (ADR 0040)", () => {
+  const secrets = { jwtSecret: "x".repeat(32), encryptionKey: "1e".repeat(32) };
+  const update = (env: Record<string, string>) => buildConfig(parseEnv(env), secrets).fleet.agentUpdate;
+
+  it("is unset by default: agents are never told to update", () => {
+    expect(update({})).toBeUndefined();
+  });
+
+  it("comes from the npm registry or an operator's URL with its checksum", () => {
+    expect(update({ SUPAMANAGER_AGENT_VERSION: "0.2.0", SUPAMANAGER_AGENT_PACKAGE: "@acme/agent" })).toEqual({
+      version: "0.2.0",
+      source: { kind: "npm", registry: "https://registry.npmjs.org", package: "@acme/agent" },
+      deadlineSeconds: 120,
+    });
+    const sha256 = "ab".repeat(32);
+    expect(
+      update({
+        SUPAMANAGER_AGENT_VERSION: "0.2.0",
+        SUPAMANAGER_AGENT_URL: "https://dl.example.com/agent-0.2.0.tgz",
+        SUPAMANAGER_AGENT_SHA256: sha256,
+        SUPAMANAGER_AGENT_UPDATE_DEADLINE_SECONDS: "30",
+      }),
+    ).toEqual({
+      version: "0.2.0",
+      source: {
+        kind: "url",
+        url: "https://dl.example.com/agent-0.2.0.tgz",
+        integrity: `sha256-${Buffer.from(sha256, "hex").toString("base64")}`,
+      },
+      deadlineSeconds: 30,
+    });
+  });
+
+  it.each([
+    [{ SUPAMANAGER_AGENT_VERSION: "0.2.0" }, /needs SUPAMANAGER_AGENT_PACKAGE .* or SUPAMANAGER_AGENT_URL/],
+    [{ SUPAMANAGER_AGENT_PACKAGE: "agent" }, /need SUPAMANAGER_AGENT_VERSION/],
+    [{ SUPAMANAGER_AGENT_VERSION: "0.2.0", SUPAMANAGER_AGENT_URL: "https://x.example/a.tgz" }, /needs its checksum/],
+    [
+      {
+        SUPAMANAGER_AGENT_VERSION: "0.2.0",
+        SUPAMANAGER_AGENT_PACKAGE: "a",
+        SUPAMANAGER_AGENT_URL: "https://x.example/a.tgz",
+      },
+      /not both/,
+    ],
+    [
+      { SUPAMANAGER_AGENT_VERSION: "0.2.0", SUPAMANAGER_AGENT_PACKAGE: "a", SUPAMANAGER_AGENT_SHA256: "ab".repeat(32) },
+      /go with SUPAMANAGER_AGENT_URL/,
+    ],
+    [
+      { SUPAMANAGER_AGENT_VERSION: "latest", SUPAMANAGER_AGENT_PACKAGE: "a" },
+      /SUPAMANAGER_AGENT_VERSION: must be a version/,
+    ],
+  ])("refuses an incomplete or contradictory setting %#", (env, message) => {
+    expect(() => parseEnv(env)).toThrow(ConfigError);
+    expect(() => parseEnv(env)).toThrow(message);
   });
 });
 

@@ -1,3 +1,4 @@
+import { type AgentUpdate, AgentVersion, NpmPackageName, PackageIntegrity } from "@supamanager/shared";
 import { z } from "zod";
 
 /**
@@ -137,6 +138,31 @@ export const EnvSchema = z.object({
    * non-public addresses (the control plane calls them). `allow`: any endpoint (docs/security.md).
    */
   SUPAMANAGER_BACKUP_PRIVATE_ENDPOINTS: z.enum(["deny", "allow"]).default("deny"),
+  /**
+   * The host agent version every host should run (ADR 0040): agents on another version install it
+   * and restart into it. Unset: agents are never told to update. Where it comes from: the npm
+   * registry (SUPAMANAGER_AGENT_PACKAGE) or an operator's URL (SUPAMANAGER_AGENT_URL + checksum).
+   */
+  SUPAMANAGER_AGENT_VERSION: AgentVersion.optional(),
+  /** The npm package holding the agent (a package packed by `npm run agent:pack`). */
+  SUPAMANAGER_AGENT_PACKAGE: NpmPackageName.optional(),
+  /** The npm registry the package is read from. */
+  SUPAMANAGER_AGENT_REGISTRY: z
+    .url({ protocol: /^https?$/, error: "SUPAMANAGER_AGENT_REGISTRY must be an http(s) URL" })
+    .default("https://registry.npmjs.org"),
+  /** Instead of the registry: the URL of the version's package tarball, with its checksum. */
+  SUPAMANAGER_AGENT_URL: z
+    .url({ protocol: /^https?$/, error: "SUPAMANAGER_AGENT_URL must be an http(s) URL" })
+    .optional(),
+  /** The tarball's sha256 in hex (what `sha256sum` prints). */
+  SUPAMANAGER_AGENT_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, "SUPAMANAGER_AGENT_SHA256 must be 64 hex digits")
+    .optional(),
+  /** Or its Subresource Integrity, `sha512-<base64>` (what `npm run agent:pack` and the registry print). */
+  SUPAMANAGER_AGENT_INTEGRITY: PackageIntegrity.optional(),
+  /** How long an updated agent has to reconnect before it rolls back to the version it ran. */
+  SUPAMANAGER_AGENT_UPDATE_DEADLINE_SECONDS: z.coerce.number().int().min(5).max(3600).default(120),
   SUPAMANAGER_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -172,6 +198,8 @@ export interface Config {
     portRange: { first: number; last: number };
     /** Bytes of each host's memory never promised to projects. */
     hostReserveBytes: number;
+    /** The agent version hosts should run and where to get it (sent in welcome); none: no updates. */
+    agentUpdate: AgentUpdate | undefined;
   };
   maxBodyBytes: number;
   /**
@@ -212,12 +240,59 @@ export function parseEnv(env: Record<string, string | undefined>): Env {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const parsed = result.data;
+  const agentProblem = agentUpdateProblem(parsed);
+  if (agentProblem) throw new ConfigError(`Invalid configuration:\n  ${agentProblem}`);
   if ((parsed.SUPAMANAGER_ADMIN_EMAIL === undefined) !== (parsed.SUPAMANAGER_ADMIN_PASSWORD === undefined)) {
     throw new ConfigError(
       "Invalid configuration:\n  SUPAMANAGER_ADMIN_EMAIL and SUPAMANAGER_ADMIN_PASSWORD must be set together",
     );
   }
   return parsed;
+}
+
+/** The self-update settings go together: a version, and exactly one source with what verifies it. */
+function agentUpdateProblem(env: Env): string | null {
+  const sourceSet = env.SUPAMANAGER_AGENT_PACKAGE !== undefined || env.SUPAMANAGER_AGENT_URL !== undefined;
+  if (env.SUPAMANAGER_AGENT_VERSION === undefined) {
+    return sourceSet
+      ? "SUPAMANAGER_AGENT_PACKAGE / SUPAMANAGER_AGENT_URL need SUPAMANAGER_AGENT_VERSION (the version hosts should run)"
+      : null;
+  }
+  if (env.SUPAMANAGER_AGENT_PACKAGE !== undefined && env.SUPAMANAGER_AGENT_URL !== undefined) {
+    return "set SUPAMANAGER_AGENT_PACKAGE (the npm registry) or SUPAMANAGER_AGENT_URL (a tarball), not both";
+  }
+  if (!sourceSet) {
+    return "SUPAMANAGER_AGENT_VERSION needs SUPAMANAGER_AGENT_PACKAGE (an npm package) or SUPAMANAGER_AGENT_URL (a tarball) to get it from";
+  }
+  if (env.SUPAMANAGER_AGENT_URL !== undefined) {
+    if ((env.SUPAMANAGER_AGENT_SHA256 === undefined) === (env.SUPAMANAGER_AGENT_INTEGRITY === undefined)) {
+      return "SUPAMANAGER_AGENT_URL needs its checksum: SUPAMANAGER_AGENT_SHA256 or SUPAMANAGER_AGENT_INTEGRITY (one of them)";
+    }
+  } else if (env.SUPAMANAGER_AGENT_SHA256 !== undefined || env.SUPAMANAGER_AGENT_INTEGRITY !== undefined) {
+    return "SUPAMANAGER_AGENT_SHA256 / SUPAMANAGER_AGENT_INTEGRITY go with SUPAMANAGER_AGENT_URL; the npm registry gives its own integrity";
+  }
+  return null;
+}
+
+/** Without Buffer: the config is also built on Workers. */
+function hexToBase64(hex: string): string {
+  const bytes = hex.match(/../g)?.map((b) => Number.parseInt(b, 16)) ?? [];
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function agentUpdate(env: Env): AgentUpdate | undefined {
+  const version = env.SUPAMANAGER_AGENT_VERSION;
+  if (version === undefined) return undefined;
+  const deadlineSeconds = env.SUPAMANAGER_AGENT_UPDATE_DEADLINE_SECONDS;
+  if (env.SUPAMANAGER_AGENT_URL !== undefined) {
+    const integrity = env.SUPAMANAGER_AGENT_INTEGRITY ?? `sha256-${hexToBase64(env.SUPAMANAGER_AGENT_SHA256 ?? "")}`;
+    return { version, source: { kind: "url", url: env.SUPAMANAGER_AGENT_URL, integrity }, deadlineSeconds };
+  }
+  return {
+    version,
+    source: { kind: "npm", registry: env.SUPAMANAGER_AGENT_REGISTRY, package: env.SUPAMANAGER_AGENT_PACKAGE ?? "" },
+    deadlineSeconds,
+  };
 }
 
 /** Secrets resolved by the entry (from the environment, or generated into the data directory). */
@@ -261,6 +336,7 @@ export function buildConfig(env: Env, secrets: ResolvedSecrets): Config {
       localImagesFile: env.SUPAMANAGER_LOCAL_IMAGES_FILE,
       portRange: { first: env.SUPAMANAGER_PORT_RANGE[0], last: env.SUPAMANAGER_PORT_RANGE[1] },
       hostReserveBytes: env.SUPAMANAGER_HOST_MEMORY_RESERVE_MIB * 1024 * 1024,
+      agentUpdate: agentUpdate(env),
     },
     maxBodyBytes: env.SUPAMANAGER_MAX_BODY_BYTES,
     projects: {

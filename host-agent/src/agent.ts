@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { type Applied, PROTOCOL_VERSION, type ServerFrame } from "@supamanager/shared";
+import { type Applied, type Hello, PROTOCOL_VERSION, type ServerFrame, type Welcome } from "@supamanager/shared";
 import { cleanRestoreTmp, registerBackupJobs } from "./backups/index.js";
 import { registerDbPasswordJob } from "./db-password/index.js";
 import { HealthWatcher, type WatchedProject } from "./health/watcher.js";
@@ -46,6 +46,11 @@ export interface AgentOptions {
   /** Upgrade tuning: health polling (tests shorten it). */
   upgrades?: { pollMs?: number; majorVersionStep?: MajorVersionStep };
   concurrency?: number;
+  /** Self-update (ADR 0040): told of each welcome, and asked what to report in hello. */
+  selfUpdate?: {
+    onWelcome(welcome: Welcome): void;
+    updateFailure(): Promise<Hello["updateFailure"]>;
+  };
 }
 
 /** Wires the parts: the session to the control plane, the reconciler, the health watcher and jobs. */
@@ -157,6 +162,7 @@ export class Agent {
         inventory: await this.reconciler.inventory(),
         bootId: this.bootId,
         ingress: this.ingress.status(),
+        ...(await this.updateFailure()),
       }),
       heartbeat: async () => ({
         v: PROTOCOL_VERSION,
@@ -171,6 +177,7 @@ export class Agent {
         // The control plane may have lost what we sent while disconnected: report everything again.
         this.health.resetSent();
         void this.health.checkAll(true);
+        opts.selfUpdate?.onWelcome(welcome);
       },
       ...opts.session,
     });
@@ -178,6 +185,26 @@ export class Agent {
 
   get connections(): number {
     return this.session.connections;
+  }
+
+  /** Jobs running now (backups, restores, …). */
+  get runningJobs(): number {
+    return this.jobs.running;
+  }
+
+  /** Dial the control plane again, so it hears a new hello (e.g. with a self-update's failure). */
+  reconnect(reason: string): void {
+    this.session.reconnect(reason);
+  }
+
+  private async updateFailure(): Promise<Pick<Hello, "updateFailure">> {
+    try {
+      const failure = await this.opts.selfUpdate?.updateFailure();
+      return failure ? { updateFailure: failure } : {};
+    } catch (err) {
+      this.log.warn("cannot read the self-update state", { err });
+      return {};
+    }
   }
 
   async start(): Promise<void> {

@@ -14,6 +14,9 @@ import { JoinError, join } from "./join.js";
 import { createLogger, type Logger } from "./log.js";
 import { DockerRuntime } from "./runtime/docker.js";
 import type { ContainerRuntime } from "./runtime/types.js";
+import { BASE_VERSION_ENV, EXIT_RESTART, LAUNCHED_ENV, superviseVersion } from "./update/launcher.js";
+import { readUpdateState } from "./update/state.js";
+import { SelfUpdater } from "./update/updater.js";
 import { AGENT_VERSION } from "./version.js";
 
 const USAGE = `supamanager-agent ${AGENT_VERSION} — runs SupaManager projects on this Docker host
@@ -59,7 +62,9 @@ SUPAMANAGER_AGENT_INGRESS_CERT. Without a certificate or ACME, the agent runs no
   --ingress-image <image>      the proxy's image (default ${DEFAULT_INGRESS_IMAGE}; supamanager/ingress:local
                                is built by \`npm run images:test\` and never pulled)
 
-Runs until SIGTERM or SIGINT; then lets a running Compose command finish and exits 0.`;
+Runs until SIGTERM or SIGINT; then lets a running Compose command finish and exits 0.
+When the control plane wants another agent version, installs it under <data-dir>/agent/ and runs it
+(rolling back if it does not reconnect in time); see docs/agent.md, "Self-update".`;
 
 export interface CliIo {
   out: (line: string) => void;
@@ -71,6 +76,8 @@ export interface CliIo {
   createRuntime?: (logger: Logger) => Promise<ContainerRuntime>;
   /** Resolves when `run` should stop (default: SIGTERM or SIGINT). */
   stopSignal?: Promise<string>;
+  /** The self-update's downloads (default: global fetch). */
+  updateFetch?: typeof fetch;
 }
 
 const defaultIo: CliIo = {
@@ -273,6 +280,24 @@ function signals(): Promise<string> {
   });
 }
 
+/**
+ * Resolves when the launcher that started this process is gone (SIGKILLed, crashed): Node cannot
+ * ask the kernel to signal us then, and a supervisor restarting the launcher starts another agent,
+ * so an orphaned one stops instead of fighting it for the host's connection.
+ */
+function parentGone(everyMs = 1000): Promise<string> {
+  const parent = process.ppid;
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(timer);
+        resolve("launcher gone");
+      }
+    }, everyMs);
+    timer.unref();
+  });
+}
+
 async function runCommand(args: string[], io: CliIo): Promise<number> {
   const a = parse(
     withIngressEnv(args, io.env ?? process.env),
@@ -287,26 +312,78 @@ async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.out(RUN_USAGE);
     return 0;
   }
-  const stopSignal = io.stopSignal ?? signals();
+  const env = io.env ?? process.env;
+  // Started by the launcher of the base install: run here, and exit EXIT_RESTART to switch versions.
+  const launched = env[LAUNCHED_ENV] === "1";
+  const stopSignal = io.stopSignal ?? (launched ? Promise.race([signals(), parentGone()]) : signals());
   const log = createLogger({ level: a["log-level"], write: io.out });
   const { creds, looseMode } = await readCredentials(a["data-dir"]);
   if (looseMode)
     log.warn("credentials file is readable by others; chmod 600 it", { file: credentialsPath(a["data-dir"]) });
+  const baseVersion = launched ? (env[BASE_VERSION_ENV] ?? "") : AGENT_VERSION;
   const ingress = ingressSettings(a, creds.bind_address);
-  const runtime = await (io.createRuntime ?? ((l: Logger) => DockerRuntime.create({ logger: l })))(log);
-  const agent = new Agent({
-    dataDir: a["data-dir"],
-    url: creds.url,
-    credential: creds.credential,
-    hostname: creds.hostname,
-    bindAddress: creds.bind_address,
-    ingress,
-    runtime,
-    logger: log.child({ host_id: creds.host_id }),
-  });
-  await agent.start();
-  const sig = await stopSignal;
-  log.info("stopping", { signal: sig });
-  await agent.stop();
-  return 0;
+  let runtime: ContainerRuntime | null = null;
+  for (;;) {
+    if (!launched) {
+      // The base install (what systemd or `npm start` runs) is the launcher: it runs the version
+      // the update state names, or itself when none is installed (ADR 0040).
+      const { state, damaged } = await readUpdateState(a["data-dir"]);
+      if (damaged)
+        log.warn("the agent's update state is damaged; running the base install", { version: AGENT_VERSION });
+      if (state.current) {
+        const outcome = await superviseVersion({
+          dataDir: a["data-dir"],
+          state,
+          // The same arguments (ingress options included) for the version it runs.
+          args: ["run", ...args],
+          logger: log,
+          stopSignal,
+          baseVersion: AGENT_VERSION,
+          env,
+        });
+        if (outcome.kind === "stopped") return outcome.code;
+        continue;
+      }
+    }
+    runtime ??= await (io.createRuntime ?? ((l: Logger) => DockerRuntime.create({ logger: l })))(log);
+    let restart: (reason: string) => void = () => {};
+    const restarting = new Promise<string>((resolve) => {
+      restart = resolve;
+    });
+    const updater = new SelfUpdater({
+      dataDir: a["data-dir"],
+      logger: log.child({ component: "update" }),
+      version: AGENT_VERSION,
+      baseVersion,
+      runningJobs: () => agent.runningJobs,
+      restart: (reason) => restart(reason),
+      reportFailure: () => agent.reconnect("reporting a failed agent update"),
+      ...(io.updateFetch ? { fetch: io.updateFetch } : {}),
+    });
+    const agent: Agent = new Agent({
+      dataDir: a["data-dir"],
+      url: creds.url,
+      credential: creds.credential,
+      hostname: creds.hostname,
+      bindAddress: creds.bind_address,
+      ingress,
+      runtime,
+      logger: log.child({ host_id: creds.host_id }),
+      selfUpdate: updater,
+    });
+    await agent.start();
+    const reason = await Promise.race([
+      stopSignal.then((sig) => ({ stop: sig })),
+      restarting.then((why) => ({ restart: why })),
+    ]);
+    updater.stop();
+    if ("stop" in reason) {
+      log.info("stopping", { signal: reason.stop });
+      await agent.stop();
+      return 0;
+    }
+    log.info("stopping to switch agent versions", { reason: reason.restart });
+    await agent.stop();
+    if (launched) return EXIT_RESTART;
+  }
 }

@@ -325,6 +325,11 @@ export interface HostJson {
   bind_address: string;
   compose: string | null;
   agent_version: string | null;
+  agent_protocol?: number | null;
+  agent_wanted_version?: string | null;
+  agent_status?: string;
+  agent_behind?: boolean;
+  agent_status_reason?: string | null;
   capacity: {
     cpus: number | null;
     mem_total_bytes: number | null;

@@ -292,6 +292,13 @@ export const hosts = pgTable(
      */
     ingress: jsonb("ingress").$type<IngressStatus>(),
     agentVersion: text("agent_version"),
+    /** The protocol version of the agent's hello (`v`): the control plane serves N and N−1 (ADR 0040). */
+    agentProtocol: integer("agent_protocol"),
+    /**
+     * The agent's last self-update that did not take (hello.updateFailure): the version it tried,
+     * why it is not running it, when. Null when the last update worked or none was tried.
+     */
+    agentUpdateFailure: jsonb("agent_update_failure").$type<{ version: string; reason: string; at: string }>(),
     compose: text("compose"),
     /** Random id of the agent PROCESS (hello.bootId): a change means its running jobs died. */
     bootId: text("boot_id"),

@@ -11,6 +11,7 @@ export type JobHandler = (job: Job) => Promise<unknown>;
 export class Jobs {
   private readonly handlers = new Map<string, JobHandler>();
   private readonly results = new Map<string, Promise<JobResult>>();
+  #running = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -21,10 +22,18 @@ export class Jobs {
     this.handlers.set(kind, handler);
   }
 
+  /** Jobs being worked on now (a self-update waits for them: their work dies with the process). */
+  get running(): number {
+    return this.#running;
+  }
+
   run(job: Job): Promise<JobResult> {
     const seen = this.results.get(job.jobId);
     if (seen) return seen;
-    const result = this.execute(job);
+    this.#running++;
+    const result = this.execute(job).finally(() => {
+      this.#running--;
+    });
     this.results.set(job.jobId, result);
     if (this.results.size > this.remember) {
       const oldest = this.results.keys().next().value;

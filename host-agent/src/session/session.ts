@@ -135,6 +135,17 @@ export class Session {
     return true;
   }
 
+  /**
+   * Close the connection (1000) and dial again, so the next hello reports what changed (a failed
+   * self-update). Nothing happens while not connected: the next dial says it anyway.
+   */
+  reconnect(reason: string): void {
+    const ws = this.ws;
+    if (this.phase !== "open" || !ws) return;
+    this.log.info("reconnecting to report a change", { reason });
+    ws.close(1000, reason.slice(0, 100));
+  }
+
   /** Close with 1000 and stop dialling. Resolves once the socket is closed (or after `timeoutMs`). */
   async stop(timeoutMs = 3_000): Promise<void> {
     if (this.phase === "stopped") return;

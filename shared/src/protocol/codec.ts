@@ -4,6 +4,7 @@ import {
   AgentFrame as AgentFrameSchema,
   type ErrorFrame,
   MAX_FRAME_BYTES,
+  MIN_AGENT_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   type ServerFrame,
   ServerFrame as ServerFrameSchema,
@@ -21,7 +22,13 @@ function fail(code: ErrorFrame["code"], message: string): { ok: false; error: Er
  * Parse and validate one frame. Never throws: anything wrong becomes an `error` frame to send
  * back, so a bad peer can't crash the reader or disturb other connections.
  */
-function decode<T>(raw: string | Uint8Array, schema: z.ZodType<T>): DecodeResult<T> {
+/** The protocol versions a reader accepts, both ends included. */
+export interface AcceptedVersions {
+  min: number;
+  max: number;
+}
+
+function decode<T>(raw: string | Uint8Array, schema: z.ZodType<T>, accepted: AcceptedVersions): DecodeResult<T> {
   const size = typeof raw === "string" ? encoder.encode(raw).length : raw.length;
   if (size > MAX_FRAME_BYTES) return fail("too_large", `frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`);
   let value: unknown;
@@ -34,11 +41,8 @@ function decode<T>(raw: string | Uint8Array, schema: z.ZodType<T>): DecodeResult
     return fail("bad_frame", "frame must be a JSON object");
   }
   const version = (value as { v?: unknown }).v;
-  if (version !== PROTOCOL_VERSION) {
-    return fail(
-      "unsupported_version",
-      `protocol version ${String(version)} is not supported; this peer speaks ${PROTOCOL_VERSION}`,
-    );
+  if (typeof version !== "number" || !Number.isInteger(version) || version < accepted.min || version > accepted.max) {
+    return fail("unsupported_version", versionMessage(version, accepted));
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -52,12 +56,35 @@ function decode<T>(raw: string | Uint8Array, schema: z.ZodType<T>): DecodeResult
   return { ok: true, frame: parsed.data };
 }
 
-/** Control plane side: a frame received from an agent. */
-export const decodeAgentFrame = (raw: string | Uint8Array): DecodeResult<AgentFrame> => decode(raw, AgentFrameSchema);
+/** Says which side has to be upgraded, so the operator knows what to do next. */
+function versionMessage(version: unknown, accepted: AcceptedVersions): string {
+  const range = accepted.min === accepted.max ? `${accepted.max}` : `${accepted.min} to ${accepted.max}`;
+  if (typeof version === "number" && Number.isInteger(version) && version < accepted.min) {
+    return `protocol version ${version} is too old: this peer accepts ${range}; upgrade the older peer (an agent: install a newer supamanager-agent)`;
+  }
+  if (typeof version === "number" && Number.isInteger(version) && version > accepted.max) {
+    return `protocol version ${version} is newer than this peer's ${range}; upgrade this peer (the control plane first, then the agents)`;
+  }
+  return `protocol version ${String(version)} is not supported; this peer accepts ${range}`;
+}
 
-/** Agent side: a frame received from the control plane. */
+/** The agent versions a control plane serves: its own protocol and the one before (ADR 0040). */
+export const AGENT_PROTOCOLS: AcceptedVersions = { min: MIN_AGENT_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+
+/**
+ * Control plane side: a frame received from an agent, of any protocol version in `accepted`
+ * (default: this one and the one before).
+ */
+export const decodeAgentFrame = (
+  raw: string | Uint8Array,
+  accepted: AcceptedVersions = AGENT_PROTOCOLS,
+): DecodeResult<AgentFrame> => decode(raw, AgentFrameSchema, accepted);
+
+/**
+ * Agent side: a frame received from the control plane, which answers in the agent's own version.
+ */
 export const decodeServerFrame = (raw: string | Uint8Array): DecodeResult<ServerFrame> =>
-  decode(raw, ServerFrameSchema);
+  decode(raw, ServerFrameSchema, { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
 
 /** Serialise a frame, validating it first so neither side ever sends what the other would refuse. */
 export function encodeFrame(frame: AgentFrame | ServerFrame): string {

@@ -11,6 +11,14 @@ import { DesiredState } from "../project-status.js";
 /** Bumped on incompatible changes; a peer speaking another version gets an `error` frame. */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The oldest protocol an agent may speak and still be served: N−1 (ADR 0040), so a control plane
+ * upgraded first keeps the fleet's agents connected (and updatable) until they catch up. The
+ * control plane answers each agent in the version of its hello; older agents are refused with
+ * `unsupported_version`. Never below 1, the first version.
+ */
+export const MIN_AGENT_PROTOCOL_VERSION = Math.max(1, PROTOCOL_VERSION - 1);
+
 /** Largest frame either side accepts, in bytes of UTF-8 JSON. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
@@ -21,7 +29,8 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_RPC_RESULT_BYTES = MAX_FRAME_BYTES - 256 * 1024;
 
-const v = z.literal(PROTOCOL_VERSION);
+/** The frame's protocol version; the codec checks which ones this peer accepts. */
+const v = z.number().int().min(1);
 const Id = z.string().min(1).max(128);
 const ServiceName = z
   .string()
@@ -93,6 +102,18 @@ export const Hello = z.object({
    */
   bootId: Id.optional(),
   ingress: IngressStatus.optional(),
+  /**
+   * The last self-update of this agent that did not take (ADR 0040): the version it tried and why
+   * it is still on this one (a bad checksum, the new version did not reconnect in time and was
+   * rolled back, …). Absent when the last update worked or none was tried.
+   */
+  updateFailure: z
+    .object({
+      version: z.string().min(1).max(64),
+      reason: z.string().min(1).max(1000),
+      at: z.iso.datetime(),
+    })
+    .optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 
@@ -160,6 +181,52 @@ export type RpcResult = z.infer<typeof RpcResult>;
 
 // ─── control plane → agent ───────────────────────────────────────────────────────────────────
 
+const HttpUrl = z
+  .string()
+  .max(2048)
+  .regex(/^https?:\/\/[^\s]+$/, "must be an http(s) URL");
+
+/**
+ * Subresource Integrity of a package tarball: `sha512-<base64>` (what the npm registry gives as
+ * `dist.integrity`) or `sha256-<base64>` (an operator's sha256 checksum, converted).
+ */
+export const PackageIntegrity = z
+  .string()
+  .max(200)
+  .regex(/^sha(256|512)-[A-Za-z0-9+/]+={0,2}$/, "must be sha256-<base64> or sha512-<base64>");
+
+/** A version string as npm writes it (semver, with an optional pre-release or build part). */
+export const AgentVersion = z
+  .string()
+  .max(64)
+  .regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/, "must be a version such as 1.2.3");
+
+/** An npm package name, scoped or not. */
+export const NpmPackageName = z
+  .string()
+  .max(214)
+  .regex(/^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/, "must be an npm package name");
+
+/**
+ * The agent version the control plane wants on its hosts, and where to get it (ADR 0040): the
+ * npm registry (the version's `dist.tarball`, checked against its `dist.integrity`), or a URL the
+ * operator set with its checksum.
+ */
+export const AgentUpdate = z.object({
+  version: AgentVersion,
+  source: z.discriminatedUnion("kind", [
+    z.object({
+      kind: z.literal("npm"),
+      registry: HttpUrl,
+      package: NpmPackageName,
+    }),
+    z.object({ kind: z.literal("url"), url: HttpUrl, integrity: PackageIntegrity }),
+  ]),
+  /** How long the new version has to reconnect before the agent rolls back to the one it ran. */
+  deadlineSeconds: z.number().int().min(5).max(3600),
+});
+export type AgentUpdate = z.infer<typeof AgentUpdate>;
+
 export const Welcome = z.object({
   v,
   type: z.literal("welcome"),
@@ -170,6 +237,11 @@ export const Welcome = z.object({
    * data connection (/agent/v1/tunnel, ADR 0035). Absent or false: close it if open.
    */
   tunnel: z.boolean().optional(),
+  /**
+   * The agent version this control plane wants (ADR 0040). An agent running another version
+   * installs it and restarts into it; absent: keep running what runs. Older agents ignore it.
+   */
+  agentUpdate: AgentUpdate.optional(),
 });
 export type Welcome = z.infer<typeof Welcome>;
 

@@ -29,7 +29,19 @@ describe("codec", () => {
   it.each([
     ["not JSON", "{nope", "bad_frame", /not valid JSON/],
     ["a JSON array", "[1,2]", "bad_frame", /object/],
-    ["another protocol version", JSON.stringify({ ...hello, v: 2 }), "unsupported_version", /version 2/],
+    [
+      "a newer protocol version",
+      JSON.stringify({ ...hello, v: PROTOCOL_VERSION + 1 }),
+      "unsupported_version",
+      /newer than this peer's .*upgrade this peer \(the control plane first/,
+    ],
+    [
+      "a protocol version older than N-1",
+      JSON.stringify({ ...hello, v: 0 }),
+      "unsupported_version",
+      /version 0 is too old: .*install a newer supamanager-agent/,
+    ],
+    ["no protocol version", JSON.stringify({ ...hello, v: "1" }), "unsupported_version", /version 1 is not supported/],
     ["an unknown type", JSON.stringify({ v: 1, type: "teleport" }), "bad_frame", /invalid teleport frame/],
     [
       "a bad ref",
@@ -51,6 +63,49 @@ describe("codec", () => {
       expect(result.error.message).toMatch(message);
       expect(result.error.v).toBe(PROTOCOL_VERSION);
     }
+  });
+
+  it("serves agents of this protocol version and the one before, and nothing older (ADR 0040)", () => {
+    // As a control plane of version 3 would: it accepts 2 and 3.
+    const accepted = { min: 2, max: 3 };
+    expect(decodeAgentFrame(JSON.stringify({ ...hello, v: 3 }), accepted).ok).toBe(true);
+    const previous = decodeAgentFrame(JSON.stringify({ ...hello, v: 2 }), accepted);
+    expect(previous.ok && previous.frame.v).toBe(2);
+    const old = decodeAgentFrame(JSON.stringify({ ...hello, v: 1 }), accepted);
+    expect(!old.ok && old.error.message).toBe(
+      "protocol version 1 is too old: this peer accepts 2 to 3; upgrade the older peer (an agent: install a newer supamanager-agent)",
+    );
+    // An agent only reads its own version: the control plane answers it in that one.
+    const welcome = { type: "welcome", hostId: "h", heartbeatIntervalMs: 1 };
+    expect(decodeServerFrame(JSON.stringify({ ...welcome, v: PROTOCOL_VERSION })).ok).toBe(true);
+    expect(decodeServerFrame(JSON.stringify({ ...welcome, v: PROTOCOL_VERSION + 1 })).ok).toBe(false);
+  });
+
+  it("carries the wanted agent version in welcome and a failed update in hello, both optional", () => {
+    const welcome = {
+      v: PROTOCOL_VERSION,
+      type: "welcome",
+      hostId: "h",
+      heartbeatIntervalMs: 1,
+      agentUpdate: {
+        version: "1.2.3",
+        source: { kind: "url", url: "https://example.com/a.tgz", integrity: "sha256-AAAA" },
+        deadlineSeconds: 120,
+      },
+    } as const;
+    expect(decodeServerFrame(encodeFrame(welcome))).toEqual({ ok: true, frame: welcome });
+    const bad = decodeServerFrame(
+      JSON.stringify({
+        ...welcome,
+        agentUpdate: { ...welcome.agentUpdate, source: { kind: "url", url: "file:///x" } },
+      }),
+    );
+    expect(!bad.ok && bad.error.code).toBe("bad_frame");
+    const failed = {
+      ...hello,
+      updateFailure: { version: "1.2.3", reason: "did not reconnect", at: "2026-12-05T09:00:00Z" },
+    };
+    expect(decodeAgentFrame(encodeFrame(failed))).toEqual({ ok: true, frame: failed });
   });
 
   it("refuses an oversize frame before parsing it", () => {

@@ -268,22 +268,35 @@ describe("agent channel: bad input", () => {
     agent.send({ type: "hello", agentVersion: "x" }); // missing fields
     await agent.waitFor(isType("error"), 3);
     expect(errors()[2]).toMatchObject({ code: "bad_frame" });
-    agent.ws.send(JSON.stringify({ v: 99, type: "hello" }));
-    await agent.waitFor(isType("error"), 4);
-    expect(errors()[3]).toMatchObject({ code: "unsupported_version" });
     agent.ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: "heartbeat", pad: "x".repeat(MAX_FRAME_BYTES) }));
-    await agent.waitFor(isType("error"), 5);
-    expect(errors()[4]).toMatchObject({ code: "too_large" });
+    await agent.waitFor(isType("error"), 4);
+    expect(errors()[3]).toMatchObject({ code: "too_large" });
     agent.send({ type: "nonsense" });
-    await agent.waitFor(isType("error"), 6);
+    await agent.waitFor(isType("error"), 5);
     // Still alive: a proper hello is welcomed.
     agent.hello();
     await agent.waitFor(isType("welcome"));
     agent.hello();
-    await agent.waitFor(isType("error"), 7);
-    expect(errors()[6]).toMatchObject({ code: "out_of_order" });
+    await agent.waitFor(isType("error"), 6);
+    expect(errors()[5]).toMatchObject({ code: "out_of_order" });
     expect(agent.closed).toBeUndefined();
     agent.ws.close();
+  });
+
+  it("refuses an agent of an unsupported protocol version with an error frame saying what to upgrade, and hangs up", async () => {
+    const host = await joinHost(t, admin);
+    const agent = await FakeAgent.connect(host.credential);
+    agent.ws.send(JSON.stringify({ v: PROTOCOL_VERSION + 1, type: "hello" }));
+    expect((await agent.waitClosed()).code).toBe(4426);
+    const [error] = agent.frames.filter(isType("error"));
+    expect(error).toMatchObject({ code: "unsupported_version" });
+    expect((error as { message: string }).message).toMatch(/upgrade this peer \(the control plane first/);
+    const old = await FakeAgent.connect(host.credential);
+    old.ws.send(JSON.stringify({ v: 0, type: "hello" }));
+    expect((await old.waitClosed()).code).toBe(4426);
+    expect((old.frames.filter(isType("error"))[0] as { message: string }).message).toMatch(
+      /version 0 is too old: .*install a newer supamanager-agent/,
+    );
   });
 
   it("a frame beyond the socket limit closes only that connection; other hosts keep working", async () => {

@@ -5,6 +5,7 @@ import type { AuthedContext, ServiceContext } from "../../deps.js";
 import { ApiError, conflict, forbidden, notFound } from "../../errors.js";
 import { recordAudit } from "../audit/record.js";
 import { projectUrl, type Reachability } from "../projects/urls.js";
+import { type AgentStanding, agentStanding } from "./agent-version.js";
 import {
   looksLikeJoinToken,
   newHostCredential,
@@ -161,6 +162,12 @@ export interface HostView {
   /** The host ingress's state as the agent last reported it (ADR 0036). */
   ingress: IngressStatus | null;
   agentVersion: string | null;
+  /** The protocol version of the agent's last hello. */
+  agentProtocol: number | null;
+  /** The agent version the control plane wants (SUPAMANAGER_AGENT_VERSION), if any. */
+  agentWantedVersion: string | null;
+  /** How the agent stands against it (agent-version.ts). */
+  agent: AgentStanding;
   compose: string | null;
   capacity: {
     cpus: number | null;
@@ -188,6 +195,14 @@ function hostView(ctx: ServiceContext, row: HostRow, placed: HostProject[]): Hos
     reachability: row.reachability,
     ingress: row.ingress ?? null,
     agentVersion: row.agentVersion,
+    agentProtocol: row.agentProtocol,
+    agentWantedVersion: ctx.deps.config.fleet.agentUpdate?.version ?? null,
+    agent: agentStanding({
+      version: row.agentVersion,
+      protocol: row.agentProtocol,
+      wanted: ctx.deps.config.fleet.agentUpdate?.version,
+      failure: row.agentUpdateFailure,
+    }),
     compose: row.compose,
     capacity: {
       cpus: row.cpus,

@@ -85,6 +85,8 @@ export const CLOSE = {
   reconfigured: 4003,
   /** The agent sent frames faster than its budget allows (frame-budget.ts); 4029 as in HTTP 429. */
   rateLimited: 4029,
+  /** The agent speaks a protocol version this control plane does not serve (ADR 0040). */
+  unsupportedVersion: 4426,
 } as const;
 
 /** The connections held by this process: the whole hub for a single Node process. */

@@ -152,6 +152,11 @@ export class HostSession implements HostConnection {
   #lastIngress: string | null = null;
   /** When (clock ms) the last heartbeat was heard, written or not. */
   #lastBeatAt: number | null = null;
+  /**
+   * The protocol version the agent speaks (its frames' `v`): everything sent to it carries that
+   * version, so an agent one version behind keeps understanding us (ADR 0040).
+   */
+  #agentProtocol = PROTOCOL_VERSION;
 
   constructor(
     private readonly deps: AppDeps,
@@ -229,6 +234,7 @@ export class HostSession implements HostConnection {
     this.heard();
     this.#frames++;
     const decoded = decodeAgentFrame(raw);
+    if (decoded.ok) this.#agentProtocol = decoded.frame.v;
     // An RPC answer has a request waiting on it and no ordering with other frames: deliver it
     // at once instead of behind queued database work (heartbeats, health). Answers to our own
     // requests take no token; anything else does, and a host out of tokens is cut off.
@@ -297,7 +303,7 @@ export class HostSession implements HostConnection {
         }
       }
       try {
-        this.transport.send(encodeFrame({ v: PROTOCOL_VERSION, type: "rpc", id, ...request }));
+        this.transport.send(encodeFrame({ v: this.#agentProtocol, type: "rpc", id, ...request }));
       } catch (err) {
         clearTimeout(timer);
         if (pending.probe) clearTimeout(pending.probe);
@@ -405,7 +411,7 @@ export class HostSession implements HostConnection {
   #send(frame: ServerFrame): void {
     if (this.#state === "closed") return;
     try {
-      this.transport.send(encodeFrame(frame));
+      this.transport.send(encodeFrame({ ...frame, v: this.#agentProtocol }));
     } catch (err) {
       this.#log.warn("sending to agent failed", { err, type: frame.type });
     }
@@ -420,6 +426,11 @@ export class HostSession implements HostConnection {
     if (!decoded.ok) {
       this.#log.warn("invalid agent frame", { code: decoded.error.code, message: decoded.error.message });
       this.#send(decoded.error);
+      // An agent whose protocol we do not serve never gets a welcome: say why and hang up, rather
+      // than let it wait for one (ADR 0040). Its operator reads the message in the agent's log.
+      if (decoded.error.code === "unsupported_version" && this.#state === "awaiting_hello") {
+        this.close(CLOSE.unsupportedVersion, "unsupported protocol version");
+      }
       return;
     }
     const frame = decoded.frame;
@@ -549,10 +560,18 @@ export class HostSession implements HostConnection {
       .limit(1);
     const live = await this.#touch(hello.capacity, {
       agentVersion: hello.agentVersion,
+      agentProtocol: hello.v,
+      agentUpdateFailure: hello.updateFailure ?? null,
       compose: hello.compose,
       bootId: hello.bootId ?? null,
       ingress: hello.ingress ?? null,
     });
+    if (hello.v < PROTOCOL_VERSION) {
+      this.#log.warn("agent speaks the previous protocol version; update it", {
+        agentVersion: hello.agentVersion,
+        protocol: hello.v,
+      });
+    }
     if (!live) return;
     this.#lastIngress = hello.ingress ? JSON.stringify(hello.ingress) : null;
     // Another agent process (or one that cannot tell): jobs it was running are gone with the old one.
@@ -569,6 +588,8 @@ export class HostSession implements HostConnection {
       heartbeatIntervalMs: this.deps.config.fleet.heartbeatSeconds * 1000,
       // Where this runtime relays projects' traffic (Node), a host in tunnel mode opens its data connection.
       ...(this.deps.tunnelUpgrade ? { tunnel: before?.reachability === "tunnel" } : {}),
+      // The agent version this fleet should run; agents on another one update themselves (ADR 0040).
+      ...(this.deps.config.fleet.agentUpdate ? { agentUpdate: this.deps.config.fleet.agentUpdate } : {}),
     });
     await this.#adoptInventory(hello.inventory);
     await this.#reconcile();

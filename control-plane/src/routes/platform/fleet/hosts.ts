@@ -39,6 +39,16 @@ export const HostResponse = z.object({
     })
     .nullable(),
   agent_version: z.string().nullable(),
+  /** The protocol version the agent speaks; the control plane serves its own and the one before. */
+  agent_protocol: z.number().nullable(),
+  /** The agent version the control plane wants on every host (ADR 0040); null: none set. */
+  agent_wanted_version: z.string().nullable(),
+  /** current, update_pending, update_failed, behind (previous protocol) or unknown (never connected). */
+  agent_status: z.enum(["current", "update_pending", "update_failed", "behind", "unknown"]),
+  /** The host should get another agent (any status but current and unknown). */
+  agent_behind: z.boolean(),
+  /** Why it is not current: what runs, what is wanted, why an update failed. */
+  agent_status_reason: z.string().nullable(),
   compose: z.string().nullable(),
   capacity: z.object({
     cpus: z.number().nullable(),
@@ -66,6 +76,11 @@ function hostResponse(h: HostView): z.output<typeof HostResponse> {
     reachability: h.reachability,
     ingress: h.ingress,
     agent_version: h.agentVersion,
+    agent_protocol: h.agentProtocol,
+    agent_wanted_version: h.agentWantedVersion,
+    agent_status: h.agent.status,
+    agent_behind: h.agent.behind,
+    agent_status_reason: h.agent.reason,
     compose: h.compose,
     capacity: {
       cpus: h.capacity.cpus,
