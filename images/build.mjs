@@ -2,7 +2,7 @@
 // Builds the local test images (no registry is reachable: nothing can be pulled) and writes
 // images/manifest.local.json, mapping service name -> image tag.
 //
-//   node images/build.mjs [--prune] [name ...]     (names: postgres, postgres-meta, gateway, ingress)
+//   node images/build.mjs [--prune] [name ...]     (names: postgres, postgres-17, postgres-meta, gateway, ingress)
 //
 // Each image is a Debian rootfs made by `debootstrap --variant=minbase` plus a few files, fed to
 // `docker import`. Tags are `supamanager/<name>:<hash of the recipe>`; an image whose tag exists is
@@ -14,7 +14,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, chown, copyFile, cp, mkdir, mkdtemp, readdir, rename, rm, statfs, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
 const CACHE = env.SUPAMANAGER_IMAGES_CACHE || "/var/cache/supamanager-images";
 const MANIFEST = join(HERE, "manifest.local.json");
+// Debian 12 for every rootfs but postgres17: Debian 12 packages PostgreSQL 15 only, Debian 13 17 only.
 const SUITE = "bookworm";
 // Bump when build.mjs changes what ends up in a rootfs / an image without changing its inputs.
 const ROOTFS_REV = 1;
@@ -76,18 +77,27 @@ const ok = (cmd, args) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0
 const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 const fileHash = (path) => sha256(readFileSync(path));
 
-/** The Debian mirror apt is configured with (deb822 sources first, then sources.list). */
-function debianMirror() {
+/**
+ * The Debian mirror apt is configured with for `suite` (deb822 sources first: debian.sources, then
+ * the others, such as the supamanager-trixie.sources of .ci/start-docker; then sources.list), else
+ * the one configured for bookworm (one archive serves every suite).
+ */
+function debianMirror(suite = SUITE) {
   if (env.SUPAMANAGER_DEBIAN_MIRROR) return env.SUPAMANAGER_DEBIAN_MIRROR;
-  const deb822 = "/etc/apt/sources.list.d/debian.sources";
-  if (existsSync(deb822)) {
-    for (const stanza of readFileSync(deb822, "utf8").split(/\n\s*\n/)) {
+  const dir = "/etc/apt/sources.list.d";
+  const others = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".sources") && f !== "debian.sources")
+        .sort()
+    : [];
+  for (const file of ["debian.sources", ...others].map((f) => join(dir, f)).filter((f) => existsSync(f))) {
+    for (const stanza of readFileSync(file, "utf8").split(/\n\s*\n/)) {
       const field = (name) =>
         stanza
           .match(new RegExp(`^${name}:\\s*(.+)$`, "mi"))?.[1]
           .trim()
           .split(/\s+/) ?? [];
-      if (field("Types").includes("deb") && field("Suites").includes(SUITE) && field("URIs")[0]) {
+      if (field("Types").includes("deb") && field("Suites").includes(suite) && field("URIs")[0]) {
         return field("URIs")[0];
       }
     }
@@ -95,10 +105,10 @@ function debianMirror() {
   if (existsSync("/etc/apt/sources.list")) {
     for (const line of readFileSync("/etc/apt/sources.list", "utf8").split("\n")) {
       const m = line.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/);
-      if (m && m[2] === SUITE) return m[1];
+      if (m && m[2] === suite) return m[1];
     }
   }
-  return "http://deb.debian.org/debian";
+  return suite === SUITE ? "http://deb.debian.org/debian" : debianMirror(SUITE);
 }
 
 // Paths (relative to the rootfs) removed from every rootfs to shrink it. Keeps /usr/share/zoneinfo
@@ -138,6 +148,24 @@ const ROOTFS = {
       "usr/lib/llvm-14",
     ],
   },
+  // PostgreSQL 17 for the `local-17` release (upgrades across a major, issue 18): Debian 13 is the
+  // only suite packaging it. Same removals as postgres; trixie's JIT links LLVM 19.
+  postgres17: {
+    suite: "trixie",
+    include: ["postgresql-17"],
+    remove: [
+      "var/lib/postgresql/17",
+      "etc/postgresql/17",
+      "usr/share/i18n",
+      "usr/lib/x86_64-linux-gnu/libz3.so.4",
+      "usr/lib/postgresql/17/lib/llvmjit.so",
+      "usr/lib/postgresql/17/lib/llvmjit_types.bc",
+      "usr/lib/postgresql/17/lib/bitcode",
+      "usr/lib/x86_64-linux-gnu/libLLVM.so.19.1",
+      "usr/lib/x86_64-linux-gnu/libLLVM-19.so",
+      "usr/lib/llvm-19",
+    ],
+  },
   gateway: {
     include: ["nginx-light"],
     remove: ["etc/nginx/sites-enabled/default", "var/www/html"],
@@ -155,35 +183,39 @@ const POSTGRES_META_VERSION = JSON.parse(readFileSync(join(POSTGRES_META_DIR, "p
   "@supabase/postgres-meta"
 ];
 const NODE_BIN = process.execPath;
-const PG_PATH = "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const pgPath = (major) => `/usr/lib/postgresql/${major}/bin:${STD_PATH}`;
 // Every image ships /usr/local/bin/supamanager-healthcheck; a stack may override the timings.
 const HEALTHCHECK =
   'HEALTHCHECK --interval=2s --timeout=5s --start-period=60s --retries=3 CMD ["supamanager-healthcheck"]';
 
 // Image recipes: a rootfs, files copied in (src relative to images/), extra trees, `docker import -c`
 // changes. Everything here (and the content of every file) feeds the tag hash.
+/** A postgres image: one rootfs, one major; the entrypoint and health check are major-agnostic. */
+const postgresImage = (rootfs, major) => ({
+  rootfs,
+  files: [
+    ["postgres/entrypoint.sh", "/usr/local/bin/supamanager-postgres-entrypoint", 0o755],
+    ["postgres/healthcheck.sh", "/usr/local/bin/supamanager-healthcheck", 0o755],
+  ],
+  mkdirs: [
+    ["/var/lib/postgresql/data", 0o700, "postgres"],
+    ["/docker-entrypoint-initdb.d", 0o755],
+  ],
+  changes: [
+    `ENV PATH=${pgPath(major)}`,
+    "ENV PGDATA=/var/lib/postgresql/data",
+    "ENV LANG=C.UTF-8",
+    "EXPOSE 5432",
+    'ENTRYPOINT ["supamanager-postgres-entrypoint"]',
+    HEALTHCHECK,
+    'CMD ["postgres"]',
+  ],
+});
+
 const IMAGES = {
-  postgres: {
-    rootfs: "postgres",
-    files: [
-      ["postgres/entrypoint.sh", "/usr/local/bin/supamanager-postgres-entrypoint", 0o755],
-      ["postgres/healthcheck.sh", "/usr/local/bin/supamanager-healthcheck", 0o755],
-    ],
-    mkdirs: [
-      ["/var/lib/postgresql/data", 0o700, "postgres"],
-      ["/docker-entrypoint-initdb.d", 0o755],
-    ],
-    changes: [
-      `ENV PATH=${PG_PATH}`,
-      "ENV PGDATA=/var/lib/postgresql/data",
-      "ENV LANG=C.UTF-8",
-      "EXPOSE 5432",
-      'ENTRYPOINT ["supamanager-postgres-entrypoint"]',
-      HEALTHCHECK,
-      'CMD ["postgres"]',
-    ],
-  },
+  postgres: postgresImage("postgres", 15),
+  "postgres-17": postgresImage("postgres17", 17),
   "postgres-meta": {
     rootfs: "base",
     files: [
@@ -287,23 +319,25 @@ async function removeTree(dir) {
   await run("rm", ["-rf", "--one-file-system", dir]);
 }
 
-function rootfsKey(name, mirror) {
+const suiteOf = (name) => ROOTFS[name].suite ?? SUITE;
+const mirrorOf = (name) => debianMirror(suiteOf(name));
+
+function rootfsKey(name) {
   const r = ROOTFS[name];
-  return sha256(JSON.stringify({ ROOTFS_REV, SUITE, mirror, include: r.include, remove: r.remove, STRIP })).slice(
-    0,
-    16,
-  );
+  // The field is still called SUITE so that the bookworm rootfs kept their keys (and tags).
+  const recipe = { ROOTFS_REV, SUITE: suiteOf(name), mirror: mirrorOf(name), include: r.include, remove: r.remove };
+  return sha256(JSON.stringify({ ...recipe, STRIP })).slice(0, 16);
 }
 
-async function buildRootfs(name, mirror) {
-  return cachedTar(`rootfs-${name}`, rootfsKey(name, mirror), async (out) => {
+async function buildRootfs(name) {
+  return cachedTar(`rootfs-${name}`, rootfsKey(name), async (out) => {
     const r = ROOTFS[name];
     const dir = await mkdtemp(join(WORK, `supamanager-work-rootfs-${name}-`));
     try {
       const args = ["--variant=minbase"];
       if (r.include.length) args.push(`--include=${r.include.join(",")}`);
       await timed(`debootstrap ${name}${r.include.length ? ` (+${r.include.join(",")})` : ""}`, () =>
-        run("debootstrap", [...args, SUITE, dir, mirror]),
+        run("debootstrap", [...args, suiteOf(name), dir, mirrorOf(name)]),
       );
       await timed(`strip+tar rootfs ${name}`, async () => {
         for (const p of [...STRIP, ...r.remove]) await rm(join(dir, p), { recursive: true, force: true });
@@ -352,12 +386,12 @@ async function buildPostgresMetaModules() {
 /** The tag the built-in `local` release refers to; it follows the last build of the image. */
 const localAlias = (name) => `supamanager/${name}:local`;
 
-function imageTag(name, mirror) {
+function imageTag(name) {
   const img = IMAGES[name];
   const files = img.files.map(([src, dest, mode]) => [dest, mode, fileHash(resolve(HERE, src))]);
   const recipe = {
     IMAGE_REV,
-    rootfs: rootfsKey(img.rootfs, mirror),
+    rootfs: rootfsKey(img.rootfs),
     files,
     mkdirs: img.mkdirs ?? [],
     trees: img.trees ?? [],
@@ -460,15 +494,15 @@ async function main() {
     }
   }
 
-  const mirror = debianMirror();
-  log(`mirror ${mirror}, suite ${SUITE}, cache ${CACHE}, work dir ${WORK}, node ${process.version}`);
+  const suites = [...new Set(Object.keys(ROOTFS).map((r) => `${suiteOf(r)} from ${mirrorOf(r)}`))];
+  log(`suites ${suites.join(", ")}; cache ${CACHE}, work dir ${WORK}, node ${process.version}`);
 
   // Entries of images not built this time (a subset was asked for) are kept from the last manifest.
   const previous = existsSync(MANIFEST) ? JSON.parse(readFileSync(MANIFEST, "utf8")) : {};
   const manifest = Object.fromEntries(Object.entries(previous).filter(([name]) => IMAGES[name]));
   const todo = [];
   for (const name of wanted) {
-    const tag = imageTag(name, mirror);
+    const tag = imageTag(name);
     manifest[name] = tag;
     if (ok("docker", ["image", "inspect", tag])) log(`${name}: ${tag} exists, skipped`);
     else todo.push([name, tag]);
@@ -480,7 +514,7 @@ async function main() {
     const jobs = new Map();
     for (const [name] of todo) {
       const img = IMAGES[name];
-      if (!jobs.has(`rootfs:${img.rootfs}`)) jobs.set(`rootfs:${img.rootfs}`, buildRootfs(img.rootfs, mirror));
+      if (!jobs.has(`rootfs:${img.rootfs}`)) jobs.set(`rootfs:${img.rootfs}`, buildRootfs(img.rootfs));
       for (const [tree] of img.trees ?? []) {
         if (!jobs.has(tree)) jobs.set(tree, buildPostgresMetaModules());
       }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { effectiveParts, minimumComputeSize, releaseMinimumBytes, releaseParts } from "./compute.js";
-import { LOCAL_RELEASE } from "./local.js";
+import { LOCAL_17_RELEASE, LOCAL_RELEASE } from "./local.js";
 import { ReleaseManifest, ReleasesFile } from "./manifest.js";
 import { PRODUCTION_RELEASE } from "./production/index.js";
 import { V08_RELEASE } from "./supabase-v08/index.js";
@@ -82,18 +82,18 @@ export interface CatalogSources {
 }
 
 /**
- * Build the catalog: the built-in `local` release (its images overridden by the local images
- * file), the Kong release (supabase-2026.02, production/) and the v0.8 release
+ * Build the catalog: the built-in `local` and `local-17` releases (their images overridden by the
+ * local images file), the Kong release (supabase-2026.02, production/) and the v0.8 release
  * (supabase-v0.8.2, supabase-v08/), plus every
  * manifest of the releases file, which may also replace either. Anything invalid is a start-up
  * error naming the variable.
  */
 export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
-  const local = ReleaseManifest.parse(LOCAL_RELEASE);
+  const locals = [LOCAL_RELEASE, LOCAL_17_RELEASE].map((m) => ReleaseManifest.parse(m));
   if (sources.localImages !== undefined) {
     const images = LocalImages.safeParse(sources.localImages);
     if (!images.success) throw new ReleaseConfigError(`SUPAMANAGER_LOCAL_IMAGES_FILE: ${issues(images.error)}`);
-    for (const svc of Object.values(local.services)) {
+    for (const svc of locals.flatMap((m) => Object.values(m.services))) {
       const tag = svc.imageKey ? images.data[svc.imageKey] : undefined;
       if (tag) svc.image = tag;
     }
@@ -101,7 +101,7 @@ export function buildReleaseCatalog(sources: CatalogSources): ReleaseCatalog {
   const production = ReleaseManifest.parse(PRODUCTION_RELEASE);
   const v08 = ReleaseManifest.parse(V08_RELEASE);
   const manifests = new Map<string, ReleaseManifest>([
-    [local.name, local],
+    ...locals.map((m) => [m.name, m] as const),
     [production.name, production],
     [v08.name, v08],
   ]);

@@ -143,3 +143,24 @@ export const LOCAL_RELEASE: z.input<typeof ReleaseManifest> = {
     ],
   },
 };
+
+/**
+ * `local-17`: the `local` release on PostgreSQL 17 (Debian 13's `postgresql-17`, image
+ * `postgres-17`), everything else the same services, so that an upgrade across a PostgreSQL
+ * major (issue 18, ADR 0038) runs for real on hosts without a registry. The init SQL works on
+ * both majors (`\getenv` is psql 15+).
+ */
+export const LOCAL_17_RELEASE: z.input<typeof ReleaseManifest> = {
+  ...LOCAL_RELEASE,
+  name: "local-17",
+  description: "Locally built test images: PostgreSQL 17, postgres-meta, an nginx gateway",
+  services: {
+    ...LOCAL_RELEASE.services,
+    db: {
+      ...(LOCAL_RELEASE.services.db as NonNullable<typeof LOCAL_RELEASE.services.db>),
+      image: "supamanager/postgres-17:local",
+      imageKey: "postgres-17",
+    },
+  },
+  database: { service: "db", postgresMajor: 17, volume: "db-data" },
+};

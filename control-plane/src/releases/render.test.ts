@@ -183,16 +183,49 @@ describe("files a release writes on the host", () => {
   });
 });
 
+describe("the local-17 release", () => {
+  const catalog = buildReleaseCatalog({ defaultRelease: "local" });
+  const local = catalog.get("local") as ReleaseManifest;
+  const local17 = catalog.get("local-17") as ReleaseManifest;
+  it("is the local release with PostgreSQL 17 as its db, and says so", () => {
+    expect(local17.database).toEqual({ service: "db", postgresMajor: 17, volume: "db-data" });
+    expect(local.database?.postgresMajor).toBe(15);
+    expect(local17.services.db?.image).toBe("supamanager/postgres-17:local");
+    expect(local17.services.db?.imageKey).toBe("postgres-17");
+    const { image: _a, imageKey: _b, ...db17 } = local17.services.db ?? {};
+    const { image: _c, imageKey: _d, ...db15 } = local.services.db ?? {};
+    expect(db17).toEqual(db15);
+    expect(local17.services.meta).toEqual(local.services.meta);
+    expect(local17.services.gateway).toEqual(local.services.gateway);
+    expect(local17.files).toEqual(local.files);
+    expect(local17.backup).toEqual(local.backup);
+  });
+  it("renders the same stack but for the db image (never pulled)", () => {
+    const a = JSON.parse(renderStack(local, input).composeFile);
+    const b = JSON.parse(renderStack(local17, input).composeFile);
+    expect(b.services.db.image).toBe("supamanager/postgres-17:local");
+    expect(b.services.db.pull_policy).toBe("never");
+    b.services.db.image = a.services.db.image;
+    expect(b).toEqual(a);
+  });
+});
+
 describe("release catalog", () => {
   it("overrides local image tags from the images manifest and adds releases from a file", () => {
     const catalog = buildReleaseCatalog({
       defaultRelease: "extra",
-      localImages: { postgres: "supamanager/postgres:abc123", gateway: "supamanager/gateway:def456" },
+      localImages: {
+        postgres: "supamanager/postgres:abc123",
+        "postgres-17": "supamanager/postgres-17:abc917",
+        gateway: "supamanager/gateway:def456",
+      },
       releasesFile: [{ name: "extra", services: { app: { image: "busybox:1", memoryShare: 1 } } }],
     });
-    expect(catalog.names().sort()).toEqual(["extra", "local", "supabase-2026.02", "supabase-v0.8.2"]);
+    expect(catalog.names().sort()).toEqual(["extra", "local", "local-17", "supabase-2026.02", "supabase-v0.8.2"]);
     expect(catalog.get("local")?.services.db?.image).toBe("supamanager/postgres:abc123");
     expect(catalog.get("local")?.services.meta?.image).toBe("supamanager/postgres-meta:local");
+    expect(catalog.get("local-17")?.services.db?.image).toBe("supamanager/postgres-17:abc917");
+    expect(catalog.get("local-17")?.services.gateway?.image).toBe("supamanager/gateway:def456");
     expect(catalog.defaultRelease).toBe("extra");
   });
 

@@ -24,7 +24,21 @@ export async function execInService(
   });
   const found = list.find((c) => c.Labels?.[PROJECT_LABEL] === ref && c.Labels?.[SERVICE_LABEL] === service);
   if (!found) throw new ServiceNotRunning(ref, service);
-  const exec = await docker.getContainer(found.Id).exec({
+  return execInContainer(docker, found.Id, cmd, opts);
+}
+
+/**
+ * Runs `cmd` in one container named by id or name, with no label check: for containers the
+ * agent started itself outside any Compose project (an upgrade's temporary database servers).
+ * Same stream contract as execInService.
+ */
+export async function execInContainer(
+  docker: Docker,
+  container: string,
+  cmd: readonly string[],
+  opts: { stdin: boolean },
+): Promise<ServiceExec> {
+  const exec = await docker.getContainer(container).exec({
     Cmd: [...cmd],
     AttachStdout: true,
     AttachStderr: true,
