@@ -93,6 +93,8 @@ function bodyFor(method: string, path: string): unknown {
     "PATCH /platform/organizations/:slug/backup-targets/:id": { bucket: "sneaky-bucket" },
     "POST /platform/database/:ref/backups/restore": { id: 1 },
     "POST /platform/database/:ref/backups/download": { id: 1 },
+    "POST /platform/projects/:ref/upgrade": { target_release: "local-17" },
+    "POST /v1/projects/:ref/upgrade": { target_version: "17" },
     "POST /platform/database/:ref/backups/restore-to-new-project": {
       id: 1,
       name: "Sneaky",
@@ -252,6 +254,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/organizations/:slug/backup-targets/:id/test",
     "POST /platform/database/:ref/backups/restore",
     "POST /platform/database/:ref/backups/restore-to-new-project",
+    "POST /platform/projects/:ref/upgrade",
+    "POST /v1/projects/:ref/upgrade",
     "PUT /platform/database/:ref/backups/schedule",
     // Auth settings are project settings (projects.update).
     "PATCH /platform/auth/:ref/config",
@@ -319,6 +323,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "POST /platform/organizations/:slug/backup-targets/:id/test",
     "POST /platform/database/:ref/backups/restore",
     "POST /platform/database/:ref/backups/restore-to-new-project",
+    "POST /platform/projects/:ref/upgrade",
+    "POST /v1/projects/:ref/upgrade",
     "PUT /platform/database/:ref/backups/schedule",
   ],
 };

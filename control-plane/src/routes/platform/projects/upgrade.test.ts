@@ -55,18 +55,7 @@ const call = async (method: string, path: string, role: Role | null = "owner", j
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "upgrade-api-"));
   const releasesFile = join(dir, "releases.json");
-  writeFileSync(
-    releasesFile,
-    JSON.stringify([
-      { ...LOCAL_RELEASE, name: "local-next", description: "same major" },
-      {
-        ...LOCAL_RELEASE,
-        name: "local-pg17",
-        description: "next major",
-        database: { service: "db", postgresMajor: 17, volume: "db-data" },
-      },
-    ]),
-  );
+  writeFileSync(releasesFile, JSON.stringify([{ ...LOCAL_RELEASE, name: "local-next", description: "same major" }]));
   t = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_RELEASES_FILE: releasesFile });
   team = await createTeam(t);
   other = await createTeam(t);
@@ -94,7 +83,7 @@ describe("eligibility", () => {
       const byName = Object.fromEntries(releases.map((r) => [r.release, r]));
       expect(byName.local).toMatchObject({ eligible: false, reason_code: "same_release" });
       expect(byName["local-next"]).toMatchObject({ eligible: true, reason_code: null, major_upgrade: false });
-      expect(byName["local-pg17"]).toMatchObject({ eligible: true, major_upgrade: true, postgres_major: 17 });
+      expect(byName["local-17"]).toMatchObject({ eligible: true, major_upgrade: true, postgres_major: 17 });
       expect(byName["supabase-2026.02"]).toMatchObject({ eligible: false, reason_code: "compute_too_small" });
     },
   );
@@ -106,7 +95,7 @@ describe("eligibility", () => {
     expect(body).toMatchObject({
       eligible: true,
       current_app_version: "supabase-postgres-15 (local)",
-      latest_app_version: "supabase-postgres-17 (local-pg17)",
+      latest_app_version: "supabase-postgres-17 (local-17)",
     });
     expect(
       (body.target_upgrade_versions as { postgres_version: string; release: string }[]).map((v) => [
@@ -114,7 +103,7 @@ describe("eligibility", () => {
         v.release,
       ]),
     ).toEqual([
-      ["17", "local-pg17"],
+      ["17", "local-17"],
       ["15", "local-next"],
     ]);
   });
@@ -215,12 +204,12 @@ describe("starting an upgrade", () => {
       target_version: 17,
       tracking_id: trackingId,
       from_release: "local",
-      to_release: "local-pg17",
+      to_release: "local-17",
     });
     const platform = await call("GET", `/platform/projects/${ref}/upgrade/status?id=${trackingId}`, "developer");
     expect(platform.body).toMatchObject({
       project_status: "UPGRADING",
-      upgrade: { id: Number(trackingId), status: "RUNNING", step: "waiting_for_agent", to_release: "local-pg17" },
+      upgrade: { id: Number(trackingId), status: "RUNNING", step: "waiting_for_agent", to_release: "local-17" },
     });
     // Another upgrade while this one runs: the project's state (409).
     const again = await call("POST", `/platform/projects/${ref}/upgrade`, "owner", {
@@ -257,7 +246,7 @@ describe("starting an upgrade", () => {
     expect(platformEnded.body).toMatchObject({
       project_status: "ACTIVE_HEALTHY",
       release: "local",
-      status_reason: expect.stringMatching(/Upgrade to local-pg17 failed/),
+      status_reason: expect.stringMatching(/Upgrade to local-17 failed/),
       upgrade: { status: "ROLLED_BACK", failed_step: "health_check" },
     });
   });
