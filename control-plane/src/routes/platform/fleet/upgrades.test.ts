@@ -78,6 +78,8 @@ function upgradeJobs(): Map<string, Job> {
 }
 
 async function finish(ref: string, outcome: "upgraded" | "rolled_back") {
+  // The job reaches the agent after the kick that follows its start: let that delivery land first.
+  await host.conn.settle();
   const job = upgradeJobs().get(ref);
   if (!job) throw new Error(`no upgrade job for ${ref}`);
   await host.conn.send({

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { buildReleaseCatalog } from "../../../releases/catalog.js";
-import { LOCAL_RELEASE } from "../../../releases/local.js";
 import { type EligibilityProject, listEligibility } from "../../../services/upgrades/eligibility.js";
 import type { UpgradeView } from "../../../services/upgrades/index.js";
 import { expectMatchesOperation } from "../../../test-support/openapi.js";
@@ -8,12 +7,7 @@ import { v1Eligibility, v1UpgradeStatus } from "./upgrade.js";
 
 // Pure mapping of our releases and upgrades onto the Management API's PostgreSQL vocabulary; the
 // routes around them are tested in upgrade.test.ts.
-const local17 = {
-  ...structuredClone(LOCAL_RELEASE),
-  name: "local-pg17-test",
-  database: { service: "db", postgresMajor: 17, volume: "db-data" },
-};
-const catalog = buildReleaseCatalog({ defaultRelease: "local", releasesFile: [local17] });
+const catalog = buildReleaseCatalog({ defaultRelease: "local" });
 const project: EligibilityProject = {
   ref: "abcdefghijklmnopqrst",
   release: "local",
@@ -32,8 +26,8 @@ describe("v1Eligibility", () => {
       {
         postgres_version: "17",
         release_channel: "ga",
-        app_version: "supabase-postgres-17 (local-pg17-test)",
-        release: "local-pg17-test",
+        app_version: "supabase-postgres-17 (local-17)",
+        release: "local-17",
       },
       {
         postgres_version: "15",
@@ -42,8 +36,8 @@ describe("v1Eligibility", () => {
         release: "supabase-2026.02",
       },
     ]);
-    expect(body.latest_app_version).toBe("supabase-postgres-17 (local-pg17-test)");
-    expect(body.potential_breaking_changes.join("\n")).toMatch(/Release local-pg17-test runs PostgreSQL 17/);
+    expect(body.latest_app_version).toBe("supabase-postgres-17 (local-17)");
+    expect(body.potential_breaking_changes.join("\n")).toMatch(/Release local-17 runs PostgreSQL 17/);
   });
 
   it("is not eligible, and the latest version is the current one, when nothing is eligible", () => {
@@ -63,7 +57,7 @@ describe("v1UpgradeStatus", () => {
     id: 7,
     ref: "abcdefghijklmnopqrst",
     fromRelease: "local",
-    toRelease: "local-pg17-test",
+    toRelease: "local-17",
     status: "RUNNING",
     step: "migrating_data",
     failedStep: null,
