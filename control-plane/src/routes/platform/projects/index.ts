@@ -16,6 +16,7 @@ import { contentRoutes } from "./content/index.js";
 import { createProjectRoute } from "./create-project.js";
 import { listDatabasesRoute } from "./databases.js";
 import { dbPasswordRoute } from "./db-password.js";
+import { diskUtilRoute, provisionedDiskRoute } from "./disk.js";
 import { pauseProjectRoute, pauseStatusRoute, restartProjectRoute, restoreProjectRoute } from "./lifecycle.js";
 import { listProjectsRoute } from "./list-projects.js";
 import { projectLogsRoute } from "./logs.js";
@@ -69,6 +70,9 @@ export function projectRoutes() {
   app.route("/:ref", observabilityRoutes());
   app.patch("/:ref/db-password", dbPasswordRoute);
   app.get("/:ref/billing/addons", projectAddonsRoute);
+  app.get("/:ref/disk", provisionedDiskRoute);
+  app.get("/:ref/disk/custom-config", provisionedDiskRoute);
+  app.get("/:ref/disk/util", diskUtilRoute);
   app.get("/:ref/load-balancers", loadBalancersRoute);
   app.get("/:ref/config/secrets/update-status", secretsUpdateStatusRoute);
   return app;

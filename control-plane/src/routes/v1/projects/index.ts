@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { v1AuthConfigGet, v1AuthConfigPatch } from "../../auth-config.js";
 import { getSupavisorConfigRoute } from "../../platform/projects/config.js";
+import { diskUtilRoute } from "../../platform/projects/disk.js";
 import { functionCombinedStatsRoute } from "../../platform/projects/observability/analytics.js";
 import { getRealtimeConfigRoute, v1PatchRealtimeConfigRoute } from "../../platform/projects/realtime.js";
 import { getApiKeyRoute, legacyApiKeysRoute, listApiKeysRoute } from "./api-keys.js";
@@ -38,6 +39,7 @@ export function v1ProjectRoutes() {
   app.get("/:ref/config/auth", v1AuthConfigGet);
   app.patch("/:ref/config/auth", v1AuthConfigPatch);
   app.get("/:ref/analytics/endpoints/functions.combined-stats", functionCombinedStatsRoute);
+  app.get("/:ref/config/disk/util", diskUtilRoute);
   app.get("/:ref/config/realtime", getRealtimeConfigRoute);
   app.patch("/:ref/config/realtime", v1PatchRealtimeConfigRoute);
   app.get("/:ref/config/auth/signing-keys", listSigningKeysRoute);
