@@ -11,7 +11,7 @@
  * client → gateway. Tunnel: client → control plane → agent → gateway. The relay's project lookup
  * is a constant (the database lookup is cached per ref anyway).
  *
- * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3 --mask zero]
+ * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3 --mask zero --cpu-prof DIR]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -41,6 +41,8 @@ const { values } = parseArgs({
     window: { type: "string", default: "512" },
     /** `random`: the agent masks its frames as over plain ws://; `zero`: as over wss:// (ADR 0035). */
     mask: { type: "string", default: "random" },
+    /** Write CPU profiles of the control plane and host children into this directory (`node --cpu-prof`). */
+    "cpu-prof": { type: "string" },
     /** Internal: run as the `cp` or `host` child. */
     role: { type: "string", default: "client" },
     /** Internal (host child): the control plane's data-connection port. */
@@ -142,7 +144,18 @@ const children: ChildProcess[] = [];
 
 /** Start this script as `role` and read its announcement. */
 async function child<T>(role: string, extra: string[] = []): Promise<T> {
-  const args = ["--import", "tsx", fileURLToPath(import.meta.url), "--role", role, "--window", String(window / 1024)];
+  // One directory per child: the tsx loader's worker thread writes a profile of its own.
+  const prof = values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", join(values["cpu-prof"], role)] : [];
+  const args = [
+    ...prof,
+    "--import",
+    "tsx",
+    fileURLToPath(import.meta.url),
+    "--role",
+    role,
+    "--window",
+    String(window / 1024),
+  ];
   args.push("--mask", String(values.mask), ...extra);
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   children.push(proc);
@@ -303,10 +316,22 @@ async function main() {
   );
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   keepAlive.destroy();
-  for (const c of children) c.kill();
+  // SIGINT lets a profiled child write its profile on the way out (see the children's handler).
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null) return resolve(null);
+          c.once("exit", resolve);
+          c.kill("SIGINT");
+        }),
+    ),
+  );
   process.exit(0);
 }
 
+// A child exits on SIGINT through process.exit, so that `--cpu-prof` writes its profile.
+if (values.role !== "client") process.once("SIGINT", () => process.exit(0));
 const run = values.role === "cp" ? controlPlane : values.role === "host" ? hostSide : main;
 run().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
