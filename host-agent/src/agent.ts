@@ -10,11 +10,18 @@ import type { Logger } from "./log.js";
 import { Reconciler } from "./reconcile/reconciler.js";
 import { inspectCompose, type ProjectState, ProjectStore } from "./reconcile/store.js";
 import { RpcForwarder } from "./rpc/forwarder.js";
+import { DockerRuntime } from "./runtime/docker.js";
 import type { ContainerRuntime } from "./runtime/types.js";
 import { readCapacity } from "./session/capacity.js";
 import { Session, type SessionOptions } from "./session/session.js";
 import { TunnelClient, type TunnelClientOptions } from "./tunnel/client.js";
-import { type MajorVersionStep, progressReporter, registerUpgradeJobs, type Upgrades } from "./upgrades/index.js";
+import {
+  dockerMajorVersion,
+  type MajorVersion,
+  progressReporter,
+  registerUpgradeJobs,
+  type Upgrades,
+} from "./upgrades/index.js";
 import { AGENT_VERSION } from "./version.js";
 
 export interface AgentOptions {
@@ -43,8 +50,11 @@ export interface AgentOptions {
   ingress?: IngressSettings | undefined;
   /** How long stop() waits for a running Compose command before giving up on it. */
   drainTimeoutMs?: number;
-  /** Upgrade tuning: health polling (tests shorten it). */
-  upgrades?: { pollMs?: number; majorVersionStep?: MajorVersionStep };
+  /**
+   * Upgrade tuning: health polling (tests shorten it), and the data step across PostgreSQL majors
+   * (on Docker, by default, docker-major.ts).
+   */
+  upgrades?: { pollMs?: number; majorVersion?: MajorVersion };
   concurrency?: number;
   /** Self-update (ADR 0040): told of each welcome, and asked what to report in hello. */
   selfUpdate?: {
@@ -122,6 +132,7 @@ export class Agent {
       hold: (ref, task) => this.reconciler.hold(ref, task),
       progress: progressReporter(opts.url, opts.credential, opts.logger.child({ component: "upgrades" })),
       onSettled: (ref) => void this.health.checkRef(ref, true),
+      majorVersion: opts.runtime instanceof DockerRuntime ? dockerMajorVersion(opts.runtime.engine) : undefined,
       ...opts.upgrades,
     });
     this.rpc = new RpcForwarder({

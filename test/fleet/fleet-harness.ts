@@ -106,7 +106,8 @@ export class Fleet {
     return d;
   }
 
-  async start(): Promise<void> {
+  /** Start the control plane (`extraEnv` added to its environment for this fleet) and sign in. */
+  async start(extraEnv: Record<string, string> = {}): Promise<void> {
     const db = await freshDatabase(inject("templateDatabase"));
     this.#dropDb = db.drop;
     const port = await freePort();
@@ -127,6 +128,7 @@ export class Fleet {
       SUPAMANAGER_HEARTBEAT_SECONDS: "1",
       // Away from the default range other sessions' control planes use on this shared engine.
       SUPAMANAGER_PORT_RANGE: "46000-46999",
+      ...extraEnv,
     };
     await this.startControlPlane();
     const login = await this.api<{ access_token: string }>("POST", "/auth/v1/token?grant_type=password", {

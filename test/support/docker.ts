@@ -115,7 +115,11 @@ export async function removeProjectLeftovers(ref: string): Promise<string[]> {
     }
   };
   await attempt("containers", async () => {
-    const ids = lines(await docker(["ps", "-aq", "--filter", `label=${PROJECT_LABEL}=${ref}`]));
+    const ids = [
+      ...lines(await docker(["ps", "-aq", "--filter", `label=${PROJECT_LABEL}=${ref}`])),
+      // An upgrade's temporary old-major server (host-agent/src/upgrades/docker-major.ts).
+      ...lines(await docker(["ps", "-aq", "--filter", `label=dev.supamanager.upgrade=${ref}`])),
+    ];
     if (ids.length > 0) await docker(["rm", "-f", "-v", ...ids], 60_000);
   });
   await attempt("networks", async () => {

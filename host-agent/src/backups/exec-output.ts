@@ -19,12 +19,22 @@ export class ExecOutput extends Transform {
   private current: number | null = null;
   private stderrParts: Buffer[] = [];
   private stderrBytes = 0;
+  private stderrFirst: Buffer[] = [];
+  private stderrFirstBytes = 0;
 
-  constructor(private readonly beforeEnd?: (out: ExecOutput) => Promise<void>) {
+  constructor(
+    private readonly beforeEnd?: (out: ExecOutput) => Promise<void>,
+    private readonly keepBytes = STDERR_KEEP_BYTES,
+  ) {
     super();
   }
 
-  /** The last STDERR_KEEP_BYTES of stderr, as text. */
+  /** The first STDERR_KEEP_BYTES of stderr (where the first error of a command that went on is). */
+  stderrHead(): string {
+    return Buffer.concat(this.stderrFirst).toString("utf8");
+  }
+
+  /** The last `keepBytes` (STDERR_KEEP_BYTES unless told) of stderr, as text. */
   stderrTail(): string {
     return Buffer.concat(this.stderrParts).toString("utf8");
   }
@@ -76,16 +86,21 @@ export class ExecOutput extends Transform {
   }
 
   private keepStderr(payload: Buffer): void {
+    if (this.stderrFirstBytes < STDERR_KEEP_BYTES) {
+      const piece = Buffer.from(payload.subarray(0, STDERR_KEEP_BYTES - this.stderrFirstBytes));
+      this.stderrFirst.push(piece);
+      this.stderrFirstBytes += piece.length;
+    }
     this.stderrParts.push(Buffer.from(payload));
     this.stderrBytes += payload.length;
-    while (this.stderrBytes > STDERR_KEEP_BYTES && this.stderrParts.length > 1) {
+    while (this.stderrBytes > this.keepBytes && this.stderrParts.length > 1) {
       const first = this.stderrParts.shift() as Buffer;
       this.stderrBytes -= first.length;
     }
-    if (this.stderrBytes > STDERR_KEEP_BYTES) {
+    if (this.stderrBytes > this.keepBytes) {
       const only = this.stderrParts[0] as Buffer;
-      this.stderrParts = [only.subarray(only.length - STDERR_KEEP_BYTES)];
-      this.stderrBytes = STDERR_KEEP_BYTES;
+      this.stderrParts = [only.subarray(only.length - this.keepBytes)];
+      this.stderrBytes = this.keepBytes;
     }
   }
 }

@@ -149,6 +149,14 @@ export class DockerRuntime implements ContainerRuntime {
     await ensureImages(this.docker, p.composeFile, this.opts.logger.child({ ref: p.ref }));
     await this.compose(p, ["up", "-d", "--remove-orphans"]);
   }
+  async composeUpServices(p: ComposeProject, services: readonly string[]): Promise<void> {
+    await ensureImages(this.docker, p.composeFile, this.opts.logger.child({ ref: p.ref }));
+    await this.compose(p, ["up", "-d", "--no-deps", ...services]);
+  }
+  /** The Engine API client, for parts that drive containers outside Compose (upgrades). */
+  get engine(): Docker {
+    return this.docker;
+  }
   composeStop(p: ComposeProject): Promise<void> {
     return this.compose(p, ["stop"]);
   }

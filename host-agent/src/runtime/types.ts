@@ -46,6 +46,11 @@ export interface ContainerRuntime {
   readonly composeKind: ComposeKind;
   composeUp(project: ComposeProject): Promise<void>;
   composeStop(project: ComposeProject): Promise<void>;
+  /**
+   * `up` of some services only, without their dependencies (an upgrade starts the new database
+   * alone). Optional: without it, upgrades across PostgreSQL majors are refused.
+   */
+  composeUpServices?(project: ComposeProject, services: readonly string[]): Promise<void>;
   composeDown(project: ComposeProject): Promise<void>;
   composeRestart(project: ComposeProject): Promise<void>;
   /** Containers labelled com.docker.compose.project=<ref>, running or not. */

@@ -4,8 +4,9 @@ import type { Logger } from "../log.js";
 import { Journals } from "./journal.js";
 import { type UpgradeDeps, Upgrades } from "./procedure.js";
 
+export { dockerMajorVersion } from "./docker-major.js";
 export { Journals } from "./journal.js";
-export { type MajorVersionStep, type UpgradeDeps, Upgrades, waitHealthy } from "./procedure.js";
+export { type MajorVersion, type MajorVersionStep, type UpgradeDeps, Upgrades, waitHealthy } from "./procedure.js";
 
 /**
  * `POST <control plane>/agent/v1/jobs/{jobId}/progress` with the host credential: the step an

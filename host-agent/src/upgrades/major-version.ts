@@ -404,6 +404,46 @@ const tail = (stderr: string) => {
   return t ? `: ${t}` : "";
 };
 
+/** Enough of pg_restore's stderr to judge every error it reports (each is a few hundred bytes). */
+const RESTORE_STDERR_KEEP_BYTES = 256 * 1024;
+
+/**
+ * pg_dump carries GRANTs and REVOKEs made on PostgreSQL's own functions (the `local` release
+ * revokes the replication slot functions from PUBLIC, ADR 0024). A system function whose
+ * arguments changed between majors (PostgreSQL 17 added `failover` to
+ * pg_create_logical_replication_slot) does not exist under its old signature in the new server,
+ * so that statement fails. Nothing is lost by skipping it: the new cluster's own objects got the
+ * new release's privileges when it was initialised (its init scripts), and the verification
+ * compares everything else.
+ *
+ * Given pg_restore's stderr after it exited non-zero: the statements skipped, when every error
+ * it reports is of that kind and the count matches its own total; else null (the step fails).
+ */
+export function tolerableRestoreErrors(stderr: string): string[] | null {
+  const total = /errors ignored on restore: (\d+)/.exec(stderr);
+  if (!total) return null;
+  const entries = stderr.split(/^pg_restore: error: /m).slice(1);
+  const skipped: string[] = [];
+  for (const entry of entries) {
+    if (/^errors ignored on restore/.test(entry)) continue;
+    const m =
+      /^could not execute query: ERROR:\s+function pg_catalog\.[^\n]* does not exist\n(?:[^\n]*\n)*?Command was: ((?:GRANT|REVOKE) [^\n]* ON FUNCTION pg_catalog\.[^\n]*;)/.exec(
+        entry,
+      );
+    if (!m?.[1]) return null;
+    skipped.push(m[1]);
+  }
+  return skipped.length > 0 && skipped.length === Number(total[1]) ? skipped : null;
+}
+
+/** pg_restore goes on after an error: its first one is the cause, the count says how many followed. */
+function firstRestoreError(head: string, tailText: string): string {
+  const first = head.split(/^(?=pg_restore: error: )/m).find((e) => e.startsWith("pg_restore: error: "));
+  const count = /errors ignored on restore: (\d+)/.exec(tailText)?.[1];
+  if (!first) return tail(tailText);
+  return `${tail(first.slice(0, 1200))}${count ? ` (${count} errors in all)` : ""}`;
+}
+
 /** Counts bytes on their way and reports at most every `intervalMs`. */
 class Meter extends Transform {
   bytes = 0;
@@ -447,7 +487,9 @@ async function streamDatabase(
   try {
     restore = await opts.exec(
       opts.newContainer,
-      ["pg_restore", "--create", "--exit-on-error", "--no-password", "-U", user, "-d", conninfo("template1")],
+      // Not --exit-on-error: one kind of error is expected and tolerated (see tolerableRestoreErrors);
+      // any other fails the step when pg_restore ends.
+      ["pg_restore", "--create", "--no-password", "-U", user, "-d", conninfo("template1")],
       { stdin: true },
     );
   } catch (err) {
@@ -458,7 +500,7 @@ async function streamDatabase(
     const code = await dump.exitCode();
     if (code !== 0) throw new DataMoveError(`${dumpWhat} failed (exit ${code ?? "unknown"})${tail(out.stderrTail())}`);
   });
-  const restoreOut = new ExecOutput();
+  const restoreOut = new ExecOutput(undefined, RESTORE_STDERR_KEEP_BYTES);
   const meter = new Meter(opts.progressIntervalMs ?? 2000, onBytes);
   const abort = () => {
     dump.stream.destroy();
@@ -491,8 +533,21 @@ async function streamDatabase(
     if (writeError instanceof DataMoveError) throw writeError;
     const code = await restore.exitCode();
     opts.signal?.throwIfAborted();
-    if (code !== 0)
-      throw new DataMoveError(`${restoreWhat} failed (exit ${code ?? "unknown"})${tail(restoreOut.stderrTail())}`);
+    if (code !== 0) {
+      const tolerated = tolerableRestoreErrors(restoreOut.stderrTail());
+      if (!tolerated) {
+        throw new DataMoveError(
+          `${restoreWhat} failed (exit ${code ?? "unknown"})${firstRestoreError(restoreOut.stderrHead(), restoreOut.stderrTail())}`,
+        );
+      }
+      opts.log.warn(
+        "privileges on system functions that the new PostgreSQL major no longer has were not carried over",
+        {
+          database,
+          statements: tolerated,
+        },
+      );
+    }
     if (writeError) throw new DataMoveError(`${dumpWhat}: the stream broke: ${writeError.message}`);
     if (readError) throw new DataMoveError(`${restoreWhat}: ${readError.message}`);
     onBytes(meter.bytes);

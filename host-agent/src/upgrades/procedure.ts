@@ -58,6 +58,8 @@ export type MajorVersionStep = (c: {
   /** The old and new releases' database images. */
   oldImage: string;
   newImage: string;
+  /** Where the old release's database service mounts the data volume. */
+  oldDataPath: string;
   fromMajor: number;
   toMajor: number;
   /** The superuser and database (as in the job's params). */
@@ -71,6 +73,17 @@ export type MajorVersionStep = (c: {
   log: Logger;
 }) => Promise<void>;
 
+/** The data step across majors and what undoes it (docker-major.ts on Docker hosts). */
+export interface MajorVersion {
+  move: MajorVersionStep;
+  /**
+   * Stops and removes whatever move() may have left running for `ref` (an old-major server on the
+   * copy of the old data). Idempotent; the rollback calls it before it copies the old data back,
+   * also after an agent restart.
+   */
+  cleanup(ref: string, log: Logger): Promise<void>;
+}
+
 export interface UpgradeDeps {
   runtime: ContainerRuntime;
   store: ProjectStore;
@@ -82,7 +95,8 @@ export interface UpgradeDeps {
   progress?: (jobId: string, step: UpgradeStep) => Promise<void>;
   /** After the project's containers changed (the health watcher re-checks). */
   onSettled?: (ref: string) => void;
-  majorVersionStep?: MajorVersionStep;
+  /** Across PostgreSQL majors; absent, such upgrades roll back with a message saying so. */
+  majorVersion?: MajorVersion | undefined;
   /** Health polling interval (tests shorten it). */
   pollMs?: number;
 }
@@ -247,7 +261,7 @@ export class Upgrades {
         await journals.write(j);
         await store.writeStack(ref, params.stack);
         if (params.database.fromMajor === params.database.toMajor) return;
-        const major = this.deps.majorVersionStep;
+        const major = this.deps.majorVersion;
         if (!major) {
           throw new Error(
             `this agent cannot move data from PostgreSQL ${params.database.fromMajor} to ${params.database.toMajor}`,
@@ -255,12 +269,17 @@ export class Upgrades {
         }
         const newImage = serviceImage(params.stack.composeFile, params.database.service);
         if (!newImage) throw new Error(`the target's stack has no service ${params.database.service}`);
-        await major({
+        const oldDataPath = volumeTarget(oldCompose, params.database.service, params.database.volume);
+        if (!oldDataPath) {
+          throw new Error(`the project's ${params.database.service} service does not mount ${params.database.volume}`);
+        }
+        await major.move({
           ref,
           volume,
           snapshot: j.snapshot,
           oldImage: helperImage,
           newImage,
+          oldDataPath,
           fromMajor: params.database.fromMajor,
           toMajor: params.database.toMajor,
           user: params.database.user,
@@ -352,6 +371,8 @@ export class Upgrades {
         // Whatever runs (the target's stack, or the old one half-stopped) stops before the data moves.
         await runtime.composeStop(await this.currentProject(j.ref));
       }
+      // A server the data step started on the copy of the old data must be gone before the copy moves.
+      if (j.done.stackWritten) await this.deps.majorVersion?.cleanup(j.ref, log);
       if (j.done.stackWritten) await this.restoreStack(j);
       if (j.done.copied) {
         await volumes.copy(j.snapshot, j.volume, j.helperImage);
@@ -411,6 +432,23 @@ function serviceImage(composeFile: string, service: string): string | null {
     const doc = JSON.parse(composeFile) as { services?: Record<string, { image?: unknown }> };
     const image = doc.services?.[service]?.image;
     return typeof image === "string" ? image : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where one service of a (JSON) compose file mounts a named volume (`<volume>:<path>[:mode]`). */
+export function volumeTarget(composeFile: string, service: string, volume: string): string | null {
+  try {
+    const doc = JSON.parse(composeFile) as { services?: Record<string, { volumes?: unknown }> };
+    const list = doc.services?.[service]?.volumes;
+    if (!Array.isArray(list)) return null;
+    for (const v of list) {
+      if (typeof v !== "string") continue;
+      const [name, path] = v.split(":");
+      if (name === volume && path?.startsWith("/")) return path;
+    }
+    return null;
   } catch {
     return null;
   }
