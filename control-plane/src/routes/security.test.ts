@@ -283,6 +283,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     // Realtime settings are project settings (projects.update).
     "PATCH /platform/projects/:ref/config/realtime",
     "PATCH /v1/projects/:ref/config/realtime",
+    // So are the Data API (PostgREST) settings.
+    "PATCH /platform/projects/:ref/config/postgrest",
     // Edge Functions and their secrets: developer and up.
     "POST /v1/projects/:ref/functions/deploy",
     "PUT /v1/projects/:ref/functions",
@@ -316,6 +318,7 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "PATCH /platform/projects/:ref/config/storage",
     "PATCH /platform/projects/:ref/config/realtime",
     "PATCH /v1/projects/:ref/config/realtime",
+    "PATCH /platform/projects/:ref/config/postgrest",
     // Restores, schedules and the storage target are backups.admin (owner/administrator).
     "POST /platform/organizations/:slug/backup-targets",
     "PATCH /platform/organizations/:slug/backup-targets/:id",

@@ -1,8 +1,10 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
+import { badRequest } from "../../../errors.js";
 import { authed } from "../../../lib/context.js";
-import { param, shape } from "../../../lib/validate.js";
+import { jsonBody, param, shape } from "../../../lib/validate.js";
+import { projectForMember } from "../../../services/organizations/access.js";
 import { type ProjectData, postgrestConfig, projectData } from "../../../services/secrets/studio-data.js";
 import { connectionUri, DB_NAME, DB_USER, dbFacts } from "./databases.js";
 import { RefParam } from "./schemas.js";
@@ -20,19 +22,79 @@ export const PostgrestConfigResponse = z.object({
   jwt_secret: z.string().optional(),
 });
 
-/** The stack's PostgREST settings (fixed by the release; PATCH is not offered yet). */
+/** What every release's PostgREST runs with (PGRST_DB_SCHEMAS, _EXTRA_SEARCH_PATH, _MAX_ROWS; no PGRST_DB_POOL). */
+const POSTGREST = { db_schema: API_SCHEMAS, db_extra_search_path: "public,extensions", max_rows: 1000 } as const;
+
+/** The stack's PostgREST settings (fixed by the release; see the PATCH below). */
 export async function getPostgrestConfigRoute(c: Context<AppEnv>): Promise<Response> {
   const { jwtSecret } = await postgrestConfig(authed(c), refOf(c));
   return c.json(
     shape(PostgrestConfigResponse, {
-      db_schema: API_SCHEMAS,
-      db_extra_search_path: "public,extensions",
-      max_rows: 1000,
+      ...POSTGREST,
       db_anon_role: "anon",
       role_claim_key: ".role",
       ...(jwtSecret !== undefined ? { jwt_secret: jwtSecret } : {}),
     }),
   );
+}
+
+/** UpdatePostgrestConfigBody (platform.d.ts): what Studio's Data API settings form sends. */
+export const UpdatePostgrestConfigBody = z.strictObject({
+  db_schema: z.string().max(1024).optional(),
+  db_extra_search_path: z.string().max(1024).optional(),
+  max_rows: z.number().int().min(0).max(1_000_000).optional(),
+  db_pool: z.number().int().min(0).max(1000).nullable().optional(),
+});
+
+/** UpdatePostgrestConfigResponse: `db_pool` null = not set (PostgREST's own default). */
+export const UpdatePostgrestConfigResponse = z.object({
+  db_schema: z.string(),
+  db_extra_search_path: z.string(),
+  max_rows: z.number(),
+  db_pool: z.number().nullable(),
+});
+
+/** "public, storage" and "public,storage" are the same list; the order stays (the first schema is the default). */
+const list = (v: string) =>
+  v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .join(",");
+
+/** The fields of the body that differ from what the project's PostgREST runs with. */
+export function postgrestChanges(body: z.infer<typeof UpdatePostgrestConfigBody>): string[] {
+  const changed: string[] = [];
+  if (body.db_schema !== undefined && list(body.db_schema) !== list(POSTGREST.db_schema)) changed.push("db_schema");
+  if (
+    body.db_extra_search_path !== undefined &&
+    list(body.db_extra_search_path) !== list(POSTGREST.db_extra_search_path)
+  )
+    changed.push("db_extra_search_path");
+  if (body.max_rows !== undefined && body.max_rows !== POSTGREST.max_rows) changed.push("max_rows");
+  if (body.db_pool !== undefined && body.db_pool !== null) changed.push("db_pool");
+  return changed;
+}
+
+/**
+ * PATCH /platform/projects/:ref/config/postgrest (Studio's Data API settings,
+ * project-postgrest-config-update-mutation.ts: `{db_schema, max_rows, db_extra_search_path}` and
+ * `db_pool` when set). Nothing is stored: the release sets PostgREST's schemas, search path and
+ * row limit for every project. The form sent back unchanged passes and answers the settings; a
+ * change is refused with the fields named (Studio shows the message as a toast), never claimed.
+ * Owners and administrators (projects.update), checked before the body is read.
+ */
+export async function patchPostgrestConfigRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  await projectForMember(authed(c), ref, "projects.update");
+  const body = await jsonBody(c, UpdatePostgrestConfigBody);
+  const changed = postgrestChanges(body);
+  if (changed.length > 0) {
+    throw badRequest(
+      `Not changed: ${changed.join(", ")} ${changed.length === 1 ? "is" : "are"} not managed by SupaManager yet. Every project's Data API (PostgREST) runs with its release's settings: exposed schemas ${POSTGREST.db_schema}, extra search path ${POSTGREST.db_extra_search_path}, at most ${POSTGREST.max_rows} rows per request, PostgREST's own pool size.`,
+    );
+  }
+  return c.json(shape(UpdatePostgrestConfigResponse, { ...POSTGREST, db_pool: null }));
 }
 
 const SupavisorConfig = z.object({

@@ -11,6 +11,7 @@ import {
   getPgbouncerStatusRoute,
   getPostgrestConfigRoute,
   getSupavisorConfigRoute,
+  patchPostgrestConfigRoute,
 } from "./config.js";
 import { contentRoutes } from "./content/index.js";
 import { createProjectRoute } from "./create-project.js";
@@ -51,6 +52,7 @@ export function projectRoutes() {
   app.route("/:ref/content", contentRoutes());
   app.get("/:ref/settings", getSettingsRoute);
   app.get("/:ref/config/postgrest", getPostgrestConfigRoute);
+  app.patch("/:ref/config/postgrest", patchPostgrestConfigRoute);
   app.get("/:ref/config/supavisor", getSupavisorConfigRoute);
   app.get("/:ref/config/pgbouncer", getPgbouncerConfigRoute);
   app.get("/:ref/config/pgbouncer/status", getPgbouncerStatusRoute);
