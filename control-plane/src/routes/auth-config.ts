@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../deps.js";
-import { badRequest } from "../errors.js";
+import { badRequest, notFound } from "../errors.js";
 import { authed } from "../lib/context.js";
 import { jsonBody, param } from "../lib/validate.js";
 import type { AuthSettings } from "../services/auth-settings/settings.js";
@@ -11,6 +11,7 @@ import {
   getAuthSettings,
   updateAuthSettings,
 } from "../services/auth-settings/store.js";
+import { projectForMember } from "../services/organizations/access.js";
 import { RefParam } from "./platform/projects/schemas.js";
 
 /**
@@ -187,6 +188,7 @@ const FIXED: Record<string, unknown> = {
   SAML_ENABLED: false,
   SECURITY_CAPTCHA_ENABLED: false,
   SECURITY_MANUAL_LINKING_ENABLED: false,
+  HOOK_BEFORE_USER_CREATED_ENABLED: false,
   HOOK_CUSTOM_ACCESS_TOKEN_ENABLED: false,
   HOOK_SEND_EMAIL_ENABLED: false,
   HOOK_SEND_SMS_ENABLED: false,
@@ -267,3 +269,74 @@ export const studioAuthConfigGet = (c: Context<AppEnv>) => get(c, studioShape);
 export const studioAuthConfigPatch = (c: Context<AppEnv>) => patch(c, StudioAuthConfigPatch, true, studioShape);
 export const v1AuthConfigGet = (c: Context<AppEnv>) => get(c, v1Shape);
 export const v1AuthConfigPatch = (c: Context<AppEnv>) => patch(c, V1AuthConfigPatch, false, v1Shape);
+
+/** GoTrue's hooks, as UpdateGoTrueConfigHooksBody names them (HOOK_<name>_ENABLED, _URI, _SECRETS). */
+const HOOKS = [
+  "BEFORE_USER_CREATED",
+  "CUSTOM_ACCESS_TOKEN",
+  "MFA_VERIFICATION_ATTEMPT",
+  "PASSWORD_VERIFICATION_ATTEMPT",
+  "SEND_EMAIL",
+  "SEND_SMS",
+] as const;
+
+/** UpdateGoTrueConfigHooksBody: nothing else is accepted. */
+export const StudioAuthHooksPatch = z.strictObject(
+  Object.fromEntries(
+    HOOKS.flatMap((h) => [
+      [`HOOK_${h}_ENABLED`, z.boolean().nullable().optional()],
+      [`HOOK_${h}_URI`, z.string().max(2048).nullable().optional()],
+      [`HOOK_${h}_SECRETS`, z.string().max(4096).nullable().optional()],
+    ]),
+  ) as Record<string, z.ZodOptional<z.ZodNullable<z.ZodBoolean | z.ZodString>>>,
+);
+
+/**
+ * PATCH /platform/auth/:ref/config/hooks (Studio's Auth Hooks page, auth-hooks-update-mutation.ts).
+ * GoTrue runs without hooks here and SupaManager does not render any into its environment yet, so
+ * a body that turns a hook on or names its URI or secrets is refused with the fields named (never
+ * their values); one that only keeps hooks off (Studio's "delete hook" sends ENABLED false and
+ * nulls) passes and answers the auth config, as the config PATCH does. Owners and administrators.
+ */
+export async function studioAuthHooksPatch(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const ctx = authed(c);
+  await assertMayUpdateAuthSettings(ctx, ref);
+  const body = await jsonBody(c, StudioAuthHooksPatch);
+  const refused = Object.keys(body)
+    .filter((k) => !isEmpty(body[k]))
+    .sort();
+  if (refused.length > 0) {
+    throw badRequest(
+      `Not changed: ${refused.join(", ")} ${refused.length === 1 ? "is" : "are"} not managed by SupaManager yet. The project's Auth (GoTrue) runs without hooks; ${MANAGED_NOTE}.`,
+    );
+  }
+  return c.json(studioShape(await getAuthSettings(ctx, ref)));
+}
+
+/** GoTrue's template names are lower-case words joined by underscores (confirmation, magic_link, …). */
+const TemplateName = z.string().regex(/^[a-z][a-z_]{0,63}$/, "must be an e-mail template name");
+
+export const NO_TEMPLATES_MESSAGE =
+  "SupaManager keeps no e-mail templates: the project's Auth (GoTrue) sends its built-in messages, which cannot be changed here yet.";
+
+/**
+ * GET /platform/auth/:ref/templates/:template — members learn that there is no stored template
+ * (404 with that message); POST …/templates/:template/reset (ResetTemplateDialog) answers the auth
+ * config, as Studio expects: every template already is GoTrue's default, so there is nothing to
+ * reset (owners and administrators).
+ */
+export async function studioAuthTemplateGet(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  await projectForMember(authed(c), ref, "projects.read");
+  param(c, "template", TemplateName, "Template");
+  throw notFound(NO_TEMPLATES_MESSAGE);
+}
+
+export async function studioAuthTemplateReset(c: Context<AppEnv>): Promise<Response> {
+  const ref = refOf(c);
+  const ctx = authed(c);
+  await assertMayUpdateAuthSettings(ctx, ref);
+  param(c, "template", TemplateName, "Template");
+  return c.json(studioShape(await getAuthSettings(ctx, ref)));
+}

@@ -283,8 +283,10 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     // Realtime settings are project settings (projects.update).
     "PATCH /platform/projects/:ref/config/realtime",
     "PATCH /v1/projects/:ref/config/realtime",
-    // So are the Data API (PostgREST) settings.
+    // So are the Data API (PostgREST) settings, Auth hooks and e-mail templates.
     "PATCH /platform/projects/:ref/config/postgrest",
+    "PATCH /platform/auth/:ref/config/hooks",
+    "POST /platform/auth/:ref/templates/:template/reset",
     // Edge Functions and their secrets: developer and up.
     "POST /v1/projects/:ref/functions/deploy",
     "PUT /v1/projects/:ref/functions",
@@ -319,6 +321,8 @@ const FORBIDDEN: Record<"read_only" | "developer", string[]> = {
     "PATCH /platform/projects/:ref/config/realtime",
     "PATCH /v1/projects/:ref/config/realtime",
     "PATCH /platform/projects/:ref/config/postgrest",
+    "PATCH /platform/auth/:ref/config/hooks",
+    "POST /platform/auth/:ref/templates/:template/reset",
     // Restores, schedules and the storage target are backups.admin (owner/administrator).
     "POST /platform/organizations/:slug/backup-targets",
     "PATCH /platform/organizations/:slug/backup-targets/:id",

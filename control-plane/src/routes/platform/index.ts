@@ -1,7 +1,13 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../../deps.js";
 import { requireAuth } from "../../middleware/auth.js";
-import { studioAuthConfigGet, studioAuthConfigPatch } from "../auth-config.js";
+import {
+  studioAuthConfigGet,
+  studioAuthConfigPatch,
+  studioAuthHooksPatch,
+  studioAuthTemplateGet,
+  studioAuthTemplateReset,
+} from "../auth-config.js";
 import { authUserRoutes } from "./auth-users/index.js";
 import { deleteInstanceTarget, getInstanceTarget, putInstanceTarget, testInstanceTarget } from "./backup-targets.js";
 import { databaseBackupRoutes } from "./database/backups.js";
@@ -32,6 +38,9 @@ export function platformRoutes() {
   // `_` is Studio's placeholder ref: left to the stubs.
   app.get("/auth/:ref/config", (c, next) => (c.req.param("ref") === "_" ? next() : studioAuthConfigGet(c)));
   app.patch("/auth/:ref/config", studioAuthConfigPatch);
+  app.patch("/auth/:ref/config/hooks", studioAuthHooksPatch);
+  app.get("/auth/:ref/templates/:template", studioAuthTemplateGet);
+  app.post("/auth/:ref/templates/:template/reset", studioAuthTemplateReset);
   app.route("/auth", authUserRoutes());
   app.route("/storage", storageRoutes());
   // The instance's backup target (instance admin); organizations' are under /organizations/{slug}.
