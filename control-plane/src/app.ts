@@ -51,7 +51,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       credentials: true,
       allowHeaders: ALLOWED_HEADERS,
       allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      // X-Total-Count: Studio counts an organization's invoices from a HEAD request's header.
+      exposeHeaders: ["X-Request-Id", "Retry-After", "X-Total-Count"],
       maxAge: 600,
     }),
   );

@@ -116,3 +116,31 @@ export async function getUsage(ctx: AuthedContext, slug: string) {
   await orgForMember(ctx, slug, "billing.read");
   return { usage_billing_enabled: false, usages: [] as never[] };
 }
+
+/**
+ * GET …/customer — STUB (CustomerResponse): there is no Stripe customer behind an
+ * organization; what Studio shows is the organization's own billing address (its billing e-mail,
+ * no postal address), a zero balance and no billing partner.
+ */
+export async function getCustomer(ctx: AuthedContext, slug: string) {
+  const { org } = await orgForMember(ctx, slug, "billing.read");
+  return { email: org.billingEmail ?? "", additional_emails: [] as string[], balance: 0, billing_via_partner: false };
+}
+
+/** GET …/payments (Version 2, PaymentsResponse) — STUB: no payment method is on file, none is needed. */
+export async function listPaymentMethods(ctx: AuthedContext, slug: string) {
+  await orgForMember(ctx, slug, "billing.read");
+  return { data: [] as never[], defaultPaymentMethodId: null };
+}
+
+/** GET|HEAD …/billing/invoices — STUB: nothing is billed, so there are no invoices (count 0). */
+export async function listInvoices(ctx: AuthedContext, slug: string) {
+  await orgForMember(ctx, slug, "billing.read");
+  return [] as never[];
+}
+
+/** GET …/tax-ids (Version 2, TaxIdResponse) — STUB: no tax id is kept (`{tax_id: null}`). */
+export async function getTaxId(ctx: AuthedContext, slug: string) {
+  await orgForMember(ctx, slug, "billing.read");
+  return { tax_id: null };
+}

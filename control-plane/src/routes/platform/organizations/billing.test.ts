@@ -82,3 +82,71 @@ describe("billing answers", () => {
     expect((await json<{ message: string }>(bad)).message).toMatch(/start/);
   });
 });
+
+/**
+ * The Stripe-backed billing pages (apps/studio/data/organizations/organization-customer-profile-query.ts,
+ * organization-payment-methods-query.ts and organization-tax-id-query.ts with `Version: 2`,
+ * data/invoices/invoices-query.ts `?offset&limit` and invoices-count-query.ts `HEAD`, which reads
+ * `X-Total-Count`): named stubs in platform.d.ts' shapes (CustomerResponse, PaymentsResponse,
+ * TaxIdResponse, an invoice list), since nothing is billed.
+ */
+describe("Stripe-backed billing pages: named stubs", () => {
+  it("every member gets the empty answers in Studio's shapes", async () => {
+    const team = await createTeam(t);
+    for (const user of Object.values(team.members)) {
+      const get = (path: string, headers: Record<string, string> = {}) =>
+        t.request(`/platform/organizations/${team.slug}${path}`, { token: user.token, headers });
+      const customer = await get("/customer");
+      expect(customer.status).toBe(200);
+      const c = await json<Record<string, unknown>>(customer);
+      expect(c).toEqual({ email: expect.any(String), additional_emails: [], balance: 0, billing_via_partner: false });
+      const payments = await get("/payments", { Version: "2" });
+      expect(payments.status).toBe(200);
+      expect(await payments.json()).toEqual({ data: [], defaultPaymentMethodId: null });
+      const tax = await get("/tax-ids", { Version: "2" });
+      expect(tax.status).toBe(200);
+      expect(await tax.json()).toEqual({ tax_id: null });
+      const list = await get("/billing/invoices?offset=0&limit=10");
+      expect(list.status).toBe(200);
+      expect(await list.json()).toEqual([]);
+      expect(list.headers.get("x-total-count")).toBe("0");
+    }
+  });
+
+  it("HEAD …/billing/invoices answers the count in X-Total-Count, readable by Studio's origin (CORS)", async () => {
+    const team = await createTeam(t);
+    const origin = t.deps.config.corsOrigins[0] as string;
+    const res = await t.request(`/platform/organizations/${team.slug}/billing/invoices`, {
+      method: "HEAD",
+      token: team.members.read_only.token,
+      headers: { origin },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-total-count")).toBe("0");
+    expect(res.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("x-total-count");
+  });
+
+  it("the customer's e-mail is the organization's billing e-mail", async () => {
+    const team = await createTeam(t);
+    const org = await json<{ billing_email: string | null }>(
+      await t.request(`/platform/organizations/${team.slug}`, { token: team.members.owner.token }),
+    );
+    const c = await json<{ email: string }>(
+      await t.request(`/platform/organizations/${team.slug}/customer`, { token: team.members.owner.token }),
+    );
+    expect(c.email).toBe(org.billing_email ?? "");
+  });
+
+  it("bad paging is 400; another organization's member 404; no session 401", async () => {
+    const team = await createTeam(t);
+    const bad = await t.request(`/platform/organizations/${team.slug}/billing/invoices?limit=0`, {
+      token: team.members.owner.token,
+    });
+    expect(bad.status).toBe(400);
+    for (const path of ["/customer", "/payments", "/billing/invoices", "/tax-ids"]) {
+      const other = await t.request(`/platform/organizations/${team.slug}${path}`, { token: team.outsider.token });
+      expect(other.status, path).toBe(404);
+      expect((await t.request(`/platform/organizations/${team.slug}${path}`)).status, path).toBe(401);
+    }
+  });
+});

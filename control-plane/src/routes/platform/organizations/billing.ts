@@ -3,7 +3,15 @@ import { z } from "zod";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
 import { query } from "../../../lib/validate.js";
-import { getSubscription, getUsage, listEntitlements } from "../../../services/organizations/billing.js";
+import {
+  getCustomer,
+  getSubscription,
+  getTaxId,
+  getUsage,
+  listEntitlements,
+  listInvoices,
+  listPaymentMethods,
+} from "../../../services/organizations/billing.js";
 import { orgUsage } from "../../../services/organizations/usage.js";
 import { orgSlug } from "./params.js";
 
@@ -59,4 +67,44 @@ export async function dailyUsage(c: Context<AppEnv>): Promise<Response> {
   const { usages } = await getUsage(authed(c), orgSlug(c));
   query(c, DailyUsageQuery);
   return c.json({ usages });
+}
+
+/**
+ * The Stripe-backed billing pages (customer, payment methods, invoices, tax ids): SupaManager bills
+ * nobody, so these are named stubs with Studio's shapes saying "nothing here"
+ * (services/organizations/billing.ts; docs/studio-stubs.md). The profile's `disabled_features`
+ * already hide most of these sections; the answers keep any page that still asks from erroring.
+ * Writes (adding a card, a tax id, a billing address) are not served: nothing would be stored.
+ */
+
+/** GET …/customer (organization-customer-profile-query.ts). */
+export async function customer(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await getCustomer(authed(c), orgSlug(c)));
+}
+
+/** GET …/payments (organization-payment-methods-query.ts, `Version: 2`). */
+export async function paymentMethods(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await listPaymentMethods(authed(c), orgSlug(c)));
+}
+
+/** Studio pages invoices with `offset` and `limit` (invoices-query.ts). */
+export const InvoicesQuery = z.object({
+  offset: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+});
+
+/**
+ * GET …/billing/invoices (invoices-query.ts) and HEAD (invoices-count-query.ts, which reads
+ * `X-Total-Count`): no invoices, count 0.
+ */
+export async function invoices(c: Context<AppEnv>): Promise<Response> {
+  const list = await listInvoices(authed(c), orgSlug(c));
+  query(c, InvoicesQuery);
+  c.header("X-Total-Count", String(list.length));
+  return c.json(list);
+}
+
+/** GET …/tax-ids (organization-tax-id-query.ts, `Version: 2`, reads `tax_id`). */
+export async function taxId(c: Context<AppEnv>): Promise<Response> {
+  return c.json(await getTaxId(authed(c), orgSlug(c)));
 }

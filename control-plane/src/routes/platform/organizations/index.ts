@@ -3,7 +3,7 @@ import type { AppEnv } from "../../../deps.js";
 import { createOrgTarget, deleteOrgTarget, listOrgTargets, testOrgTarget, updateOrgTarget } from "../backup-targets.js";
 import { getAudit } from "./audit.js";
 import { availableVersions } from "./available-versions.js";
-import { dailyUsage, entitlements, subscription, usage } from "./billing.js";
+import { customer, dailyUsage, entitlements, invoices, paymentMethods, subscription, taxId, usage } from "./billing.js";
 import { createOrg } from "./create-organization.js";
 import { deleteOrg } from "./delete-organization.js";
 import { getOrg } from "./get-organization.js";
@@ -67,5 +67,10 @@ export function organizationRoutes() {
   app.get("/:slug/entitlements", entitlements);
   app.get("/:slug/usage", usage);
   app.get("/:slug/usage/daily", dailyUsage);
+  app.get("/:slug/customer", customer);
+  app.get("/:slug/payments", paymentMethods);
+  app.get("/:slug/billing/invoices", invoices);
+  app.on("HEAD", "/:slug/billing/invoices", invoices);
+  app.get("/:slug/tax-ids", taxId);
   return app;
 }
