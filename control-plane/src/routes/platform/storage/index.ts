@@ -162,5 +162,17 @@ export function storageRoutes() {
   app.delete("/:ref/credentials/:id", async (c) =>
     changeStorageCredentials(authed(c), param(c, "ref", RefParam, "Project")),
   );
+  // STUB: analytics (Iceberg) and vector buckets are features of Supabase's hosted Storage; the
+  // settings answer says both are off, and these lists are empty in Studio's shapes
+  // (analytics-buckets-query.ts reads `data`, vector-buckets-query.ts `vectorBuckets`). Creating
+  // one falls through to the catch-all 404, so nobody believes a bucket was made. Members only.
+  app.get("/:ref/analytics-buckets", async (c) => {
+    await projectForMember(authed(c), param(c, "ref", RefParam, "Project"), "projects.read");
+    return c.json({ data: [] });
+  });
+  app.get("/:ref/vector-buckets", async (c) => {
+    await projectForMember(authed(c), param(c, "ref", RefParam, "Project"), "projects.read");
+    return c.json({ vectorBuckets: [] });
+  });
   return app;
 }

@@ -308,6 +308,24 @@ describe("objects: download, signed and public URLs, move, copy; settings and S3
   });
 });
 
+describe("analytics and vector buckets (analytics-buckets-query.ts, vector-buckets-query.ts)", () => {
+  it("STUB: empty lists in Studio's shapes for members, without asking the project; outsiders 404", async () => {
+    const analytics = await t.request(`/platform/storage/${ref}/analytics-buckets`, { token: readOnly.token });
+    expect(analytics.status).toBe(200);
+    expect(await analytics.json()).toEqual({ data: [] });
+    const vector = await t.request(`/platform/storage/${ref}/vector-buckets`, { token: readOnly.token });
+    expect(vector.status).toBe(200);
+    expect(await vector.json()).toEqual({ vectorBuckets: [] });
+    expect(rpcs).toHaveLength(0);
+    for (const p of ["analytics-buckets", "vector-buckets"]) {
+      expect((await t.request(`/platform/storage/${ref}/${p}`, { token: stranger.token })).status).toBe(404);
+      const create = await t.request(`/platform/storage/${ref}/${p}`, { method: "POST", token: owner.token, json: {} });
+      expect(create.status).toBe(404);
+      expect(((await create.json()) as { message: string }).message).toMatch(/not supported by SupaManager/);
+    }
+  });
+});
+
 describe("a release without Storage (local)", () => {
   it("answers 409 naming the release and the missing service", async () => {
     const local = await createTestApp({ SUPAMANAGER_ALLOW_SIGNUP: "true", SUPAMANAGER_RELEASE: "local" });

@@ -519,6 +519,34 @@ describe("GET /platform/projects/:ref/analytics/log-drains (apps/studio/data/log
   });
 });
 
+describe("GET /platform/projects/:ref/analytics/warehouse/* (platform.d.ts; data/analytics/warehouse-*-query.ts)", () => {
+  it.each(["collections", "access-tokens", "endpoints"])(
+    "STUB: %s is an empty list for members; outsiders 404; creating one is not supported",
+    async (list) => {
+      const url = `/platform/projects/${ref}/analytics/warehouse/${list}`;
+      const res = await t.request(url, { token: readOnly.token });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual([]);
+      expect((await t.request(url, { token: stranger.token })).status).toBe(404);
+      const create = await t.request(url, { method: "POST", token: owner.token, json: { name: "c" } });
+      expect(create.status).toBe(404);
+      expect(((await create.json()) as { message: string }).message).toMatch(/not supported by SupaManager/);
+      expect(rpcs).toHaveLength(0);
+    },
+  );
+
+  it.each(["tenant", "collections/abc/schema", "query?sql=select%201"])(
+    "%s: 404 saying there is no log warehouse (members); the plain project 404 to outsiders",
+    async (p) => {
+      const res = await t.request(`/platform/projects/${ref}/analytics/warehouse/${p}`, { token: readOnly.token });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { message: string }).message).toMatch(/^SupaManager has no log warehouse/);
+      const other = await t.request(`/platform/projects/${ref}/analytics/warehouse/${p}`, { token: stranger.token });
+      expect(((await other.json()) as { message: string }).message).toBe(`Project ${ref} not found`);
+    },
+  );
+});
+
 describe("GET /platform/projects/:ref/infra-monitoring", () => {
   const url = (qs: string) =>
     `/platform/projects/${ref}/infra-monitoring?${qs}&startDate=2026-11-25T11:00:00Z&endDate=2026-11-25T12:00:00Z&interval=1h`;

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../../../../deps.js";
-import { ApiError } from "../../../../errors.js";
+import { ApiError, notFound } from "../../../../errors.js";
 import { authed } from "../../../../lib/context.js";
 import { jsonBody, param, query } from "../../../../lib/validate.js";
 import { infraMonitoring } from "../../../../services/analytics/infra-monitoring.js";
@@ -159,4 +159,27 @@ export async function functionResourceUsageRoute(c: Context<AppEnv>): Promise<Re
 export async function logDrainsRoute(c: Context<AppEnv>): Promise<Response> {
   await refOf(c);
   return c.json([]);
+}
+
+export const NO_WAREHOUSE_MESSAGE =
+  "SupaManager has no log warehouse: a project's logs are read from its containers (the Logs pages); no collections, access tokens or endpoints exist to open.";
+
+/**
+ * GET /platform/projects/:ref/analytics/warehouse/{collections,access-tokens,endpoints} — STUB:
+ * there is no log warehouse (Logflare's warehouse is a hosted feature), so each list is empty;
+ * members only. Creating any of them falls through to the catch-all 404, so nobody believes a
+ * collection or token was made.
+ */
+export async function warehouseListRoute(c: Context<AppEnv>): Promise<Response> {
+  await refOf(c);
+  return c.json([]);
+}
+
+/**
+ * Any other warehouse read (the tenant, one collection or its schema, a query): members get a 404
+ * saying there is no warehouse; non-members the usual project 404.
+ */
+export async function noWarehouseRoute(c: Context<AppEnv>): Promise<Response> {
+  await refOf(c);
+  throw notFound(NO_WAREHOUSE_MESSAGE);
 }

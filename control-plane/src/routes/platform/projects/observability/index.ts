@@ -9,7 +9,9 @@ import {
   infraMonitoringRoute,
   logDrainsRoute,
   logsAllRoute,
+  noWarehouseRoute,
   projectMetricsRoute,
+  warehouseListRoute,
 } from "./analytics.js";
 
 /**
@@ -30,5 +32,9 @@ export function observabilityRoutes() {
   app.get("/analytics/endpoints/functions.resource-usage", functionResourceUsageRoute);
   app.get("/infra-monitoring", infraMonitoringRoute);
   app.get("/analytics/log-drains", logDrainsRoute);
+  app.get("/analytics/warehouse/collections", warehouseListRoute);
+  app.get("/analytics/warehouse/access-tokens", warehouseListRoute);
+  app.get("/analytics/warehouse/endpoints", warehouseListRoute);
+  app.get("/analytics/warehouse/*", noWarehouseRoute);
   return app;
 }
