@@ -1,7 +1,9 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { edgeFunctions } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
-import { badRequest, notFound } from "../../errors.js";
+import { ApiError, badRequest, conflict, notFound } from "../../errors.js";
+import { runServiceQuery } from "../pg-meta/query.js";
+import { requireReleaseService } from "../projects/release-services.js";
 import { type LogEvent, projectRelease, serviceEvents } from "./logs.js";
 
 /**
@@ -275,4 +277,75 @@ export async function functionCombinedStats(
     buckets.set(t, b);
   }
   return { result: [...buckets.entries()].sort(([a], [b]) => a - b).map(([, b]) => b) };
+}
+
+/** The Auth overview's periods: the last day and the day before it (Studio asks `interval=1day`). */
+const AUTH_PERIOD_MS = 86_400_000;
+
+/**
+ * Sign-ins and sign-ups of the two periods, from Auth's own table (our fixed SQL; the bounds are
+ * ISO times we format). Users whose last sign-in falls in a period are its active users: token
+ * refreshes are not recorded there, so this is a lower bound, as on the usage page.
+ */
+export function authUsersSql(nowMs: number): string {
+  const t = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`;
+  const [now, dayAgo, twoDaysAgo] = [t(nowMs), t(nowMs - AUTH_PERIOD_MS), t(nowMs - 2 * AUTH_PERIOD_MS)];
+  return `select
+  count(*) filter (where u.last_sign_in_at > ${dayAgo} and u.last_sign_in_at <= ${now})::bigint as current_active_users,
+  count(*) filter (where u.last_sign_in_at > ${twoDaysAgo} and u.last_sign_in_at <= ${dayAgo})::bigint as previous_active_users,
+  count(*) filter (where u.created_at > ${dayAgo} and u.created_at <= ${now})::bigint as current_sign_up_count,
+  count(*) filter (where u.created_at > ${twoDaysAgo} and u.created_at <= ${dayAgo})::bigint as previous_sign_up_count
+from auth.users u;`;
+}
+
+export interface AuthMetricsRow {
+  period: "current" | "previous";
+  active_users: number;
+  api_error_requests: number;
+  api_total_requests: number;
+  auth_total_errors: number;
+  auth_total_requests: number;
+  password_reset_requests: number;
+  sign_up_count: number;
+}
+
+/**
+ * GET …/analytics/endpoints/auth.metrics?interval=1day (apps/studio/data/auth/auth-overview-query.ts,
+ * checked against RawAuthMetricsResponseSchema) → `{result: [{period: current|previous, …}], error: null}`.
+ * Active users and sign-ups from `auth.users`; requests, errors (status 400 and up) and password
+ * resets (`/auth/v1/recover`) from the gateway's access log, recent lines only (as the home page's
+ * counts), so the previous day may be undercounted. A release without Auth: 409 naming it.
+ */
+export async function authMetrics(ctx: AuthedContext, ref: string, nowMs: number) {
+  const release = await projectRelease(ctx, ref);
+  requireReleaseService(release, "auth", "the Auth overview's metrics");
+  const answer = await runServiceQuery(ctx, ref, authUsersSql(nowMs));
+  if (!answer.ok) {
+    const message = typeof answer.error.message === "string" ? answer.error.message : "unknown error";
+    if (answer.error.code === "42P01" || /relation "auth\.users" does not exist/.test(message)) {
+      throw conflict("The project's Auth has not created its tables yet: try again once its auth service is healthy");
+    }
+    throw new ApiError("bad_gateway", `The project's Auth users could not be counted: ${message}`);
+  }
+  const users = ((answer.rows as Record<string, unknown>[])[0] ?? {}) as Record<string, unknown>;
+  const n = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : 0);
+  const requests = await gatewayRequests(ctx, ref, "the Auth overview's metrics");
+  const nowUs = nowMs * 1000;
+  const periodUs = AUTH_PERIOD_MS * 1000;
+  const row = (period: "current" | "previous"): AuthMetricsRow => {
+    const end = period === "current" ? nowUs : nowUs - periodUs;
+    const inPeriod = requests.filter((r) => r.timestamp > end - periodUs && r.timestamp <= end);
+    const auth = inPeriod.filter((r) => r.area === "auth");
+    return {
+      period,
+      active_users: n(users[`${period}_active_users`]),
+      api_error_requests: inPeriod.filter((r) => r.status >= 400).length,
+      api_total_requests: inPeriod.length,
+      auth_total_errors: auth.filter((r) => r.status >= 400).length,
+      auth_total_requests: auth.length,
+      password_reset_requests: auth.filter((r) => /^\/auth\/v1\/recover\/?$/.test(r.path)).length,
+      sign_up_count: n(users[`${period}_sign_up_count`]),
+    };
+  };
+  return { result: [row("current"), row("previous")], error: null };
 }

@@ -9,6 +9,7 @@ import { logsAll } from "../../../../services/analytics/logs.js";
 import {
   apiCounts,
   apiRequestsCount,
+  authMetrics,
   FUNCTIONS_STATS_MARKER,
   functionCombinedStats,
   functionsLastHourStats,
@@ -60,6 +61,19 @@ export async function apiCountsRoute(c: Context<AppEnv>): Promise<Response> {
 export async function apiRequestsCountRoute(c: Context<AppEnv>): Promise<Response> {
   const ref = await refOf(c);
   return c.json(await apiRequestsCount(authed(c), ref));
+}
+
+/**
+ * GET /platform/projects/:ref/analytics/endpoints/auth.metrics?interval=1day (the Auth overview):
+ * the last day against the day before (services/analytics/usage.ts authMetrics).
+ */
+export async function authMetricsRoute(c: Context<AppEnv>): Promise<Response> {
+  const ref = await refOf(c);
+  query(
+    c,
+    z.object({ interval: z.literal("1day", "interval must be 1day (the last day and the day before)").optional() }),
+  );
+  return c.json(await authMetrics(authed(c), ref, authed(c).deps.clock.now()));
 }
 
 /** GET /platform/projects/:ref/analytics/endpoints/project.metrics → rows per service, current and previous window. */

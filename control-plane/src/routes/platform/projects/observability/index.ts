@@ -4,6 +4,7 @@ import { advisorExceptionsRoute, runLintsRoute } from "./advisors.js";
 import {
   apiCountsRoute,
   apiRequestsCountRoute,
+  authMetricsRoute,
   functionCombinedStatsRoute,
   functionResourceUsageRoute,
   infraMonitoringRoute,
@@ -27,6 +28,7 @@ export function observabilityRoutes() {
   app.get("/analytics/endpoints/usage.api-counts", apiCountsRoute);
   app.get("/analytics/endpoints/usage.api-requests-count", apiRequestsCountRoute);
   app.get("/analytics/endpoints/project.metrics", projectMetricsRoute);
+  app.get("/analytics/endpoints/auth.metrics", authMetricsRoute);
   app.get("/analytics/endpoints/functions.combined-stats", functionCombinedStatsRoute);
   app.get("/analytics/endpoints/functions.req-stats", functionCombinedStatsRoute);
   app.get("/analytics/endpoints/functions.resource-usage", functionResourceUsageRoute);
