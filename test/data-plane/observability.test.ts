@@ -245,6 +245,30 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     expect(size?.project_allocations).toEqual([{ ref, name: "observability", usage: size?.usage }]);
   });
 
+  it("Compute and Disk: disk/util measures the databases and WAL through the real postgres-meta; no provisioned disk", async () => {
+    const util = await fleet.api<{ timestamp: string; metrics: Record<string, number> }>(
+      "GET",
+      `/platform/projects/${ref}/disk/util`,
+    );
+    expect(util.status, util.text).toBe(200);
+    // Several MB of databases, plus the WAL where postgres-meta's role may list it (one 16 MB segment at least).
+    expect(util.body.metrics.fs_used_bytes).toBeGreaterThan(5_000_000);
+    expect(util.body.metrics.fs_size_bytes).toBe(0);
+    expect(util.body.metrics.fs_avail_bytes).toBe(0);
+    const disk = await fleet.api<{ message: string }>("GET", `/platform/projects/${ref}/disk`);
+    expect(disk.status, disk.text).toBe(404);
+    expect(disk.body.message).toMatch(/no disk of its own/);
+  });
+
+  it("Auth overview metrics on the local release: 409 naming the missing service", async () => {
+    const res = await fleet.api<{ message: string }>(
+      "GET",
+      `/platform/projects/${ref}/analytics/endpoints/auth.metrics?interval=1day`,
+    );
+    expect(res.status, res.text).toBe(409);
+    expect(res.body.message).toMatch(/release \(local\) does not run the Auth \(GoTrue\) service/);
+  });
+
   it("Realtime settings on the local release: 409 naming the missing service", async () => {
     const res = await fleet.api<{ message: string }>("GET", `/platform/projects/${ref}/config/realtime`);
     expect(res.status, res.text).toBe(409);
