@@ -13,10 +13,11 @@
  *
  * Usage: npm run bench:tunnel [-- --requests 2000 --block 100 --mib 100 --rounds 3 --mask zero --cpu-prof DIR]
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -142,6 +143,30 @@ async function hostSide() {
 
 const children: ChildProcess[] = [];
 
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU time (user + system, ms) process `pid` has used so far, from /proc (Linux; null elsewhere).
+ * Unlike throughput it hardly moves with what else the machine runs, so it shows the tunnel's own
+ * cost per byte on a shared machine.
+ */
+function cpuMs(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After "pid (comm) ": field 3 (state) is index 0, utime (14) index 11, stime (15) index 12.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
 /** Start this script as `role` and read its announcement. */
 async function child<T>(role: string, extra: string[] = []): Promise<T> {
   // One directory per child: the tsx loader's worker thread writes a profile of its own.
@@ -241,18 +266,31 @@ async function main() {
   const bytes = mib * 2 ** 20;
   const upload = Buffer.alloc(bytes, 121);
   const thr: Record<string, number[]> = { downDirect: [], downTunnel: [], upDirect: [], upTunnel: [] };
+  // CPU ms the control plane and host children spent on the large transfers, per path.
+  const cpu = { tunnel: { cp: 0, host: 0 }, direct: { cp: 0, host: 0 } };
+  const [cpPid, hostPid] = children.map((c) => c.pid);
+  const cpuNow = () => ({ cp: cpuMs(cpPid) ?? Number.NaN, host: cpuMs(hostPid) ?? Number.NaN });
+  const addCpu = (p: Path, from: { cp: number; host: number }) => {
+    const to = cpuNow();
+    cpu[p].cp += to.cp - from.cp;
+    cpu[p].host += to.host - from.host;
+  };
   const conc: Record<Path, number[]> = { direct: [], tunnel: [] };
   for (let r = 0; r < rounds; r++) {
     for (const p of ["direct", "tunnel"] as const) {
       const name = p === "direct" ? "Direct" : "Tunnel";
       let t0 = performance.now();
+      let c0 = cpuNow();
       const d = await get(p, `/download?bytes=${bytes}`);
       if (d.bytes !== bytes) throw new Error(`${p} download got ${d.bytes}`);
       thr[`down${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      addCpu(p, c0);
       t0 = performance.now();
+      c0 = cpuNow();
       const u = await get(p, "/upload", upload);
       if (u.status !== 200) throw new Error(`${p} upload: ${u.status}`);
       thr[`up${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      addCpu(p, c0);
       t0 = performance.now();
       const all = await Promise.all(Array.from({ length: 100 }, () => get(p, "/small")));
       if (all.some((x) => x.status !== 200)) throw new Error(`${p}: a concurrent request failed`);
@@ -302,6 +340,12 @@ async function main() {
       upload: { direct: med(thr.upDirect ?? []), tunnel: med(thr.upTunnel ?? []) },
     },
     concurrent100Ms: { direct: med(conc.direct), tunnel: med(conc.tunnel) },
+    /** CPU per MiB moved by the large transfers (down and up alike), per child process. */
+    cpuMsPerMiB: {
+      tunnel: { controlPlane: cpu.tunnel.cp / (2 * rounds * mib), host: cpu.tunnel.host / (2 * rounds * mib) },
+      direct: { controlPlane: cpu.direct.cp / (2 * rounds * mib), host: cpu.direct.host / (2 * rounds * mib) },
+    },
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     controlPingMs: {
       idleP50: stats(idlePings).p50,
       duringTransferP50: stats(busyPings).p50,

@@ -114,6 +114,12 @@ function startGateway(): Promise<Server> {
       return;
     }
     if (url.pathname === "/never") return; // keeps the request open
+    if (url.pathname === "/truncated") {
+      // Promises 4 MiB, sends 256 KiB, then the connection drops (a crashed upstream).
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(4 * MiB) });
+      res.write(block(0, 256 * 1024), () => setTimeout(() => res.socket?.destroy(), 50));
+      return;
+    }
     res.writeHead(404).end();
   });
   const wss = new WebSocketServer({ server, path: "/realtime/v1/websocket" });
@@ -294,6 +300,29 @@ describe("the tunnel on Node", () => {
     expect(echoes[20]?.length).toBe(big.byteLength);
     ws.close();
   });
+
+  it("cuts a response short at once when the project's gateway drops the connection mid-answer", async () => {
+    const started = Date.now();
+    const outcome = await new Promise<{ complete: boolean; bytes: number }>((resolve) => {
+      const req = http.get(
+        { host: "127.0.0.1", port: cpPort, path: "/truncated", headers: { host: `${ref}.${DOMAIN}` }, agent: false },
+        (res) => {
+          let bytes = 0;
+          res.on("data", (c: Buffer) => {
+            bytes += c.byteLength;
+          });
+          res.on("end", () => resolve({ complete: res.complete, bytes }));
+          res.on("error", () => resolve({ complete: false, bytes }));
+        },
+      );
+      req.on("error", () => resolve({ complete: false, bytes: 0 }));
+    });
+    expect(outcome.complete).toBe(false);
+    expect(outcome.bytes).toBeLessThan(4 * MiB);
+    // The agent resets the stream when its gateway connection breaks: the client is not left
+    // waiting for the relay's idle timeout (300 s here).
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 10_000);
 
   it("answers unknown projects 404, oversize bodies 413, and a silent project 504", async () => {
     const unknown = await call("/rest/v1/echo", { host: `zzzzzzzzzzzzzzzzzzzz.${DOMAIN}` });

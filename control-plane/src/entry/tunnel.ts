@@ -5,6 +5,8 @@ import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { upgradeWebSocket } from "@hono/node-server";
 import {
+  pipeFromTunnel,
+  pipeToTunnel,
   TUNNEL_HOP_HEADERS,
   type TunnelHead,
   type TunnelHeaders,
@@ -129,6 +131,7 @@ export class TunnelRelay {
     if (old) old.ws.close(CLOSE.replaced, "replaced by a newer tunnel connection");
     const mux = new TunnelMux({
       send: (frame) => ws.send(frame),
+      allocate: Buffer.allocUnsafe,
       maxStreams: this.deps.config.tunnel.maxStreams,
       ...(this.opts.window !== undefined ? { window: this.opts.window } : {}),
       onProtocolError: (message) => {
@@ -369,17 +372,14 @@ export class TunnelRelay {
       if (head.status < 200) return; // interim answers (100 Continue) are not relayed
       res.writeHead(head.status, flatHeaders(head.headers, false));
     };
-    stream.onData = (chunk) => {
+    pipeFromTunnel(stream, res, (chunk) => {
       timers.active();
       sent += chunk.byteLength;
-      if (sent > limits.maxResponseBytes) {
-        stream.reset("too_large", "response over the tunnel's limit");
-        res.destroy();
-        return;
-      }
-      if (res.write(chunk)) stream.consumed(chunk.byteLength);
-      else res.once("drain", () => stream.consumed(chunk.byteLength));
-    };
+      if (sent <= limits.maxResponseBytes) return true;
+      stream.reset("too_large", "response over the tunnel's limit");
+      res.destroy();
+      return false;
+    });
     stream.onEnd = () => {
       timers.clear();
       res.end();
@@ -396,25 +396,25 @@ export class TunnelRelay {
       timers.clear();
       if (!res.writableFinished) stream.reset("cancelled", "the client went away");
     });
-    // The request body, streamed with the stream's credit as back-pressure.
+    // The request body, streamed with the stream's credit as back-pressure (the request is
+    // paused while the agent's credit is used up). A reset stream answered through its handler,
+    // a client that went away through the close handler.
     let received = 0;
-    try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        received += chunk.byteLength;
-        if (received > limits.maxRequestBytes) {
-          stream.reset("too_large", "request over the tunnel's limit");
-          timers.clear();
-          fail(413, "too_large", this.#tooLarge());
-          return;
-        }
+    pipeToTunnel(req, stream, (chunk) => {
+      received += chunk.byteLength;
+      if (received <= limits.maxRequestBytes) {
         timers.active();
-        await stream.write(chunk);
+        return true;
       }
-      stream.end();
-      timers.sent();
-    } catch {
-      // The stream was reset (its handler answered) or the client went away (close handler).
-    }
+      stream.reset("too_large", "request over the tunnel's limit");
+      timers.clear();
+      fail(413, "too_large", this.#tooLarge());
+      // The rest of the body is not read: drop the connection once the answer is out.
+      if (res.writableFinished) req.destroy();
+      else res.once("finish", () => req.destroy());
+      return false;
+    });
+    req.on("end", () => timers.sent());
   }
 
   /** Relay one upgrade request (a WebSocket) as raw bytes after the project's answer. Never throws. */
@@ -462,11 +462,10 @@ export class TunnelRelay {
       if (h.status !== 101) lines.push("connection: close");
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     };
-    stream.onData = (chunk) => {
+    pipeFromTunnel(stream, socket, () => {
       timers.active();
-      if (socket.write(chunk)) stream.consumed(chunk.byteLength);
-      else socket.once("drain", () => stream.consumed(chunk.byteLength));
-    };
+      return true;
+    });
     stream.onEnd = () => {
       timers.clear();
       socket.end();
@@ -479,16 +478,11 @@ export class TunnelRelay {
       timers.clear();
       stream.reset("cancelled", "the client went away");
     });
-    try {
-      if (head.byteLength > 0) await stream.write(head);
-      for await (const chunk of socket as AsyncIterable<Buffer>) {
-        timers.active();
-        await stream.write(chunk);
-      }
-      stream.end();
-    } catch {
-      // reset or gone: handled above
-    }
+    if (head.byteLength > 0) stream.send(head);
+    pipeToTunnel(socket, stream, () => {
+      timers.active();
+      return true;
+    });
   }
 
   // ---- replica to replica (ADR 0035, "Several replicas") ----

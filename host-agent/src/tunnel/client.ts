@@ -1,6 +1,8 @@
 import http, { type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import {
+  pipeFromTunnel,
+  pipeToTunnel,
   TUNNEL_HOP_HEADERS,
   type TunnelHeaders,
   TunnelMux,
@@ -100,6 +102,7 @@ export class TunnelClient {
     this.#ws = ws;
     const mux = new TunnelMux({
       send: (frame) => ws.send(frame),
+      allocate: Buffer.allocUnsafe,
       ...(this.opts.window !== undefined ? { window: this.opts.window } : {}),
       maxStreams: 65_536,
       onOpen: (stream, open) => void this.#serve(stream, open),
@@ -196,7 +199,9 @@ export class TunnelClient {
     req.on("response", (res) => {
       answered = true;
       stream.sendHead({ status: res.statusCode ?? 502, headers: pairs(res.rawHeaders, false) });
-      void pump(res, stream);
+      // The gateway dropped the connection mid-answer: say so now, not at the relay's idle timeout.
+      res.on("error", () => stream.reset("unreachable", "the project's gateway closed the connection mid-answer"));
+      pipeToTunnel(res, stream);
     });
     req.on("upgrade", (res, socket, head) => {
       answered = true;
@@ -207,13 +212,9 @@ export class TunnelClient {
       req.end();
       return;
     }
-    const onData = (chunk: Uint8Array) => {
-      if (req.write(chunk)) stream.consumed(chunk.byteLength);
-      else req.once("drain", () => stream.consumed(chunk.byteLength));
-    };
-    stream.onData = onData;
+    pipeFromTunnel(stream, req);
     stream.onEnd = () => req.end();
-    for (const chunk of early.splice(0)) onData(chunk);
+    for (const chunk of early.splice(0)) stream.onData?.(chunk);
     if (earlyEnd) req.end();
   }
 
@@ -221,25 +222,10 @@ export class TunnelClient {
     stream.onReset = () => socket.destroy();
     socket.on("error", () => socket.destroy());
     socket.on("close", () => stream.reset("cancelled", "the project closed the connection"));
-    stream.onData = (chunk) => {
-      if (socket.write(chunk)) stream.consumed(chunk.byteLength);
-      else socket.once("drain", () => stream.consumed(chunk.byteLength));
-    };
+    pipeFromTunnel(stream, socket);
     stream.onEnd = () => socket.end();
-    void (async () => {
-      if (head.byteLength > 0) await stream.write(head);
-      await pump(socket, stream);
-    })().catch(() => socket.destroy());
-  }
-}
-
-/** Readable → stream, honouring the stream's credit; END when the readable ends. */
-async function pump(from: AsyncIterable<Buffer> & { destroy(): void }, stream: TunnelStream): Promise<void> {
-  try {
-    for await (const chunk of from) await stream.write(chunk);
-    stream.end();
-  } catch {
-    from.destroy();
+    if (head.byteLength > 0) stream.send(head);
+    pipeToTunnel(socket, stream);
   }
 }
 

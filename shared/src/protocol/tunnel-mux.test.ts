@@ -164,6 +164,43 @@ describe("TunnelMux", () => {
     expect(done).toBe(true);
   });
 
+  it("send() sends what the credit allows, holds the rest in order, and calls onDrain once it went", async () => {
+    const window = 64 * 1024;
+    const { cp, accepted } = pair({ window });
+    const s = cp.open(OPEN);
+    await tick();
+    const served = accepted[0];
+    if (!served) throw new Error("no stream");
+    const got = sink(served.stream, false);
+    let drains = 0;
+    s.onDrain = () => {
+      drains += 1;
+    };
+    const first = filled(48 * 1024, 7);
+    const second = filled(48 * 1024, 8);
+    expect(s.send(first)).toBe(true);
+    expect(s.send(second)).toBe(false); // 16 KiB of it went, 32 KiB wait for credit
+    expect(s.heldBytes).toBe(32 * 1024);
+    expect(s.send(filled(1, 9))).toBe(false); // queued behind, not reordered
+    s.end(); // after what is held
+    await tick();
+    expect(got.bytes).toBe(window);
+    expect(got.ended).toBe(false);
+    served.stream.consumed(window);
+    await tick();
+    await tick();
+    expect(drains).toBe(1);
+    expect(s.heldBytes).toBe(0);
+    const all = Buffer.concat(got.chunks);
+    expect(all.byteLength).toBe(96 * 1024 + 1);
+    expect(all.equals(Buffer.concat([first, second, filled(1, 9)]))).toBe(true);
+    expect(got.ended).toBe(true);
+    // A closed stream takes nothing and throws nothing (send may run in a readable's 'data' handler).
+    const t = cp.open(OPEN);
+    t.reset("cancelled", "gone");
+    expect(t.send(filled(10, 1))).toBe(false);
+  });
+
   it("a stalled stream does not hold back the others", async () => {
     const window = 32 * 1024;
     const { cp, accepted } = pair({ window });
