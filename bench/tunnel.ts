@@ -1,6 +1,7 @@
 /**
  * The tunnel (ADR 0035) against a direct call to the same gateway, on loopback, in one run,
- * interleaved: latency of a small request (p50/p99), throughput of a large download and upload,
+ * interleaved: latency of a small request (p50/p99), throughput of a large download and upload
+ * (also through a plain Node reverse proxy in the control-plane process, for reference),
  * 100 concurrent streams, and how late a control-channel ping to the control plane comes back
  * while a large transfer runs through the tunnel.
  *
@@ -121,7 +122,30 @@ async function controlPlane() {
   // a control frame waits while the process moves tunnel bytes.
   const ctlServer = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   const ctlPort = await listen(ctlServer);
-  announce({ cpPort, wssPort, ctlPort });
+  // A plain reverse proxy in the same process, for reference: what one more user-space hop costs
+  // without the tunnel (client → this process → gateway, one TCP connection per hop, piped).
+  const upstream = new http.Agent({ keepAlive: true, maxSockets: 200 });
+  const proxy = http.createServer((req, res) => {
+    const up = http.request(
+      {
+        host: "127.0.0.1",
+        port: Number(req.headers["x-bench-gateway-port"]),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent: upstream,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  proxy.keepAliveTimeout = 120_000;
+  const proxyPort = await listen(proxy);
+  announce({ cpPort, wssPort, ctlPort, proxyPort });
 }
 
 /** The host child: the project's gateway and the agent's tunnel client. */
@@ -192,10 +216,15 @@ async function child<T>(role: string, extra: string[] = []): Promise<T> {
 }
 
 async function main() {
-  const { cpPort, ctlPort, wssPort } = await child<{ cpPort: number; wssPort: number; ctlPort: number }>("cp");
+  const { cpPort, ctlPort, wssPort, proxyPort } = await child<{
+    cpPort: number;
+    wssPort: number;
+    ctlPort: number;
+    proxyPort: number;
+  }>("cp");
   const { gatewayPort } = await child<{ gatewayPort: number }>("host", ["--wss", String(wssPort)]);
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 200 });
-  const targets = { direct: gatewayPort, tunnel: cpPort } as const;
+  const targets = { direct: gatewayPort, tunnel: cpPort, proxy: proxyPort } as const;
   type Path = keyof typeof targets;
   const get = (path: Path, url: string, body?: Buffer) =>
     new Promise<{ status: number; bytes: number }>((resolve, reject) => {
@@ -206,7 +235,11 @@ async function main() {
           path: url,
           method: body ? "POST" : "GET",
           agent: keepAlive,
-          headers: { host: `${REF}.tunnel.bench`, ...(body ? { "content-length": String(body.byteLength) } : {}) },
+          headers: {
+            host: `${REF}.tunnel.bench`,
+            "x-bench-gateway-port": String(gatewayPort),
+            ...(body ? { "content-length": String(body.byteLength) } : {}),
+          },
         },
         (res: IncomingMessage) => {
           let bytes = 0;
@@ -246,7 +279,7 @@ async function main() {
   for (let i = 0; i < 200; i++) for (const p of ["direct", "tunnel"] as const) await get(p, "/small");
 
   // 1. Small-request latency, interleaved in blocks.
-  const lat: Record<Path, number[]> = { direct: [], tunnel: [] };
+  const lat: Record<"direct" | "tunnel", number[]> = { direct: [], tunnel: [] };
   for (let done = 0; done < requests; done += block) {
     for (const p of ["direct", "tunnel"] as const) {
       for (let i = 0; i < block; i++) {
@@ -265,9 +298,9 @@ async function main() {
   // 2. Throughput, interleaved rounds; 3. 100 concurrent small streams; 4. control ping while a transfer runs.
   const bytes = mib * 2 ** 20;
   const upload = Buffer.alloc(bytes, 121);
-  const thr: Record<string, number[]> = { downDirect: [], downTunnel: [], upDirect: [], upTunnel: [] };
+  const thr: Record<string, number[]> = {};
   // CPU ms the control plane and host children spent on the large transfers, per path.
-  const cpu = { tunnel: { cp: 0, host: 0 }, direct: { cp: 0, host: 0 } };
+  const cpu = { tunnel: { cp: 0, host: 0 }, direct: { cp: 0, host: 0 }, proxy: { cp: 0, host: 0 } };
   const [cpPid, hostPid] = children.map((c) => c.pid);
   const cpuNow = () => ({ cp: cpuMs(cpPid) ?? Number.NaN, host: cpuMs(hostPid) ?? Number.NaN });
   const addCpu = (p: Path, from: { cp: number; host: number }) => {
@@ -275,22 +308,25 @@ async function main() {
     cpu[p].cp += to.cp - from.cp;
     cpu[p].host += to.host - from.host;
   };
-  const conc: Record<Path, number[]> = { direct: [], tunnel: [] };
+  const conc: Record<"direct" | "tunnel", number[]> = { direct: [], tunnel: [] };
+  const push = (key: string, x: number) => {
+    thr[key] = [...(thr[key] ?? []), x];
+  };
   for (let r = 0; r < rounds; r++) {
-    for (const p of ["direct", "tunnel"] as const) {
-      const name = p === "direct" ? "Direct" : "Tunnel";
+    for (const p of ["direct", "proxy", "tunnel"] as const) {
       let t0 = performance.now();
       let c0 = cpuNow();
       const d = await get(p, `/download?bytes=${bytes}`);
       if (d.bytes !== bytes) throw new Error(`${p} download got ${d.bytes}`);
-      thr[`down${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      push(`down-${p}`, mib / ((performance.now() - t0) / 1000));
       addCpu(p, c0);
       t0 = performance.now();
       c0 = cpuNow();
       const u = await get(p, "/upload", upload);
       if (u.status !== 200) throw new Error(`${p} upload: ${u.status}`);
-      thr[`up${name}`]?.push(mib / ((performance.now() - t0) / 1000));
+      push(`up-${p}`, mib / ((performance.now() - t0) / 1000));
       addCpu(p, c0);
+      if (p === "proxy") continue;
       t0 = performance.now();
       const all = await Promise.all(Array.from({ length: 100 }, () => get(p, "/small")));
       if (all.some((x) => x.status !== 200)) throw new Error(`${p}: a concurrent request failed`);
@@ -336,15 +372,25 @@ async function main() {
     mask: values.mask,
     smallRequestMs: { direct, tunnel, p50Ratio: tunnel.p50 / direct.p50, p50ExtraMs: tunnel.p50 - direct.p50 },
     throughputMiBps: {
-      download: { direct: med(thr.downDirect ?? []), tunnel: med(thr.downTunnel ?? []) },
-      upload: { direct: med(thr.upDirect ?? []), tunnel: med(thr.upTunnel ?? []) },
+      download: {
+        direct: med(thr["down-direct"] ?? []),
+        tunnel: med(thr["down-tunnel"] ?? []),
+        plainProxy: med(thr["down-proxy"] ?? []),
+      },
+      upload: {
+        direct: med(thr["up-direct"] ?? []),
+        tunnel: med(thr["up-tunnel"] ?? []),
+        plainProxy: med(thr["up-proxy"] ?? []),
+      },
     },
     concurrent100Ms: { direct: med(conc.direct), tunnel: med(conc.tunnel) },
     /** CPU per MiB moved by the large transfers (down and up alike), per child process. */
-    cpuMsPerMiB: {
-      tunnel: { controlPlane: cpu.tunnel.cp / (2 * rounds * mib), host: cpu.tunnel.host / (2 * rounds * mib) },
-      direct: { controlPlane: cpu.direct.cp / (2 * rounds * mib), host: cpu.direct.host / (2 * rounds * mib) },
-    },
+    cpuMsPerMiB: Object.fromEntries(
+      (["direct", "plainProxy", "tunnel"] as const).map((k) => {
+        const c = cpu[k === "plainProxy" ? "proxy" : k];
+        return [k, { controlPlane: c.cp / (2 * rounds * mib), host: c.host / (2 * rounds * mib) }];
+      }),
+    ),
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     controlPingMs: {
       idleP50: stats(idlePings).p50,
