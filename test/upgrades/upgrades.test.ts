@@ -225,7 +225,8 @@ describe.skipIf(!pre.ok && !CI)("project upgrades on a real Docker engine", () =
     if (errors.length > 0) console.warn(`fleet cleanup problems:\n${errors.join("\n")}`);
   }, 180_000);
 
-  it("has the data it is tested with", () => {
+  it("has the data it is tested with", async () => {
+    expect((await fleet.project((upgraded as ProjectJson).ref)).body.dbVersion).toMatch(/^supabase-postgres-15\./);
     expect(before).toMatchObject({ customers: 30000, orders: 70000, events: 10000, trigger: 1, read_only_role: 1 });
     expect(before.extensions).toEqual(["hstore", "pg_trgm", "plpgsql"]);
     expect(Number(before.big_customers)).toBeGreaterThan(0);
@@ -250,6 +251,13 @@ describe.skipIf(!pre.ok && !CI)("project upgrades on a real Docker engine", () =
     );
     expect(rows).toEqual([{ n: 70000, major: 17 }]);
     await expectCleanAfterUpgrade(ref);
+    // Studio and the Management API show the new major.
+    expect((await fleet.project(ref)).body.dbVersion).toMatch(/^supabase-postgres-17\./);
+    const v1 = await fleet.api<{ database: { version: string; postgres_engine: string } }>(
+      "GET",
+      `/v1/projects/${ref}`,
+    );
+    expect(v1.body.database).toMatchObject({ version: expect.stringMatching(/^17\./), postgres_engine: "17" });
     // The agent said what it did.
     const logs = fleet.agent(AGENT).proc?.logs() ?? [];
     expect(logs.some((l) => l.msg === "data moved to the new PostgreSQL major")).toBe(true);

@@ -82,14 +82,18 @@ export const V1ProjectWithDatabase = V1Project.extend({
   }),
 });
 
-export function v1ProjectWithDatabase(p: ProjectView): z.input<typeof V1ProjectWithDatabase> {
+export function v1ProjectWithDatabase(
+  p: ProjectView,
+  dbVersion: string = DB_VERSION,
+): z.input<typeof V1ProjectWithDatabase> {
+  // The document's version is the bare image version ("15.8.1.085"); the engine its major.
+  const version = dbVersion.replace(/^supabase-postgres-/, "");
   return {
     ...v1Project(p),
     database: {
       host: endpointsOf(p).dbHost,
-      // The document's version is the bare image version ("15.8.1.085").
-      version: DB_VERSION.replace(/^supabase-postgres-/, ""),
-      postgres_engine: POSTGRES_MAJOR,
+      version,
+      postgres_engine: version.split(".")[0] ?? POSTGRES_MAJOR,
       release_channel: "ga",
     },
   };

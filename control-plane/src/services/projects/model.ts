@@ -114,6 +114,27 @@ export const DEFAULT_CLOUD_PROVIDER = "AWS";
 export const POSTGRES_MAJOR = "15";
 export const DB_VERSION = "supabase-postgres-15.8.1.085";
 
+/** The supabase/postgres image version Studio is shown for a release on PostgreSQL 17. */
+const DB_VERSION_17 = "supabase-postgres-17.6.1.136";
+
+/**
+ * What a project's `dbVersion` says, from its release (an upgrade to another major changes it):
+ * the release's own supabase/postgres image version where it runs one, else the known image
+ * version of its PostgreSQL major (the `local` releases build their own PostgreSQL).
+ */
+export function dbVersionOf(
+  release:
+    | { services: Record<string, { image: string }>; database?: { service: string; postgresMajor: number } | undefined }
+    | undefined,
+): string {
+  const db = release?.database;
+  if (!release || !db) return DB_VERSION;
+  const image = release.services[db.service]?.image ?? "";
+  const tag = /(?:^|\/)supabase\/postgres:(\d+\.\d+\.\d+\.\d+)$/.exec(image)?.[1];
+  if (tag) return `supabase-postgres-${tag}`;
+  return db.postgresMajor >= 17 ? DB_VERSION_17 : DB_VERSION;
+}
+
 /**
  * Until the fleet places a project on a host there is no address to give. Studio parses these
  * values as URLs/host names, so rather than an empty string we answer names under the reserved

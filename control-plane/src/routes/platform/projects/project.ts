@@ -5,6 +5,7 @@ import { authed } from "../../../lib/context.js";
 import { jsonBody, param } from "../../../lib/validate.js";
 import { deleteProject } from "../../../services/projects/delete.js";
 import { getProject, getProjectStatus } from "../../../services/projects/get.js";
+import { dbVersionOf } from "../../../services/projects/model.js";
 import { renameProject } from "../../../services/projects/update.js";
 import { connectionToken } from "../../../services/secrets/connection-token.js";
 import { projectDetailResponse, projectRefResponse, RefParam } from "./schemas.js";
@@ -14,7 +15,14 @@ const refOf = (c: Context<AppEnv>) => param(c, "ref", RefParam, "Project");
 /** GET /platform/projects/:ref */
 export async function getProjectRoute(c: Context<AppEnv>): Promise<Response> {
   const project = await getProject(authed(c), refOf(c));
-  return c.json(projectDetailResponse(project, await connectionToken(c.get("deps"), project.ref)));
+  const deps = c.get("deps");
+  return c.json(
+    projectDetailResponse(
+      project,
+      await connectionToken(deps, project.ref),
+      dbVersionOf(deps.releases.get(project.release)),
+    ),
+  );
 }
 
 /** GET /platform/projects/:ref/status — polled every few seconds while a project changes state. */

@@ -196,6 +196,7 @@ export const ProjectDetailResponse = z.object({
 export function projectDetailResponse(
   p: ProjectView,
   connectionToken: string | null = null,
+  dbVersion: string = DB_VERSION,
 ): z.output<typeof ProjectDetailResponse> {
   const endpoints = endpointsOf(p);
   return shape(ProjectDetailResponse, {
@@ -204,7 +205,7 @@ export function projectDetailResponse(
     ...(endpoints.dbPort !== undefined ? { db_port: endpoints.dbPort } : {}),
     restUrl: endpoints.restUrl,
     connectionString: p.hostId !== null ? connectionToken : null,
-    dbVersion: DB_VERSION,
+    dbVersion,
     ...(p.statusReason !== null && p.status !== "REMOVED" ? { status_reason: p.statusReason } : {}),
     ...(p.pendingReason !== null ? { pending_reason: p.pendingReason } : {}),
   });

@@ -14,6 +14,7 @@ import { listMemberProjects } from "../../../services/projects/list.js";
 import {
   COMPUTE_SIZES,
   DEFAULT_CLOUD_PROVIDER,
+  dbVersionOf,
   POSTGRES_MAJOR,
   type ProjectView,
 } from "../../../services/projects/model.js";
@@ -110,7 +111,13 @@ export function v1ProjectManagementRoutes() {
 
   app.get("/", async (c) => {
     const projects = await allMemberProjects(authed(c));
-    return c.json(shape(z.array(V1ProjectWithDatabase), projects.map(v1ProjectWithDatabase)));
+    const releases = c.get("deps").releases;
+    return c.json(
+      shape(
+        z.array(V1ProjectWithDatabase),
+        projects.map((p) => v1ProjectWithDatabase(p, dbVersionOf(releases.get(p.release)))),
+      ),
+    );
   });
 
   app.post("/", async (c) => {
@@ -133,7 +140,8 @@ export function v1ProjectManagementRoutes() {
 
   app.get("/:ref", async (c) => {
     const project = await getProject(authed(c), refOf(c));
-    return c.json(shape(V1ProjectWithDatabase, v1ProjectWithDatabase(project)));
+    const version = dbVersionOf(c.get("deps").releases.get(project.release));
+    return c.json(shape(V1ProjectWithDatabase, v1ProjectWithDatabase(project, version)));
   });
 
   app.patch("/:ref", async (c) => {
