@@ -1,4 +1,4 @@
-import { and, eq, gte, isNotNull, isNull, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Executor } from "../../db/index.js";
 import { hosts, portReservations, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
@@ -141,6 +141,22 @@ export async function projectPorts(db: Executor, ref: string): Promise<Record<st
     .from(portReservations)
     .where(eq(portReservations.projectRef, ref));
   return Object.fromEntries(rows.map((r) => [r.service.split(":")[1] ?? r.service, r.port]));
+}
+
+/**
+ * Drop the reservations of `ref` whose port names are not in `names`: after an upgrade, the ports
+ * only the old release named go back to the host's pool.
+ */
+export async function keepOnlyPorts(db: Executor, ref: string, names: readonly string[]): Promise<void> {
+  const held = await db
+    .select({ port: portReservations.port, service: portReservations.service })
+    .from(portReservations)
+    .where(eq(portReservations.projectRef, ref));
+  const drop = held.filter((r) => !names.includes(r.service.split(":")[1] ?? r.service)).map((r) => r.port);
+  if (drop.length === 0) return;
+  await db
+    .delete(portReservations)
+    .where(and(eq(portReservations.projectRef, ref), inArray(portReservations.port, drop)));
 }
 
 export async function releasePorts(db: Executor, ref: string): Promise<void> {

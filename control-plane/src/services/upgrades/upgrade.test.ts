@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type Job, UPGRADE_JOB_KIND, UpgradeJobParams } from "@supamanager/shared";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { backups, jobs, projects, projectUpgrades } from "../../db/schema.js";
+import { backups, jobs, portReservations, projects, projectUpgrades } from "../../db/schema.js";
 import { LOCAL_RELEASE } from "../../releases/local.js";
 import { enrollHost, FakeConnection, type JoinedHost } from "../../test-support/fleet-factory.js";
 import { createTestApp, type TestApp } from "../../test-support/harness.js";
@@ -29,8 +29,20 @@ let ref: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "upgrades-test-"));
   releasesFile = join(dir, "releases.json");
-  // A second release of the same PostgreSQL major: what a same-major upgrade moves to.
-  writeFileSync(releasesFile, JSON.stringify([{ ...LOCAL_RELEASE, name: "local-next", description: "next" }]));
+  // A second release of the same PostgreSQL major: what a same-major upgrade moves to. Its gateway
+  // port has another name, so the upgrade reserves a port and gives the old one back.
+  const gateway = LOCAL_RELEASE.services.gateway;
+  writeFileSync(
+    releasesFile,
+    JSON.stringify([
+      {
+        ...LOCAL_RELEASE,
+        name: "local-next",
+        description: "next",
+        services: { ...LOCAL_RELEASE.services, gateway: { ...gateway, ports: [{ name: "api", container: 8000 }] } },
+      },
+    ]),
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -213,6 +225,9 @@ describe("how an upgrade ends", () => {
     expect(done).toMatchObject({ id: view.id, status: "COMPLETED", step: "done", error: null, failedStep: null });
     const [row] = await t.deps.database.db.select().from(projectUpgrades).where(eq(projectUpgrades.id, view.id));
     expect(row?.report).toMatchObject({ before: FACTS, after: FACTS });
+    // The port only the old release named went back to the host; the target's are held.
+    const held = await t.deps.database.db.select().from(portReservations).where(eq(portReservations.projectRef, ref));
+    expect(held.map((r) => r.service).sort()).toEqual(["db:db", "gateway:api"]);
   });
 
   it("rolled back: the old release, ACTIVE_HEALTHY, and the failure in status_reason", async () => {

@@ -17,7 +17,7 @@ import { recordAudit } from "../audit/record.js";
 import { beginBackup } from "../backups/backups.js";
 import { targetForOrg } from "../backups/targets.js";
 import { buildApply, requiredServicesOf } from "../fleet/reconcile.js";
-import { projectPorts, reservePorts } from "../fleet/scheduling.js";
+import { keepOnlyPorts, projectPorts, reservePorts } from "../fleet/scheduling.js";
 import { enqueueJob, type JobKindHandler, type JobRow, UNSENDABLE_REASON } from "../jobs/jobs.js";
 import { projectForMember } from "../organizations/access.js";
 import { hostFactsFor } from "../projects/host-facts.js";
@@ -313,6 +313,8 @@ interface Ending {
   error: string | null;
   failedStep?: UpgradeStep | undefined;
   report?: Record<string, unknown>;
+  /** COMPLETED: the target release's port names; the project's other ports are given back. */
+  targetPorts?: readonly string[] | undefined;
   now: Date;
 }
 
@@ -348,6 +350,7 @@ async function endUpgrade(tx: Executor, u: UpgradeRow, e: Ending): Promise<boole
           updatedAt: e.now,
         })
         .where(held);
+      if (e.targetPorts) await keepOnlyPorts(tx, p.ref, e.targetPorts);
     }
   } else {
     const reason =
@@ -412,7 +415,9 @@ async function finish(deps: AppDeps, job: JobRow, e: Omit<Ending, "now">, log: L
   const u = await upgradeOfJob(deps.database.db, job.id);
   if (!u) return;
   const now = new Date(deps.clock.now());
-  const ended = await deps.database.db.transaction(async (tx) => endUpgrade(tx, u, { ...e, now }));
+  const target = e.status === "COMPLETED" ? deps.releases.get(u.toRelease) : undefined;
+  const targetPorts = target ? releasePorts(target).map((w) => w.name) : undefined;
+  const ended = await deps.database.db.transaction(async (tx) => endUpgrade(tx, u, { ...e, targetPorts, now }));
   if (!ended) return;
   const [p] = await deps.database.db
     .select({ hostId: projects.hostId })
