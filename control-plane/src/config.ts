@@ -89,16 +89,19 @@ export const EnvSchema = z.object({
    * promises projects at most the host's total memory minus this (services/fleet/scheduling.ts).
    */
   SUPAMANAGER_HOST_MEMORY_RESERVE_MIB: positiveInt.default(1024),
-  /** Host ports handed out to projects, `first-last` inclusive. */
+  /**
+   * Host ports handed out to projects, `first-last` inclusive. The default sits below Linux's
+   * ephemeral range (32768+), whose ports outgoing connections may hold when a project starts.
+   */
   SUPAMANAGER_PORT_RANGE: z
     .string()
-    .regex(/^\d{1,5}-\d{1,5}$/, "SUPAMANAGER_PORT_RANGE must look like 54000-54999")
+    .regex(/^\d{1,5}-\d{1,5}$/, "SUPAMANAGER_PORT_RANGE must look like 28000-28999")
     .transform((v) => v.split("-").map(Number) as [number, number])
     .refine(
       ([first, last]) => first >= 1024 && last <= 65535 && first <= last,
       "SUPAMANAGER_PORT_RANGE must be within 1024-65535 with first <= last",
     )
-    .default([54000, 54999]),
+    .default([28000, 28999]),
   SUPAMANAGER_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   /**
    * The domain projects' public URLs live under: `https://<ref>.<domain>` (docs/configuration.md).
