@@ -22,6 +22,13 @@ const { values } = parseArgs({
     agents: { type: "string", default: "1000,5000,10000" },
     projects: { type: "string", default: "1000" },
     steady: { type: "string", default: "30" },
+    /**
+     * Seconds between the last welcome and the steady window (heartbeats already running). A
+     * welcome is sent before the hello's inventory and reconcile reads, so the storm's last
+     * database work is still queued when the last agent is welcomed; measuring at once would count
+     * that tail as heartbeat cost. The control plane's CPU is printed per second through it.
+     */
+    settle: { type: "string", default: "30" },
     heartbeat: { type: "string", default: "15" },
     /**
      * SUPAMANAGER_HOST_OFFLINE_SECONDS per run, comma-separated (default 45). 20 with a 15 s
@@ -40,9 +47,15 @@ const offlineGraces = values.offline.split(",").map(Number);
 const agentCounts = values.agents.split(",").map(Number);
 const projectCount = Number(values.projects);
 const steadySeconds = Number(values.steady);
+const settleSeconds = Number(values.settle);
 const heartbeatSeconds = Number(values.heartbeat);
 
 const ADMIN = { email: "bench-admin@example.test", password: "bench-admin-password" };
+
+/** The machine's 1-minute load average (other sessions share it), read at the end of the window. */
+function loadAverage(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
 
 function procStats(pid: number): { rssMiB: number; cpuSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -139,13 +152,21 @@ async function runOnce(agents: number, offlineSeconds: number) {
         await c.end();
       }
     };
-    await new Promise((r) => setTimeout(r, 2000));
+    // The storm's tail: the control plane's CPU per second until the steady window.
+    const settleCpuPercent: number[] = [];
+    for (let s = 0, prev = procStats(child.pid as number); s < settleSeconds; s++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const cur = procStats(child.pid as number);
+      settleCpuPercent.push(Math.round((cur.cpuSeconds - prev.cpuSeconds) * 100));
+      prev = cur;
+    }
     const updates0 = await hostUpdates();
     const beats0 = SimAgent.heartbeatsSent;
     const steady0 = procStats(child.pid as number);
     const steadyFrom = performance.now() - spawnedAt;
     await new Promise((r) => setTimeout(r, steadySeconds * 1000));
     const steady1 = procStats(child.pid as number);
+    const steadyLoad = loadAverage();
     if (prof.length > 0) {
       const window = [steadyFrom, performance.now() - spawnedAt].map((ms) => (ms / 1000).toFixed(1));
       console.log(`steady window: ${window.join("–")} s after the control plane was spawned`);
@@ -195,6 +216,9 @@ async function runOnce(agents: number, offlineSeconds: number) {
       offlineSeconds,
       stormSeconds,
       stormRetries,
+      settleSeconds,
+      settleCpuPercent,
+      loadAverage: steadyLoad,
       rssAfterStormMiB: afterStorm.rssMiB,
       steadyCpuPercent,
       steadyRssMiB: steady1.rssMiB,
