@@ -1,6 +1,7 @@
 import type { Rpc, RpcResult } from "@supamanager/shared";
 import { ApiError } from "../../errors.js";
 import { FrameBudgets } from "./frame-budget.js";
+import type { LivenessWrites } from "./liveness-writes.js";
 
 /**
  * The hub maps connected host ids to their live sessions in THIS process, so an API request that
@@ -20,6 +21,12 @@ export interface HostConnection {
    * 503 when the connection closes first.
    */
   rpc(request: RpcRequest): Promise<RpcResult>;
+  /**
+   * Whether what the connection last sent may differ from what a kick would send now for reasons
+   * the database cannot show (an agent's report since, a failed reconcile): the safety kick
+   * reaches such a connection whatever the database says (replicated-hub.ts). Absent: always.
+   */
+  readonly unsettled?: boolean;
 }
 
 /** An `rpc` frame without the envelope (`v`, `type`) and id, which the connection assigns. */
@@ -74,6 +81,11 @@ export interface SessionRegistry {
    * reconnecting does not refill a bucket. Absent: each connection gets a bucket of its own.
    */
   readonly frameBudgets?: FrameBudgets;
+  /**
+   * Where heartbeats' row writes are gathered into one statement per interval (Node, ADR 0048).
+   * Absent: each session writes its own rows (Durable Objects, Lambda, most tests).
+   */
+  readonly livenessWrites?: LivenessWrites;
 }
 
 /** Close codes the control plane uses. */
@@ -93,6 +105,8 @@ export const CLOSE = {
 export class LocalHub implements Hub, SessionRegistry {
   readonly #hosts = new Map<string, HostConnection>();
   readonly frameBudgets = new FrameBudgets();
+  /** Set by the Node entry (bootstrap), so that every session of the process shares one writer. */
+  livenessWrites: LivenessWrites | undefined;
 
   register(hostId: string, conn: HostConnection): void {
     const old = this.#hosts.get(hostId);
@@ -133,6 +147,12 @@ export class LocalHub implements Hub, SessionRegistry {
   /** Host ids whose connections this process holds. */
   hostIds(): string[] {
     return [...this.#hosts.keys()];
+  }
+  /** Host ids held here whose connection may need a kick whatever the database says (HostConnection.unsettled). */
+  unsettledHostIds(): string[] {
+    const out: string[] = [];
+    for (const [id, conn] of this.#hosts) if (conn.unsettled !== false) out.push(id);
+    return out;
   }
   rpc(hostId: string, request: RpcRequest): Promise<RpcResult> {
     const conn = this.#hosts.get(hostId);

@@ -364,3 +364,50 @@ describe("ReplicatedHub: the LISTEN connection", () => {
     await agent.waitFor(applyFor(next.ref));
   }, 20_000);
 });
+
+describe("ReplicatedHub: the safety kick (ADR 0048)", () => {
+  beforeEach(() => setUp({ safetyKickMs: 300 }));
+
+  it("reaches only held hosts with work a kick could send, and delivers a change whose notification was lost", async () => {
+    const busy = await agentOnA();
+    const quiet = await agentOnA();
+    const hubA = A.t.replicated;
+    if (!hubA) throw new Error("A has no replicated hub");
+    const { ref } = await createProjectVia(B);
+    // The project went to one of the two hosts: that one holds it, the other stays idle.
+    const placed = Date.now() + 5000;
+    while (busy.agent.of("apply").length + quiet.agent.of("apply").length === 0) {
+      if (Date.now() > placed) throw new Error("no apply reached either agent");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const [holder, idle] = busy.agent.of("apply").length > 0 ? [busy, quiet] : [quiet, busy];
+    await makeHealthy(holder.agent, ref);
+
+    // Settled: both connections reconciled after their last report; the safety kick does not
+    // need to reach them unless the database shows work.
+    const deadline = Date.now() + 5000;
+    while (A.t.hub.unsettledHostIds().length > 0) {
+      if (Date.now() > deadline) throw new Error(`still unsettled: ${A.t.hub.unsettledHostIds()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const kicked: string[] = [];
+    const kickLocal = A.t.hub.kickLocal.bind(A.t.hub);
+    A.t.hub.kickLocal = (hostId: string) => {
+      kicked.push(hostId);
+      return kickLocal(hostId);
+    };
+    await new Promise((r) => setTimeout(r, 700));
+    expect(kicked).toEqual([]);
+
+    // A change committed without its NOTIFY (a sender that died after its commit): only the
+    // safety kick can deliver it, and it kicks only the host that has it.
+    await A.t.deps.database.db.execute(
+      sql`update projects set spec_version = spec_version + 1, desired_state = 'paused' where ref = ${ref}`,
+    );
+    const pause = await holder.agent.waitFor(applyFor(ref), 2, 5000);
+    expect(pause.frame).toMatchObject({ version: 2, desiredState: "paused" });
+    expect(kicked).toContain(holder.host.hostId);
+    expect(kicked).not.toContain(idle.host.hostId);
+    expect(idle.agent.of("apply")).toHaveLength(0);
+  }, 20_000);
+});

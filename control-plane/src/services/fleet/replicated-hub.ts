@@ -3,7 +3,7 @@ import { PROTOCOL_VERSION, Rpc, type RpcResult } from "@supamanager/shared";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import pg from "pg";
 import { z } from "zod";
-import { hosts } from "../../db/schema.js";
+import { hosts, jobs, projects } from "../../db/schema.js";
 import type { AppDeps } from "../../deps.js";
 import { ApiError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
@@ -126,7 +126,7 @@ export class ReplicatedHub implements Hub, SessionRegistry {
     this.#probeTimer = setInterval(() => void this.#probe(), this.#opts.probeMs);
     this.#probeTimer.unref();
     if (this.#opts.safetyKickMs > 0) {
-      this.#safetyTimer = setInterval(() => this.#safety(), this.#opts.safetyKickMs);
+      this.#safetyTimer = setInterval(() => void this.#safety(), this.#opts.safetyKickMs);
       this.#safetyTimer.unref();
     }
   }
@@ -157,6 +157,10 @@ export class ReplicatedHub implements Hub, SessionRegistry {
   /** Frame budgets are per replica: a host's connection is held by one replica at a time. */
   get frameBudgets() {
     return this.local.frameBudgets;
+  }
+
+  get livenessWrites() {
+    return this.local.livenessWrites;
   }
 
   register(hostId: string, conn: HostConnection): void {
@@ -447,9 +451,35 @@ export class ReplicatedHub implements Hub, SessionRegistry {
     for (const hostId of this.local.hostIds()) this.local.kickLocal(hostId);
   }
 
-  /** The safety kick; abandoned agent_rpcs rows are swept by the entry's maintenance tick. */
-  #safety(): void {
-    this.#kickAllLocal();
+  /**
+   * The safety kick (a sender whose NOTIFY was lost); abandoned agent_rpcs rows are swept by the
+   * entry's maintenance tick. It kicks only the held hosts a kick could send something to (ADR
+   * 0048): every change a kick delivers bumps a project's spec_version past its applied_version or
+   * queues a job, so one statement over all held hosts finds them; a connection whose agent
+   * reported since its last reconcile, or whose reconcile failed, is kicked whatever the database
+   * says. Kicking all 10,000 held hosts was three queries each, once a minute, in one burst.
+   */
+  async #safety(): Promise<void> {
+    const held = this.local.hostIds();
+    if (held.length === 0) return;
+    let due: Set<string>;
+    try {
+      // One array parameter, however many hosts are held (an IN list would take one each).
+      const ids = sql.param(held);
+      const res = await this.deps.database.db.execute(sql`
+        select ${projects.hostId} as host_id from ${projects}
+         where ${projects.hostId} = any(${ids}::text[]) and ${projects.status} <> 'REMOVED'
+           and ${projects.upgradeId} is null and ${projects.specVersion} > ${projects.appliedVersion}
+        union
+        select ${jobs.hostId} from ${jobs} where ${jobs.hostId} = any(${ids}::text[]) and ${jobs.status} = 'queued'`);
+      due = new Set(((res as { rows?: { host_id: string }[] }).rows ?? []).map((r) => r.host_id));
+    } catch (err) {
+      this.#log.warn("safety kick: could not read which held hosts have work; kicking all of them", { err });
+      this.#kickAllLocal();
+      return;
+    }
+    for (const hostId of this.local.unsettledHostIds()) due.add(hostId);
+    for (const hostId of due) this.local.kickLocal(hostId);
   }
 }
 
