@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
+import { createAdaptorServer, upgradeWebSocket, type WebSocketLike, type WebSocketServerLike } from "@hono/node-server";
 import { MAX_FRAME_BYTES } from "@supamanager/shared";
 import type { Context, Hono } from "hono";
+import type { WSEvents } from "hono/ws";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { AppDeps, AppEnv } from "../deps.js";
 import type { SessionRegistry } from "../services/fleet/hub.js";
@@ -17,6 +18,12 @@ import type { TunnelRelay } from "./tunnel.js";
  */
 export const AGENT_MAX_PAYLOAD = 2 * MAX_FRAME_BYTES;
 
+/** A `ws` message as the session takes it: text as a string, binary as bytes (refused by the codec). */
+function frameOf(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): string | Uint8Array {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+  return isBinary ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) : buf.toString("utf8");
+}
+
 /**
  * Node's `deps.agentUpgrade`: upgrades an authenticated /agent/v1/connect request through
  * @hono/node-server's built-in WebSocket support and drives a HostSession with the socket.
@@ -25,7 +32,7 @@ export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps
   return async (c: Context<AppEnv>, hostId: string) => {
     const deps = c.get("deps");
     let session: HostSession | undefined;
-    const middleware = upgradeWebSocket(() => ({
+    const events: WSEvents<WebSocketLike> = {
       onOpen(_event, ws) {
         const raw = ws.raw as WebSocket | undefined;
         session = new HostSession(
@@ -38,13 +45,23 @@ export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps
           },
           registry,
         );
-        // Pongs to the session's pings are the agent's sign of life between frames.
-        raw?.on("pong", () => session?.heard());
+        if (raw) {
+          // Pongs to the session's pings are the agent's sign of life between frames.
+          raw.on("pong", () => session?.heard());
+          // Frames straight from `ws` (ADR 0048): the adapter's onMessage copies each text frame
+          // into a new Buffer and wraps it in a MessageEvent, per frame, for every agent. The
+          // adapter builds that event only when onMessage is set (it reads it per frame), and
+          // attaches its own listener synchronously after onOpen, so no frame is missed.
+          raw.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+            void session?.receive(frameOf(data, isBinary));
+          });
+        } else {
+          events.onMessage = (event) => {
+            const data = event.data;
+            void session?.receive(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
+          };
+        }
         deps.logger.info("agent connected", { hostId });
-      },
-      onMessage(event) {
-        const data = event.data;
-        void session?.receive(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
       },
       onClose(event) {
         session?.closed();
@@ -53,7 +70,8 @@ export function nodeAgentUpgrade(registry: SessionRegistry): NonNullable<AppDeps
       onError(event) {
         deps.logger.warn("agent socket error", { hostId, err: (event as Event & { error?: unknown }).error });
       },
-    }));
+    };
+    const middleware = upgradeWebSocket(() => events);
     const res = await middleware(c, async () => {});
     return res ?? c.json({ message: "WebSocket upgrade failed", code: "bad_request" }, 400);
   };
