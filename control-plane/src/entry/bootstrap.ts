@@ -17,6 +17,7 @@ import type { Metrics } from "../metrics.js";
 import { buildReleaseCatalog, ReleaseConfigError } from "../releases/catalog.js";
 import { ensureAdmin } from "../services/accounts/signup.js";
 import { LocalHub } from "../services/fleet/hub.js";
+import { LivenessWrites } from "../services/fleet/liveness-writes.js";
 import { ReplicatedHub } from "../services/fleet/replicated-hub.js";
 import { rerenderForDomainChangeOnce } from "../services/projects/url-domains.js";
 import { nodeAgentUpgrade } from "./agent-socket.js";
@@ -81,6 +82,9 @@ export async function bootstrap(env: Env, opts: BootOptions = {}) {
     ? new ReplicatedHub(localHub, { database, clock, config, logger }, { url: config.databaseUrl })
     : undefined;
   const hub = replicatedHub ?? localHub;
+  // Heartbeats' row writes share one statement per second (ADR 0048); PGlite serves one
+  // statement at a time in this process, so there a batch helps as much.
+  localHub.livenessWrites = new LivenessWrites({ database, logger });
   const deps: AppDeps = {
     config,
     database,

@@ -61,6 +61,8 @@ async function main() {
     tunnel?.closeAll();
     server.close(async () => {
       await agentStopped;
+      // Heartbeats still gathered for the next statement, and the closed connections' last beats.
+      await hubs.local.livenessWrites?.flush().catch(() => {});
       await hubs.replicated?.stop();
       await deps.database.close();
       process.exit(0);

@@ -21,6 +21,7 @@ import type { Logger } from "../../logger.js";
 import { jobsToSend, loseJobsOfRestartedAgent, recordJobResult } from "../jobs/jobs.js";
 import { AGENT_FRAME_BURST, AGENT_FRAME_RATE, type FrameBudget, FrameBudgets } from "./frame-budget.js";
 import { CLOSE, type HostConnection, type RpcRequest, type SessionRegistry } from "./hub.js";
+import type { LivenessWrites } from "./liveness-writes.js";
 import { buildApply, recordApplied, recordHealth } from "./reconcile.js";
 
 /** Extra wait beyond an RPC's own timeout, for the agent's timeout answer to arrive. */
@@ -150,6 +151,12 @@ export class HostSession implements HostConnection {
   #lastTouch: { capacity: Capacity; at: number } | null = null;
   /** The ingress state last written to the host's row (JSON), so heartbeats write only changes. */
   #lastIngress: string | null = null;
+  /**
+   * Whether a kick could send something the database alone does not show (HostConnection
+   * .unsettled): until the first reconcile, after an `applied` report changed what the agent
+   * runs, and after a failed reconcile. The safety kick always reaches such a connection.
+   */
+  #unsettled = true;
   /** When (clock ms) the last heartbeat was heard, written or not. */
   #lastBeatAt: number | null = null;
   /**
@@ -180,6 +187,10 @@ export class HostSession implements HostConnection {
 
   get ready(): boolean {
     return this.#state === "ready";
+  }
+
+  get unsettled(): boolean {
+    return this.#unsettled;
   }
 
   /** The agent showed it is alive (a frame, or a pong to our ping). */
@@ -402,6 +413,7 @@ export class HostSession implements HostConnection {
 
   #enqueue(task: () => Promise<void>): Promise<void> {
     this.#queue = this.#queue.then(task).catch((err: unknown) => {
+      this.#unsettled = true;
       this.#log.error("agent frame handling failed", { err });
       this.#sendError("internal", "the control plane could not process this frame");
     });
@@ -455,6 +467,7 @@ export class HostSession implements HostConnection {
         await this.#heartbeat(frame.capacity, frame.ingress);
         return;
       case "applied": {
+        this.#unsettled = true;
         const known = await recordApplied(this.deps, this.hostId, frame);
         if (!known) return this.#notOnHost(frame.ref, frame.type);
         this.#reported.set(frame.ref, frame.ok ? frame.desiredState : "failed");
@@ -470,6 +483,7 @@ export class HostSession implements HostConnection {
         this.#deliver(frame);
         return;
       case "job_result": {
+        this.#unsettled = true;
         const known = await recordJobResult(this.deps, this.hostId, frame, this.#log);
         this.#sentJobs.delete(frame.jobId); // answered: it is never re-sent, so stop remembering it
         if (!known) {
@@ -512,7 +526,32 @@ export class HostSession implements HostConnection {
       const floodMs = (this.deps.config.fleet.heartbeatSeconds * 1000) / 2;
       if (!capacityMoved(last.capacity, capacity) || now - last.at < floodMs) return;
     }
-    await this.#touch(capacity);
+    const batch = this.registry.livenessWrites;
+    if (batch) this.#touchBatched(batch, capacity, now);
+    else await this.#touch(capacity);
+  }
+
+  /**
+   * The heartbeat's write through the process's batch (ADR 0048): the frame queue does not wait
+   * for it (the row is written within LIVENESS_FLUSH_MS), the write counts as done at once so the
+   * next heartbeats do not repeat it, and a failed write is retried by the next heartbeat. A host
+   * found removed is disconnected, as by #touch.
+   */
+  #touchBatched(batch: LivenessWrites, capacity: Capacity, at: number): void {
+    const before = this.#lastTouch;
+    const touch = { capacity, at };
+    this.#lastTouch = touch;
+    batch.write(this.hostId, capacity, at).then(
+      (live) => {
+        if (live) return;
+        this.#sendError("unauthorized", "this host has been removed");
+        this.close(CLOSE.removed, "host removed");
+      },
+      () => {
+        // Logged by the batch; the next heartbeat writes again.
+        if (this.#lastTouch === touch) this.#lastTouch = before;
+      },
+    );
   }
 
   /** Record liveness + capacity; a removed host (credential revoked) is disconnected. */
@@ -657,6 +696,8 @@ export class HostSession implements HostConnection {
 
   /** Send `apply` for every project whose spec is ahead of what the agent applied or reported. */
   async #reconcile(): Promise<void> {
+    // Frames handled after this point set it again (they queue behind this reconcile).
+    this.#unsettled = false;
     const db = this.deps.database.db;
     const [host] = await db
       .select({ bindAddress: hosts.bindAddress, reachability: hosts.reachability })
@@ -680,6 +721,7 @@ export class HostSession implements HostConnection {
         this.#send(await buildApply(this.deps, db, p, host));
         this.#sent.set(p.ref, key);
       } catch (err) {
+        this.#unsettled = true;
         this.#log.error("could not build apply", { ref: p.ref, err });
       }
     }
