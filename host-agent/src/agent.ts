@@ -133,6 +133,10 @@ export class Agent {
       progress: progressReporter(opts.url, opts.credential, opts.logger.child({ component: "upgrades" })),
       onSettled: (ref) => void this.health.checkRef(ref, true),
       majorVersion: opts.runtime instanceof DockerRuntime ? dockerMajorVersion(opts.runtime.engine) : undefined,
+      gatewayOf: (ref, stack) => {
+        const viaIngress = stack.ingress ? this.ingress.endpoint(ref) : null;
+        return (stack.ingress && viaIngress ? viaIngress : stack.endpoints.gateway) ?? null;
+      },
       ...opts.upgrades,
     });
     this.rpc = new RpcForwarder({

@@ -261,6 +261,7 @@ describe.skipIf(!pre.ok && !CI)("project upgrades on a real Docker engine", () =
     // The agent said what it did.
     const logs = fleet.agent(AGENT).proc?.logs() ?? [];
     expect(logs.some((l) => l.msg === "data moved to the new PostgreSQL major")).toBe(true);
+    expect(logs.some((l) => l.msg === "the project's API answers through its gateway" && l.ref === ref)).toBe(true);
   });
 
   it("rolls back when the new release's stack never becomes healthy, after the data step", {

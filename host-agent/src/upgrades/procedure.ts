@@ -16,6 +16,7 @@ import type { ComposeProject, ContainerRuntime, VolumeOps } from "../runtime/typ
 import { ExecError } from "../runtime/types.js";
 import { compareFacts, describeProblems, type FactsTarget, readFacts } from "./facts.js";
 import type { Journal, Journals } from "./journal.js";
+import { apiSmoke } from "./smoke.js";
 
 /**
  * The `upgrade` job, agent side (docs/upgrades.md, ADR 0037). In order, each step journaled
@@ -97,6 +98,12 @@ export interface UpgradeDeps {
   onSettled?: (ref: string) => void;
   /** Across PostgreSQL majors; absent, such upgrades roll back with a message saying so. */
   majorVersion?: MajorVersion | undefined;
+  /**
+   * Where this host reaches the project's gateway once `stack` runs (a published port or the host
+   * ingress); the post-check then calls the project's API through it (smoke.ts). Absent or null:
+   * no API check.
+   */
+  gatewayOf?: (ref: string, stack: UpgradeJobParams["stack"]) => string | null;
   /** Health polling interval (tests shorten it). */
   pollMs?: number;
 }
@@ -301,6 +308,19 @@ export class Upgrades {
         const problems = compareFacts(j.before as DatabaseFacts, j.after);
         if (problems.length > 0) {
           throw new Error(`the data differs after the upgrade: ${describeProblems(problems)}`);
+        }
+        const gateway = this.deps.gatewayOf?.(ref, params.stack);
+        if (gateway) {
+          const failed = await apiSmoke({
+            gateway,
+            services: inspectCompose(params.stack.composeFile).services,
+            anonKey: params.stack.env.ANON_KEY,
+            serviceKey: params.stack.env.SERVICE_ROLE_KEY,
+          });
+          if (failed.length > 0) {
+            throw new Error(`the project's API does not answer as it should: ${failed.join("; ")}`);
+          }
+          log.info("the project's API answers through its gateway", { gateway });
         }
       });
       j.commit = {
