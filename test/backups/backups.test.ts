@@ -25,7 +25,7 @@ if (!pre.ok && !CI) {
 
 // Its own loopback address and port range: other end-to-end files run beside this one on the same engine.
 const HOST = { agent: "bk-host", region: "bk-1", bind: "127.0.0.5" };
-const PORT_RANGE = "49000-49499";
+const PORT_RANGE = "29000-29499";
 const BUCKET = "e2e-backups";
 const PREFIX = "sm";
 const DB_PASS = "backups-e2e-db-password-1";

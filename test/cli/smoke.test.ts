@@ -19,7 +19,7 @@ const HOST = { agent: "smoke-host", region: "smoke-1", bind: "127.0.0.7" };
 /** The shared Fleet harness, on its own port range and bind address so it can run beside the others. */
 class SmokeFleet extends Fleet {
   override startControlPlane(extraEnv: Record<string, string> = {}) {
-    return super.startControlPlane({ SUPAMANAGER_PORT_RANGE: "45800-45999", ...extraEnv });
+    return super.startControlPlane({ SUPAMANAGER_PORT_RANGE: "25800-25999", ...extraEnv });
   }
 }
 

@@ -39,7 +39,7 @@ const DB_PASS = "cli-Test-password-0123456789";
 /** The shared Fleet harness, on its own port range so it can run beside the fleet tests. */
 class CliFleet extends Fleet {
   override startControlPlane(extraEnv: Record<string, string> = {}) {
-    return super.startControlPlane({ SUPAMANAGER_PORT_RANGE: "47000-47499", ...extraEnv });
+    return super.startControlPlane({ SUPAMANAGER_PORT_RANGE: "27000-27499", ...extraEnv });
   }
 }
 

@@ -57,7 +57,7 @@ describe.skipIf(!pre.ok && !CI)("Advisors, Logs and Observability through the ag
     ensureAgentBuilt();
     await fleet.start();
     await fleet.stopControlPlane();
-    await fleet.startControlPlane({ SUPAMANAGER_PORT_RANGE: "45600-45799" });
+    await fleet.startControlPlane({ SUPAMANAGER_PORT_RANGE: "25600-25799" });
     await fleet.enroll(HOST.agent, HOST.region, HOST.bind);
     await fleet.waitForHost(HOST.agent, (h) => h.status === "online", 30_000);
     const project = await fleet.createProject("observability", HOST.region, "observability-db-password-1", "small");

@@ -51,7 +51,7 @@ describe.skipIf(!pre.ok && !CI)("database access through the agent (local releas
     await fleet.startControlPlane({
       SUPAMANAGER_ALLOW_SIGNUP: "true",
       SUPAMANAGER_SQL_STATEMENT_TIMEOUT_SECONDS: String(STATEMENT_TIMEOUT_SECONDS),
-      SUPAMANAGER_PORT_RANGE: "47000-47999",
+      SUPAMANAGER_PORT_RANGE: "27000-27999",
     });
     await fleet.enroll(HOST.agent, HOST.region, HOST.bind);
     await fleet.waitForHost(HOST.agent, (h) => h.status === "online", 30_000);

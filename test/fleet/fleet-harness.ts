@@ -126,8 +126,9 @@ export class Fleet {
       SUPAMANAGER_RELEASE: "local",
       SUPAMANAGER_HOST_OFFLINE_SECONDS: String(OFFLINE_SECONDS),
       SUPAMANAGER_HEARTBEAT_SECONDS: "1",
-      // Away from the default range other sessions' control planes use on this shared engine.
-      SUPAMANAGER_PORT_RANGE: "46000-46999",
+      // Away from the default range other sessions' control planes use on this shared engine, and
+      // below Linux's ephemeral range (32768+), whose ports other sockets may hold at any moment.
+      SUPAMANAGER_PORT_RANGE: "26000-26999",
       ...extraEnv,
     };
     await this.startControlPlane();

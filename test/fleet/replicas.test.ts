@@ -90,7 +90,7 @@ describe.skipIf(!pre.ok && !CI)("several control-plane replicas on one PostgreSQ
       SUPAMANAGER_LOCAL_IMAGES_FILE: LOCAL_IMAGES_FILE,
       SUPAMANAGER_HOST_OFFLINE_SECONDS: "6",
       SUPAMANAGER_HEARTBEAT_SECONDS: "1",
-      SUPAMANAGER_PORT_RANGE: "47500-47999",
+      SUPAMANAGER_PORT_RANGE: "27500-27999",
     };
     // Started together: the migration advisory lock lets one migrate while the other waits.
     [A, B] = await Promise.all([

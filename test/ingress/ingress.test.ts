@@ -23,7 +23,7 @@ const LOCAL_IMAGES_FILE = join(REPO_ROOT, "images/manifest.local.json");
 const DOMAIN = "ingress-e2e.test";
 const INGRESS_PORT = 20_000 + Math.floor(Math.random() * 5000);
 const AGENT_PORT = INGRESS_PORT + 5000;
-const PORT_BASE = 41_000 + Math.floor(Math.random() * 20) * 100;
+const PORT_BASE = 21_000 + Math.floor(Math.random() * 20) * 100;
 const ADMIN_EMAIL = "ingress-admin@example.test";
 const ADMIN_PASSWORD = "ingress admin password 0123456789";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -162,7 +162,7 @@ describe.skipIf(!dockerUp && !inCi)("README.md's journey on a fresh clone", () =
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       PORT: String(port),
-      SUPAMANAGER_PORT_RANGE: "47500-47599",
+      SUPAMANAGER_PORT_RANGE: "27500-27599",
       SUPAMANAGER_CONFIG: join(work, "cli-config.json"),
     };
 
