@@ -4,6 +4,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_17_RELEASE } from "../../control-plane/src/releases/local.js";
 import { ReleaseManifest } from "../../control-plane/src/releases/manifest.js";
+import { UPGRADE_SAMPLE_SQL } from "../../host-agent/src/test-support/upgrade-data.js";
 import { Fleet, LOCAL_IMAGES_FILE, type ProjectJson, prerequisites, projectDb, sleep } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
 import { docker, projectContainers, projectVolumes } from "../support/docker.js";
@@ -36,28 +37,7 @@ if (!pre.ok && !CI) {
 const AGENT = "upgrade-host";
 const PASSWORD = "upgrade-e2e-password-0123";
 
-const DATA_SQL = `
-create extension pg_trgm;
-create extension hstore;
-create table customers (id bigserial primary key, name text not null, tags hstore);
-create table orders (id bigserial primary key, customer_id bigint not null references customers(id),
-  total numeric(12,2) not null, created_at timestamptz not null default now());
-create schema audit;
-create table audit.events (id bigint generated always as identity primary key, what text not null);
-insert into customers (name, tags)
-  select 'customer ' || g, hstore('tier', (g % 3)::text) from generate_series(1, 30000) g;
-insert into orders (customer_id, total) select (g % 30000) + 1, (g % 997) / 3.0 from generate_series(1, 70000) g;
-insert into audit.events (what) select 'event ' || g from generate_series(1, 10000) g;
-create index customers_name_trgm on customers using gin (name gin_trgm_ops);
-create view big_customers as
-  select c.id, c.name, sum(o.total) as spent from customers c join orders o on o.customer_id = c.id
-  group by c.id, c.name having sum(o.total) > 700;
-create function spent_by(cid bigint) returns numeric language sql stable
-  as $$ select coalesce(sum(total), 0) from orders where customer_id = cid $$;
-create function audit.log_order() returns trigger language plpgsql as $$
-begin insert into audit.events (what) values ('order ' || new.id); return new; end $$;
-create trigger orders_audit after insert on orders for each row execute function audit.log_order();
-`;
+const DATA_SQL = UPGRADE_SAMPLE_SQL;
 
 /** What must be the same before and after: counts, objects, and answers of the view and functions. */
 const FINGERPRINT_SQL = `select json_build_object(

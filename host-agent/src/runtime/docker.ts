@@ -99,6 +99,36 @@ export function toContainerInfo(c: Docker.ContainerInfo): ContainerInfo | null {
   return { id: c.Id, service, state, health: state === "running" ? parseHealth(c.Status ?? "") : "none" };
 }
 
+/**
+ * Runs `script` with `sh -c` in a throwaway container of `image`: as root (ownership and modes
+ * survive a copy), without network, with `volumes` (`name:path[:ro]`) mounted; argv only.
+ */
+export async function throwawayShell(
+  image: string,
+  volumes: readonly string[],
+  script: string,
+  timeoutMs: number,
+): Promise<void> {
+  await run(
+    "docker",
+    [
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--user",
+      "0:0",
+      "--entrypoint",
+      "sh",
+      ...volumes.flatMap((v) => ["-v", v]),
+      image,
+      "-c",
+      script,
+    ],
+    { env: composeEnv(), timeoutMs },
+  );
+}
+
 export interface DockerRuntimeOptions {
   logger: Logger;
   docker?: Docker;
@@ -179,28 +209,13 @@ export class DockerRuntime implements ContainerRuntime {
     copy: async (from, to, image) => {
       const env = composeEnv();
       await run("docker", ["volume", "create", to], { env, timeoutMs: 30_000 });
-      // Argv only; the paths are fixed, the names are Docker's to check. `find -delete` empties
-      // the target (dot files too) so a copy back never mixes two data directories.
-      await run(
-        "docker",
-        [
-          "run",
-          "--rm",
-          "--network",
-          "none",
-          "--user",
-          "0:0",
-          "--entrypoint",
-          "sh",
-          "-v",
-          `${from}:/from:ro`,
-          "-v",
-          `${to}:/to`,
-          image,
-          "-c",
-          "find /to -mindepth 1 -delete && cp -a /from/. /to/",
-        ],
-        { env, timeoutMs: this.timeoutMs * 6 },
+      // The names are Docker's to check. `find -delete` empties the target (dot files too) so a copy
+      // back never mixes two data directories.
+      await throwawayShell(
+        image,
+        [`${from}:/from:ro`, `${to}:/to`],
+        "find /to -mindepth 1 -delete && cp -a /from/. /to/",
+        this.timeoutMs * 6,
       );
     },
     remove: async (name) => {

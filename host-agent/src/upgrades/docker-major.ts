@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import type { Logger } from "../log.js";
-import { composeEnv } from "../runtime/docker.js";
+import { composeEnv, throwawayShell } from "../runtime/docker.js";
 import { run } from "../runtime/exec.js";
 import { execInContainer } from "../runtime/service-exec.js";
 import { ExecError } from "../runtime/types.js";
@@ -62,25 +62,7 @@ export function dockerMajorVersion(
     // 1. Empty the data volume (dot files too); a leftover server from an earlier try goes first.
     await cleanup(c.ref, log);
     log.info("emptying the data volume for the new PostgreSQL major", { volume: c.volume, to: c.toMajor });
-    await run(
-      "docker",
-      [
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--user",
-        "0:0",
-        "--entrypoint",
-        "sh",
-        "-v",
-        `${c.volume}:/data`,
-        c.newImage,
-        "-c",
-        "find /data -mindepth 1 -delete",
-      ],
-      { env, timeoutMs: 30 * 60_000 },
-    );
+    await throwawayShell(c.newImage, [`${c.volume}:/data`], "find /data -mindepth 1 -delete", 30 * 60_000);
 
     // 2. The new major initialises the volume as a new project's database would be.
     log.info("starting the new database service", { service: c.service, image: c.newImage });
