@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppDeps, AppEnv } from "./deps.js";
 import { ApiError, badRequest, isDatabaseUnavailable } from "./errors.js";
 import { requestContext } from "./middleware/context.js";
+import { corsHeaders } from "./middleware/cors.js";
 import { agentRoutes } from "./routes/agent/index.js";
 import { authRoutes } from "./routes/auth/index.js";
 import { healthRoutes } from "./routes/health/index.js";
@@ -45,10 +45,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use(
     "*",
-    cors({
+    corsHeaders({
       // Echo an allowed origin; never `*`, because requests carry credentials.
-      origin: (origin) => (deps.config.corsOrigins.includes(origin) ? origin : null),
-      credentials: true,
+      origins: deps.config.corsOrigins,
       allowHeaders: ALLOWED_HEADERS,
       allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       // X-Total-Count: Studio counts an organization's invoices from a HEAD request's header.

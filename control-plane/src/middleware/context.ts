@@ -32,6 +32,8 @@ export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
     c.header("X-Request-Id", requestId);
     try {
       await next();
+      // A handler's own Response (not built with c.json/c.body) did not take the prepared header.
+      if (!c.res.headers.has("x-request-id")) c.header("X-Request-Id", requestId);
     } finally {
       const seconds = (performance.now() - start) / 1000;
       const route = routePath(c) || "unmatched";
