@@ -2,7 +2,7 @@ import { OrgSlug } from "@supamanager/shared";
 import type { Context } from "hono";
 import type { AppEnv } from "../../../deps.js";
 import { authed } from "../../../lib/context.js";
-import { param, query, shape } from "../../../lib/validate.js";
+import { param, query, shapeBuilt } from "../../../lib/validate.js";
 import { listOrgProjects as listProjectsOfOrg } from "../../../services/projects/list.js";
 import { ListProjectsQuery, OrgProjectsResponse, orgProjectItem } from "../projects/schemas.js";
 
@@ -12,7 +12,7 @@ export async function listOrgProjects(c: Context<AppEnv>): Promise<Response> {
   const q = query(c, ListProjectsQuery);
   const page = await listProjectsOfOrg(authed(c), slug, q);
   return c.json(
-    shape(OrgProjectsResponse, {
+    shapeBuilt(c.get("deps").config.env, OrgProjectsResponse, {
       pagination: { count: page.count, limit: page.limit, offset: page.offset },
       projects: page.projects.map(orgProjectItem),
     }),
