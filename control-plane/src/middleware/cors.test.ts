@@ -47,7 +47,8 @@ function build(kind: "hono" | "ours") {
   return app;
 }
 
-const headersOf = (res: Response) => Object.fromEntries([...res.headers.entries()].sort(([a], [b]) => a.localeCompare(b)));
+const headersOf = (res: Response) =>
+  Object.fromEntries([...res.headers.entries()].sort(([a], [b]) => a.localeCompare(b)));
 
 describe("corsHeaders", () => {
   const cases: [string, string, Record<string, string>][] = [];
@@ -59,7 +60,11 @@ describe("corsHeaders", () => {
   cases.push([
     "OPTIONS",
     "/json",
-    { origin: "http://studio.test", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+    {
+      origin: "http://studio.test",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization",
+    },
   ]);
   cases.push(["OPTIONS", "/json", { origin: "http://evil.test", "access-control-request-method": "GET" }]);
 

@@ -4,9 +4,10 @@ import type { Executor } from "../../db/index.js";
 import { prepared } from "../../db/prepared.js";
 import { hosts, organizations, orgMembers, projects } from "../../db/schema.js";
 import type { AuthedContext } from "../../deps.js";
+import { isOnline } from "../fleet/status.js";
 import { assertCan, orgForMember } from "../organizations/access.js";
 import { effectiveStatusSql, hostFactColumns, listHostFacts } from "./host-facts.js";
-import { PROJECT_VIEW_COLUMNS, type ProjectView, toView } from "./model.js";
+import { PROJECT_LIST_ITEM_COLUMNS, type ProjectListItem, type ProjectView, toListItem, toView } from "./model.js";
 
 export const PROJECT_SORTS = ["name_asc", "name_desc", "created_asc", "created_desc"] as const;
 export type ProjectSort = (typeof PROJECT_SORTS)[number];
@@ -21,19 +22,22 @@ export interface ListProjectsInput {
   statuses: ProjectStatus[];
 }
 
-export interface ProjectPage {
+export interface ProjectPage<P = ProjectView> {
   count: number;
   limit: number;
   offset: number;
-  projects: ProjectView[];
+  projects: P[];
 }
 
 const hostColumns = hostFactColumns;
 
-/** A project's view columns (model.ts), as a drizzle selection. */
-const viewColumns = Object.fromEntries(PROJECT_VIEW_COLUMNS.map((k) => [k, projects[k]])) as {
-  [K in (typeof PROJECT_VIEW_COLUMNS)[number]]: (typeof projects)[K];
+/** A list item's columns (model.ts), as a drizzle selection. */
+const listItemColumns = Object.fromEntries(PROJECT_LIST_ITEM_COLUMNS.map((k) => [k, projects[k]])) as {
+  [K in (typeof PROJECT_LIST_ITEM_COLUMNS)[number]]: (typeof projects)[K];
 };
+
+/** What a list item needs of its host: whether it is online (a left join: null when unplaced). */
+const listHostColumns = { id: hosts.id, lastSeenAt: hosts.lastSeenAt, removedAt: hosts.removedAt };
 
 /** Make `%`, `_` and the escape character itself match literally in an (I)LIKE pattern. */
 export function escapeLike(text: string): string {
@@ -81,14 +85,14 @@ export async function listOrgProjects(
   ctx: AuthedContext,
   slug: string,
   input: ListProjectsInput,
-): Promise<ProjectPage> {
+): Promise<ProjectPage<ProjectListItem>> {
   const hostJoin = eq(hosts.id, projects.hostId);
   // Studio's page (no search, no status filter) is one statement per sort order, built once
   // (ADR 0042); a filtered page is built per request.
   const plain = !input.search && input.statuses.length === 0;
   const build = (db: Executor, where: SQL | undefined, userId: string | ReturnType<typeof sql.placeholder>) =>
     db
-      .select({ project: viewColumns, host: hostColumns, role: orgMembers.role, total })
+      .select({ project: listItemColumns, host: listHostColumns, role: orgMembers.role, total })
       .from(projects)
       .innerJoin(organizations, eq(organizations.id, projects.orgId))
       .innerJoin(orgMembers, and(eq(orgMembers.orgId, projects.orgId), eq(orgMembers.userId, userId)))
@@ -96,7 +100,7 @@ export async function listOrgProjects(
       .where(where)
       .orderBy(...ordering(input.sort));
   const rows = plain
-    ? await prepared(ctx.db, `sm_org_projects_${input.sort}`, (db, name) =>
+    ? await prepared(ctx.db, `sm_org_project_items_${input.sort}`, (db, name) =>
         build(
           db,
           and(eq(organizations.slug, sql.placeholder("slug")), ne(projects.status, "REMOVED")),
@@ -129,7 +133,12 @@ export async function listOrgProjects(
     count: Number(first.total),
     limit: input.limit,
     offset: input.offset,
-    projects: rows.map((r) => toView(r.project, slug, listHostFacts(ctx, r.project.ref, r.host))),
+    projects: rows.map((r) =>
+      toListItem(
+        r.project,
+        r.host === null ? undefined : r.host.removedAt === null && isOnline(r.host.lastSeenAt, ctx.deps),
+      ),
+    ),
   };
 }
 

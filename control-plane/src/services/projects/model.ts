@@ -195,6 +195,43 @@ export function pendingReasonFor(row: ProjectViewRow, host: HostFacts | undefine
   return "The project's host is offline; the requested change waits and is applied when the host reconnects";
 }
 
+/**
+ * What a project list shows of each project (Studio's organization page): the fields of
+ * orgProjectItem, read as seven columns and the host's liveness instead of a whole view per row.
+ */
+export type ProjectListItem = Pick<
+  ProjectView,
+  "ref" | "name" | "status" | "region" | "cloudProvider" | "createdAt" | "computeSize"
+>;
+
+/** The columns a ProjectListItem is made of. */
+export const PROJECT_LIST_ITEM_COLUMNS = [
+  "ref",
+  "name",
+  "status",
+  "region",
+  "cloudProvider",
+  "createdAt",
+  "computeSize",
+] as const satisfies readonly (keyof ProjectRow)[];
+
+/** A list row to its item, with the same status and size rules as toView (hostOnline: undefined when unplaced). */
+export function toListItem(
+  row: Pick<ProjectRow, (typeof PROJECT_LIST_ITEM_COLUMNS)[number]>,
+  hostOnline: boolean | undefined,
+): ProjectListItem {
+  const stored = STATUS_SET.has(row.status) ? (row.status as ProjectStatus) : "UNKNOWN";
+  return {
+    ref: row.ref,
+    name: row.name,
+    status: effectiveStatus(stored, hostOnline),
+    region: row.region,
+    cloudProvider: row.cloudProvider,
+    createdAt: row.createdAt,
+    computeSize: SIZE_SET.has(row.computeSize) ? (row.computeSize as ComputeSize) : DEFAULT_COMPUTE_SIZE,
+  };
+}
+
 /** Map a row to its view. A status outside Studio's vocabulary would hang Studio, so it reads UNKNOWN. */
 export function toView(row: ProjectViewRow, orgSlug: string, host?: HostFacts): ProjectView {
   const stored = STATUS_SET.has(row.status) ? (row.status as ProjectStatus) : "UNKNOWN";

@@ -1,4 +1,6 @@
+import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { projects } from "../../../db/schema.js";
 import { expectMatchesSchema } from "../../../test-support/contracts.js";
 import { signUpAndLogin, type TestUser } from "../../../test-support/factories.js";
 import { createTestApp, type TestApp } from "../../../test-support/harness.js";
@@ -151,6 +153,17 @@ describe("GET /platform/organizations/:slug/projects", () => {
     expect(page).toEqual({ pagination: { count: 0, limit: 100, offset: 0 }, projects: [] });
     // An empty search is no filter.
     expect((await orgList("?search=")).pagination.count).toBe(7);
+  });
+
+  it("reads a healthy project on a host gone offline as UNKNOWN, as its detail does", async () => {
+    const created = await createProjectViaApi(t, owner, org, { name: "Placed" });
+    await t.deps.database.db.update(projects).set({ status: "ACTIVE_HEALTHY" }).where(eq(projects.ref, created.ref));
+    expect((await orgList()).projects[0]?.status).toBe("ACTIVE_HEALTHY");
+    t.clock.advance(t.deps.config.fleet.hostOfflineSeconds + 1);
+    const page = await orgList();
+    expect(page.projects[0]?.status).toBe("UNKNOWN");
+    const detail = await t.request(`/platform/projects/${created.ref}`, { token: owner.token });
+    expect(((await detail.json()) as { status: string }).status).toBe("UNKNOWN");
   });
 
   it("filters by statuses and never lists REMOVED projects", async () => {

@@ -5,6 +5,7 @@ import { PROJECT_SORTS } from "../../../services/projects/list.js";
 import {
   DB_VERSION,
   databaseStatus,
+  type ProjectListItem,
   type ProjectView,
   placeholderEndpoints,
 } from "../../../services/projects/model.js";
@@ -85,7 +86,7 @@ const OrgProjectItem = z.object({
 });
 export const OrgProjectsResponse = z.object({ pagination: Pagination, projects: z.array(OrgProjectItem) });
 
-export function orgProjectItem(p: ProjectView): z.input<typeof OrgProjectItem> {
+export function orgProjectItem(p: ProjectListItem): z.input<typeof OrgProjectItem> {
   return {
     ref: p.ref,
     name: p.name,
