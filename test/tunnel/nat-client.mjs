@@ -1,6 +1,6 @@
 // One call to a project by its tunnel name, made from wherever this process runs (the NAT test
 // runs it inside the "outside" network namespace, as an app on the internet would call). Prints
-// JSON lines on stdout: progress events ({event: "head" | "open", at}) as they happen, then the
+// JSON lines on stdout: progress events ({event: "sent" | "head" | "open", at}) as they happen, then the
 // result as the last line. Times are this machine's Date.now(), comparable with the test's.
 //
 // HTTP: {status, bytes, sha256, body, aborted, endedAt} (+ sentBytes/sentSha256 for an upload,
@@ -72,6 +72,7 @@ function httpCall() {
     },
   );
   const sent = {};
+  if (o.announceSent) req.on("finish", () => emit({ event: "sent", at: Date.now() }));
   req.setTimeout(o.timeoutMs ?? 60000, () => req.destroy(new Error("client timeout")));
   req.on("error", (err) => emit({ status: 0, error: err.message, endedAt: Date.now() }));
   if (!o.upload) {

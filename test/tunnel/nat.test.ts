@@ -41,6 +41,11 @@ const ROUTER_IN_ADDR = `10.${NET}.1.2`;
 const ROUTER_OUT_ADDR = `10.${NET}.2.1`;
 const CP_ADDR = `10.${NET}.2.2`;
 const CP_PORT = 18_000 + Math.floor(Math.random() * 1000);
+/**
+ * Host ports for the project: a range no other test uses (several share 47000–47999, and a port
+ * taken by another test's project fails this one's `compose up`), a random slot of it per run.
+ */
+const PORT_BASE = 44_000 + Math.floor(Math.random() * 5) * 200;
 const DOMAIN = "tunnel.test";
 const ADMIN_EMAIL = "nat-admin@example.test";
 const ADMIN_PASSWORD = "nat admin password 0123456789";
@@ -197,7 +202,7 @@ function startControlPlane(dataDir: string, releasesFile: string): Promise<void>
     SUPAMANAGER_RELEASES_FILE: releasesFile,
     SUPAMANAGER_HEARTBEAT_SECONDS: "2",
     SUPAMANAGER_HOST_OFFLINE_SECONDS: "60",
-    SUPAMANAGER_PORT_RANGE: "47000-47999",
+    SUPAMANAGER_PORT_RANGE: `${PORT_BASE}-${PORT_BASE + 199}`,
     SUPAMANAGER_TUNNEL_DOMAIN: DOMAIN,
     SUPAMANAGER_TUNNEL_MAX_REQUEST_BYTES: String(80 * 1024 * 1024),
   });
@@ -302,6 +307,8 @@ interface OutsideOptions {
   upload?: { bytes: number; seed: number };
   /** The answer should be pattern(seed) of this many bytes: the client reports its checksum. */
   expectPattern?: { bytes: number; seed: number };
+  /** Report when the request has been sent whole (`started` then resolves before any answer). */
+  announceSent?: boolean;
   /** A WebSocket call instead: echo this many messages, then send a tick every 200 ms for holdMs. */
   ws?: { messages: number; maxBytes?: number; holdMs?: number };
 }
@@ -546,14 +553,14 @@ describe("a project on a host behind NAT, through the tunnel", () => {
     const key = { apikey: serviceKey };
     // In flight when the link goes: a request still waiting for its answer, a download streaming
     // (its head already sent, so it can only be cut short), and an open WebSocket.
-    const waiting = outsideLive("/blob/slow?ms=50000", { headers: key, timeoutMs: 90_000 });
+    const waiting = outsideLive("/blob/slow?ms=50000", { headers: key, timeoutMs: 90_000, announceSent: true });
     const dripping = outsideLive(`/blob/download?bytes=${BIG}&seed=13&delayMs=100`, {
       headers: key,
       timeoutMs: 90_000,
     });
     const socket = outsideLive("/blob/ws", { ws: { messages: 1, holdMs: 80_000 }, headers: key, timeoutMs: 90_000 });
-    await Promise.all([dripping.started, socket.started]);
-    // The slow request has reached the service by now: the drip and the socket were opened after it.
+    await Promise.all([waiting.started, dripping.started, socket.started]);
+    // The slow request was sent whole: give the relay and the agent a moment to pass it on.
     await sleep(1_000);
     const cutAt = Date.now();
     cutLink();
