@@ -138,12 +138,15 @@ function serve(port) {
             res.end();
             return;
           }
-          if (!res.write(value)) {
-            res.once("drain", next);
-            return;
-          }
+          const ok = res.write(value);
+          // A drip pauses after every piece, drained or not (a 64 KiB piece is over the
+          // writable's high-water mark, so waiting for 'drain' alone would not slow it down).
           if (delayMs > 0) {
             timer = setTimeout(next, delayMs);
+            return;
+          }
+          if (!ok) {
+            res.once("drain", next);
             return;
           }
         }
