@@ -42,10 +42,10 @@ const ROUTER_OUT_ADDR = `10.${NET}.2.1`;
 const CP_ADDR = `10.${NET}.2.2`;
 const CP_PORT = 18_000 + Math.floor(Math.random() * 1000);
 /**
- * Host ports for the project: a range no other test uses (several share 47000–47999, and a port
- * taken by another test's project fails this one's `compose up`), a random slot of it per run.
+ * Host ports for the project: a range no other test uses, below Linux's ephemeral ports (an
+ * outgoing socket holding the port fails `compose up`), a random 200-port slot of it per run.
  */
-const PORT_BASE = 44_000 + Math.floor(Math.random() * 5) * 200;
+const PORT_BASE = 30_000 + Math.floor(Math.random() * 10) * 200;
 const DOMAIN = "tunnel.test";
 const ADMIN_EMAIL = "nat-admin@example.test";
 const ADMIN_PASSWORD = "nat admin password 0123456789";
