@@ -133,10 +133,7 @@ export class Agent {
       progress: progressReporter(opts.url, opts.credential, opts.logger.child({ component: "upgrades" })),
       onSettled: (ref) => void this.health.checkRef(ref, true),
       majorVersion: opts.runtime instanceof DockerRuntime ? dockerMajorVersion(opts.runtime.engine) : undefined,
-      gatewayOf: (ref, stack) => {
-        const viaIngress = stack.ingress ? this.ingress.endpoint(ref) : null;
-        return (stack.ingress && viaIngress ? viaIngress : stack.endpoints.gateway) ?? null;
-      },
+      gatewayOf: (ref, stack) => this.endpointsOf(ref, stack).gateway ?? null,
       ...opts.upgrades,
     });
     this.rpc = new RpcForwarder({
@@ -278,7 +275,8 @@ export class Agent {
    * A project's endpoints for rpcs and the tunnel: the stack's, plus the gateway through the
    * ingress's loopback listener when the ingress serves the project (its port is not published).
    */
-  private endpointsOf(ref: string, state: ProjectState): Record<string, string> {
+  /** Where this host reaches a project's services: its published ports, or the ingress for the one it routes. */
+  private endpointsOf(ref: string, state: Pick<ProjectState, "endpoints" | "ingress">): Record<string, string> {
     const viaIngress = state.ingress ? this.ingress.endpoint(ref) : null;
     return state.ingress && viaIngress ? { ...state.endpoints, [state.ingress.endpoint]: viaIngress } : state.endpoints;
   }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { UPGRADE_LABEL } from "../../host-agent/src/upgrades/docker-major.js";
 
 /**
  * Real Docker state, read with the docker CLI (argv arrays only, never a shell), for tests that
@@ -118,7 +119,7 @@ export async function removeProjectLeftovers(ref: string): Promise<string[]> {
     const ids = [
       ...lines(await docker(["ps", "-aq", "--filter", `label=${PROJECT_LABEL}=${ref}`])),
       // An upgrade's temporary old-major server (host-agent/src/upgrades/docker-major.ts).
-      ...lines(await docker(["ps", "-aq", "--filter", `label=dev.supamanager.upgrade=${ref}`])),
+      ...lines(await docker(["ps", "-aq", "--filter", `label=${UPGRADE_LABEL}=${ref}`])),
     ];
     if (ids.length > 0) await docker(["rm", "-f", "-v", ...ids], 60_000);
   });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCAL_17_RELEASE } from "../../control-plane/src/releases/local.js";
 import { ReleaseManifest } from "../../control-plane/src/releases/manifest.js";
 import { UPGRADE_SAMPLE_SQL } from "../../host-agent/src/test-support/upgrade-data.js";
+import { UPGRADE_LABEL } from "../../host-agent/src/upgrades/docker-major.js";
 import { Fleet, LOCAL_IMAGES_FILE, type ProjectJson, prerequisites, projectDb, sleep } from "../fleet/fleet-harness.js";
 import { ensureAgentBuilt } from "../support/agent-process.js";
 import { docker, projectContainers, projectVolumes } from "../support/docker.js";
@@ -167,7 +168,7 @@ async function followUpgrade(
 async function expectCleanAfterUpgrade(ref: string): Promise<void> {
   // The copy of the old data and the temporary old-major server are gone.
   expect(await projectVolumes(ref)).toEqual([`${ref}_db-data`]);
-  const helpers = await docker(["ps", "-aq", "--filter", `label=dev.supamanager.upgrade=${ref}`]);
+  const helpers = await docker(["ps", "-aq", "--filter", `label=${UPGRADE_LABEL}=${ref}`]);
   expect(helpers.trim()).toBe("");
   const rows = await projectContainers(ref);
   expect(rows.map((c) => `${c.service}:${c.state}:${c.health}`).sort()).toEqual([
